@@ -1,0 +1,1 @@
+"""Experiment configurations: each module's ``get_config()`` starts from `experiments.default`."""

@@ -1,0 +1,90 @@
+"""Shared default configuration: the paper's method (Adv + SS) on the embedded demo data.
+
+Every experiment in this folder starts from ``get_config()`` here and overrides only what it
+changes. The argument after the file name picks a profile::
+
+    python run.py --config=experiments/adv_ss.py          # "cpu": minutes on a laptop CPU
+    python run.py --config=experiments/adv_ss.py:paper    # paper scale, for a GPU/TPU
+
+Paper-scale values (Chen et al., CVPR 2019, sec. 3.7): width 1024 (Martinez et al.), batch 8192,
+depth c = 10, Adam, loss weights w2D = 10, w3D = 0.001, wT = 1, random azimuth in [-pi, pi] and
+elevation in [-pi/9, pi/9]. The paper does not give learning rates, their decay, dropout, the GAN
+loss form or the discriminator update ratio; the values below are starting points.
+"""
+
+import math
+
+import ml_collections
+
+PROFILES = ("cpu", "paper")
+
+
+def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
+  if profile not in PROFILES:
+    raise ValueError(f"unknown config profile {profile!r}: expected one of {PROFILES}")
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  config.layout = "paper14"
+  config.c = 10.0  # Depth of the skeleton's plane; 2D head-to-root is normalised to 1 / c.
+
+  config.data = ml_collections.ConfigDict()
+  config.data.source = "synthetic"  # Procedural demo poses (lifting.data.synthetic); not a benchmark.
+  config.data.scale = "dataset"     # 2D scale: "dataset" (one scale, as the paper says) or "pose".
+  config.data.synthetic = ml_collections.ConfigDict(dict(
+      seed=0, num_train_sequences=64, num_test_sequences=8, num_frames=64, num_cameras=4))
+
+  config.model = ml_collections.ConfigDict()
+  config.model.width = 1024
+  config.model.lifter_blocks = 4
+  config.model.disc_blocks = 3
+  config.model.dropout = 0.25          # Lifter dropout; the discriminators use disc_dropout.
+  config.model.disc_dropout = 0.0
+  config.model.temporal_neighbours = 1  # M: frames after the current one that T sees.
+
+  config.rotation = ml_collections.ConfigDict()
+  config.rotation.azimuth_range = (-math.pi, math.pi)
+  config.rotation.elevation_range = (-math.pi / 9, math.pi / 9)
+  config.rotation.roll_range = (0.0, 0.0)
+
+  # Eq. 8. A term is on when its weight is > 0; off terms cost nothing and their networks
+  # (pose or temporal discriminator) are not built.
+  config.loss = ml_collections.ConfigDict()
+  config.loss.gan = "standard"   # "standard" (eq. 5) or "lsgan".
+  config.loss.w_adv = 1.0
+  config.loss.w_2d = 10.0
+  config.loss.w_3d = 0.001
+  config.loss.w_temporal = 0.0   # The paper's wT = 1 when on (see adv_ss_td.py).
+  config.loss.w_symmetry = 0.0   # Only in the SS + Symm ablation.
+
+  config.optim = ml_collections.ConfigDict()
+  config.optim.lifter_lr = 2e-4
+  config.optim.disc_lr = 2e-4
+  config.optim.temporal_lr = 2e-4
+  config.optim.b1 = 0.9
+  config.optim.b2 = 0.999
+  config.optim.decay_rate = 0.95  # Exponential decay of every learning rate, per decay_steps.
+  config.optim.decay_steps = 1000
+  config.optim.disc_updates = 1   # Discriminator updates per lifter update ...
+  config.optim.disc_every = 1     # ... made on every disc_every-th step only.
+
+  config.train = ml_collections.ConfigDict()
+  config.train.batch_size = 8192  # Global: 2D poses lifted per step, split over all devices.
+  config.train.num_steps = 100_000
+  config.train.log_every = 100
+  config.train.eval_every = 5_000
+  config.train.checkpoint_every = 5_000
+  config.train.max_checkpoints = 3
+
+  if profile == "cpu":
+    # ---- CPU-sized overrides: `python run.py` finishes in minutes on 2 cores. ----
+    config.model.width = 256
+    config.train.batch_size = 512
+    config.train.num_steps = 3_000
+    config.train.log_every = 100
+    config.train.eval_every = 1_000
+    config.train.checkpoint_every = 1_000
+    config.optim.lifter_lr = 1e-3
+    config.optim.disc_lr = 1e-3
+    config.optim.temporal_lr = 1e-3
+    config.optim.decay_steps = 300
+  return config

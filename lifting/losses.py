@@ -1,0 +1,107 @@
+"""Loss terms of Chen et al. (CVPR 2019), as pure JAX functions.
+
+Discriminators output raw scores (logits); the GAN losses apply the link themselves. Every loss
+returns a scalar: a mean over poses of a per-pose sum over joints and coordinates, so the paper's
+weights (eq. 8: ``w2D = 10``, ``w3D = 0.001``, ``wT = 1``) keep their meaning at any batch size.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+
+GAN_LOSSES = ("standard", "lsgan")
+
+
+def _check_kind(kind: str) -> None:
+  if kind not in GAN_LOSSES:
+    raise ValueError(f"GAN loss: expected one of {GAN_LOSSES}, got {kind!r}")
+
+
+def discriminator_loss(real_logits: jax.Array, fake_logits: jax.Array, kind: str = "standard") -> jax.Array:
+  """Loss a discriminator minimises.
+
+  ``standard``: eq. 5 (and eq. 6 for the temporal discriminator) as binary cross-entropy,
+  ``-E log D(r) - E log(1 - D(y))`` with ``D = sigmoid(logit)``. ``lsgan``: least squares (Mao et
+  al., ICCV 2017), ``E (D(r) - 1)^2 / 2 + E D(y)^2 / 2`` on raw scores.
+
+  Args:
+    real_logits: ``[...]`` scores of real samples.
+    fake_logits: ``[...]`` scores of generated samples.
+    kind: ``"standard"`` or ``"lsgan"``.
+  """
+  _check_kind(kind)
+  if kind == "standard":
+    # -log sigmoid(a) = softplus(-a); -log(1 - sigmoid(a)) = softplus(a).
+    return jnp.mean(jax.nn.softplus(-real_logits)) + jnp.mean(jax.nn.softplus(fake_logits))
+  return 0.5 * jnp.mean((real_logits - 1.0) ** 2) + 0.5 * jnp.mean(fake_logits ** 2)
+
+
+def generator_loss(fake_logits: jax.Array, kind: str = "standard") -> jax.Array:
+  """Loss the lifter minimises against a discriminator.
+
+  ``standard`` uses the non-saturating form ``-E log D(y)`` of Goodfellow et al. (2014) in place
+  of minimising ``E log(1 - D(y))``: same fixed point, useful gradients when D wins early.
+  ``lsgan``: ``E (D(y) - 1)^2 / 2``.
+  """
+  _check_kind(kind)
+  if kind == "standard":
+    return jnp.mean(jax.nn.softplus(-fake_logits))
+  return 0.5 * jnp.mean((fake_logits - 1.0) ** 2)
+
+
+def _sum_squares_per_pose(a: jax.Array, b: jax.Array, name: str) -> jax.Array:
+  if a.shape != b.shape or a.ndim < 2:
+    raise ValueError(f"{name}: expected two arrays of the same shape [..., J, D], got {tuple(a.shape)} "
+                     f"and {tuple(b.shape)}")
+  return jnp.mean(jnp.sum((a - b) ** 2, axis=(-2, -1)))
+
+
+def loop_closure_2d(x: jax.Array, x_tilde: jax.Array) -> jax.Array:
+  """``L2D = ||x - x~||^2`` (sec. 3.3): input 2D pose against its lift-rotate-lift-reproject.
+
+  Args:
+    x, x_tilde: ``[..., J, 2]``.
+  """
+  return _sum_squares_per_pose(x, x_tilde, "loop_closure_2d")
+
+
+def loop_closure_3d(y3d: jax.Array, y3d_tilde: jax.Array) -> jax.Array:
+  """``L3D = ||Y - Y~||^2`` (sec. 3.3): rotated lifted skeleton against the lift of its projection.
+
+  Args:
+    y3d, y3d_tilde: ``[..., J, 3]``.
+  """
+  return _sum_squares_per_pose(y3d, y3d_tilde, "loop_closure_3d")
+
+
+def bone_lengths(points: jax.Array, bones: Sequence[tuple[int, int]]) -> jax.Array:
+  """``[..., J, D]`` joints to ``[..., B]`` lengths of ``bones`` (pairs of joint indices)."""
+  if points.ndim < 2 or not bones:
+    raise ValueError(f"bone_lengths: expected points [..., J, D] and a non-empty bone list, got shape "
+                     f"{tuple(points.shape)} and {len(bones)} bones")
+  parents = jnp.array([b[0] for b in bones])
+  children = jnp.array([b[1] for b in bones])
+  diff = points[..., children, :] - points[..., parents, :]
+  # The epsilon keeps the gradient finite for a zero-length bone.
+  return jnp.sqrt(jnp.sum(diff ** 2, axis=-1) + 1e-12)
+
+
+def bone_symmetry_loss(points3d: jax.Array, symmetric_bones: Sequence[tuple[tuple[int, int], tuple[int, int]]]
+                       ) -> jax.Array:
+  """Left/right bone-length symmetry, the "Symm" term of the paper's Table 3 / Fig. 6.
+
+  ``mean over poses of sum over bone pairs (|left bone| - |right bone|)^2``.
+
+  Args:
+    points3d: ``[..., J, 3]``.
+    symmetric_bones: ``((left parent, left child), (right parent, right child))`` pairs, e.g.
+      ``lifting.skeleton.get_layout("paper14").symmetric_bones``.
+  """
+  if not symmetric_bones:
+    raise ValueError("bone_symmetry_loss: expected at least one pair of mirrored bones, got none")
+  left = bone_lengths(points3d, [pair[0] for pair in symmetric_bones])
+  right = bone_lengths(points3d, [pair[1] for pair in symmetric_bones])
+  return jnp.mean(jnp.sum((left - right) ** 2, axis=-1))

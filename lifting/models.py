@@ -1,0 +1,158 @@
+"""Fully connected networks of Chen et al. (CVPR 2019), sec. 3.7, in Flax Linen.
+
+All follow Martinez et al. (ICCV 2017, "A simple yet effective baseline for 3d human pose
+estimation"): an input Dense layer, residual blocks of ``[Dense, (BatchNorm), ReLU, Dropout] x 2``
+and an output Dense layer. Batch normalisation is used in the lifter and the adapter but not in
+the discriminators, as in the paper. Width, number of blocks and dropout are constructor fields,
+filled from the config by `lifting.train.build_models`.
+
+Inputs are 2D poses ``[..., J, 2]``; every network flattens the last two axes itself.
+"""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+# He initialisation suits the ReLU layers (Martinez et al. use it too).
+_hidden_init = nn.initializers.he_normal()
+
+
+def _flatten_pose(pose: jax.Array, name: str) -> jax.Array:
+  if pose.ndim < 2 or pose.shape[-1] != 2:
+    raise ValueError(f"{name}: expected 2D poses of shape [..., J, 2], got shape {tuple(pose.shape)}")
+  return pose.reshape(pose.shape[:-2] + (pose.shape[-2] * 2,))
+
+
+class ResidualBlock(nn.Module):
+  """``x + f(x)`` with ``f = [Dense, (BatchNorm), ReLU, Dropout] x 2``."""
+  width: int
+  dropout: float = 0.0
+  batch_norm: bool = True
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    h = x
+    for _ in range(2):
+      h = _dense_bn_relu_dropout(h, self.width, self.dropout, self.batch_norm, train)
+    return x + h
+
+
+def _dense_bn_relu_dropout(h, width, dropout, batch_norm, train):
+  h = nn.Dense(width, kernel_init=_hidden_init)(h)
+  if batch_norm:
+    h = nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
+  h = nn.relu(h)
+  if dropout > 0:
+    h = nn.Dropout(dropout, deterministic=not train)(h)
+  return h
+
+
+class ResidualMLP(nn.Module):
+  """Input Dense, ``num_blocks`` residual blocks, output Dense to ``out_features``."""
+  out_features: int
+  width: int = 1024
+  num_blocks: int = 4
+  dropout: float = 0.0
+  batch_norm: bool = True
+  zero_init_output: bool = False
+
+  @nn.compact
+  def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+    h = _dense_bn_relu_dropout(x, self.width, self.dropout, self.batch_norm, train)
+    for _ in range(self.num_blocks):
+      h = ResidualBlock(self.width, self.dropout, self.batch_norm)(h, train)
+    init = nn.initializers.zeros if self.zero_init_output else nn.initializers.lecun_normal()
+    return nn.Dense(self.out_features, kernel_init=init)(h)
+
+
+class Lifter(nn.Module):
+  """The lifting network G (sec. 3.1): 2D pose to one depth offset per joint.
+
+  ``__call__(pose2d [..., J, 2], train) -> depth offsets d [..., J]``; the 3D pose is then
+  `lifting.geometry.depth_to_points` (eq. 2). The output layer starts at zero, so training
+  starts from the flat pose at depth ``c``: a random first guess can put joints of the rotated
+  skeleton near or behind the camera, where the projection and the loop closure explode.
+  """
+  width: int = 1024
+  num_blocks: int = 4
+  dropout: float = 0.25
+
+  @nn.compact
+  def __call__(self, pose2d: jax.Array, train: bool = False) -> jax.Array:
+    num_joints = pose2d.shape[-2]
+    x = _flatten_pose(pose2d, "Lifter")
+    return ResidualMLP(num_joints, self.width, self.num_blocks, self.dropout, batch_norm=True,
+                       zero_init_output=True)(x, train)
+
+
+class PoseDiscriminator(nn.Module):
+  """The 2D pose discriminator D (sec. 3.4): 2D pose ``[..., J, 2]`` to a logit ``[...]``."""
+  width: int = 1024
+  num_blocks: int = 3
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, pose2d: jax.Array, train: bool = False) -> jax.Array:
+    x = _flatten_pose(pose2d, "PoseDiscriminator")
+    return ResidualMLP(1, self.width, self.num_blocks, self.dropout, batch_norm=False)(x, train)[..., 0]
+
+
+def temporal_features(window: jax.Array) -> jax.Array:
+  """Input of the temporal discriminator (sec. 3.5 and 3.7).
+
+  Args:
+    window: ``[..., 1 + M, J, 2]``: a pose and its M neighbouring frames.
+
+  Returns:
+    ``[..., 2J + 2JM]``: the first pose followed by its differences to the M others.
+  """
+  if window.ndim < 3 or window.shape[-1] != 2 or window.shape[-3] < 2:
+    raise ValueError("temporal_features: expected windows of shape [..., 1 + M, J, 2] with M >= 1, "
+                     f"got shape {tuple(window.shape)}")
+  current = window[..., 0, :, :]
+  diffs = current[..., None, :, :] - window[..., 1:, :, :]
+  lead = window.shape[:-3]
+  return jnp.concatenate([current.reshape(lead + (-1,)), diffs.reshape(lead + (-1,))], axis=-1)
+
+
+class TemporalDiscriminator(nn.Module):
+  """The temporal discriminator T (sec. 3.5): a window ``[..., 1 + M, J, 2]`` to a logit ``[...]``."""
+  width: int = 1024
+  num_blocks: int = 3
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, window: jax.Array, train: bool = False) -> jax.Array:
+    x = temporal_features(window)
+    return ResidualMLP(1, self.width, self.num_blocks, self.dropout, batch_norm=False)(x, train)[..., 0]
+
+
+class Adapter(nn.Module):
+  """The 2D domain adapter C (sec. 3.6): a correction ``C(x_s) [..., J, 2]`` to add to ``x_s``.
+
+  The output layer starts at zero, so training starts from the identity map ``x_sc = x_s``.
+  """
+  width: int = 1024
+  num_blocks: int = 4
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, pose2d: jax.Array, train: bool = False) -> jax.Array:
+    x = _flatten_pose(pose2d, "Adapter")
+    out = ResidualMLP(x.shape[-1], self.width, self.num_blocks, self.dropout, batch_norm=True,
+                      zero_init_output=True)(x, train)
+    return out.reshape(pose2d.shape)
+
+
+class DomainDiscriminator(nn.Module):
+  """The domain discriminator D_D (sec. 3.6): 2D pose ``[..., J, 2]`` to a logit ``[...]``."""
+  width: int = 1024
+  num_blocks: int = 3
+  dropout: float = 0.0
+
+  @nn.compact
+  def __call__(self, pose2d: jax.Array, train: bool = False) -> jax.Array:
+    x = _flatten_pose(pose2d, "DomainDiscriminator")
+    return ResidualMLP(1, self.width, self.num_blocks, self.dropout, batch_norm=False)(x, train)[..., 0]

@@ -1,0 +1,395 @@
+"""Training: the train states, ONE compiled data-parallel step, evaluation and the loop.
+
+The step (sec. 3 of Chen et al., CVPR 2019) lifts the 2D inputs ``x`` to ``X`` (eq. 1-2), turns
+``X`` about its root by a random camera rotation and projects it to ``y`` (eq. 3), scores ``y``
+against real poses ``r`` with the pose discriminator (eq. 5) and, over windows of consecutive
+frames, with the temporal discriminator (eq. 6), lifts ``y`` to ``Y~``, undoes the rotation and
+projects to ``x~`` for the loop-closure losses (sec. 3.3), and takes the weighted sum of eq. 8.
+The lifter and both discriminators are updated in the same compiled function. Which terms are
+on comes from the config, so every ablation is this step with another config.
+
+Data parallelism uses ``jax.jit`` over a one-axis ``Mesh`` named ``data``: the batch is sharded
+along it, the states are replicated, and XLA inserts the gradient and batch-norm reductions. The
+same code runs on one CPU, several GPUs or every device of a multi-host pod (``jax.pmap`` is
+legacy in the JAX this library targets).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any
+
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax.training import train_state
+from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
+
+from lifting import checkpoint
+from lifting import config as config_lib
+from lifting import geometry
+from lifting import logs
+from lifting import losses
+from lifting import metrics as metrics_lib
+from lifting import models as models_lib
+from lifting import skeleton
+from lifting.data import pipeline
+
+DATA_AXIS = "data"
+
+
+class LifterState(train_state.TrainState):
+  """A `TrainState` that also carries the lifter's batch-norm statistics."""
+  batch_stats: Any = None
+
+
+@flax.struct.dataclass
+class TrainStates:
+  """Every network's state; a discriminator whose term is off is ``None``."""
+  lifter: LifterState
+  pose_disc: train_state.TrainState | None = None
+  temporal_disc: train_state.TrainState | None = None
+
+  @property
+  def step(self) -> jax.Array:
+    return self.lifter.step
+
+
+@dataclasses.dataclass(frozen=True)
+class Models:
+  lifter: models_lib.Lifter
+  pose_disc: models_lib.PoseDiscriminator | None
+  temporal_disc: models_lib.TemporalDiscriminator | None
+
+
+def build_models(config) -> Models:
+  """The networks a config needs; a discriminator is built only if its term is on."""
+  m = config.model
+  disc = dict(width=m.width, num_blocks=m.disc_blocks, dropout=m.disc_dropout)
+  return Models(
+      lifter=models_lib.Lifter(width=m.width, num_blocks=m.lifter_blocks, dropout=m.dropout),
+      pose_disc=models_lib.PoseDiscriminator(**disc) if config.loss.w_adv > 0 else None,
+      temporal_disc=models_lib.TemporalDiscriminator(**disc) if config.loss.w_temporal > 0 else None)
+
+
+def learning_rate_schedule(config, base_lr: float) -> optax.Schedule:
+  return optax.exponential_decay(base_lr, config.optim.decay_steps, config.optim.decay_rate)
+
+
+def _adam(config, base_lr: float) -> optax.GradientTransformation:
+  return optax.adam(learning_rate_schedule(config, base_lr), b1=config.optim.b1, b2=config.optim.b2)
+
+
+def create_train_states(config, models: Models, num_joints: int, key: jax.Array) -> TrainStates:
+  """Fresh parameters and optimiser states for every network in ``models``."""
+  k_lift, k_disc, k_temp = jax.random.split(key, 3)
+  pose = jnp.zeros((1, num_joints, 2), jnp.float32)
+  variables = models.lifter.init(k_lift, pose, train=False)
+  states = {"lifter": LifterState.create(apply_fn=models.lifter.apply, params=variables["params"],
+                                         tx=_adam(config, config.optim.lifter_lr),
+                                         batch_stats=variables["batch_stats"])}
+  if models.pose_disc is not None:
+    params = models.pose_disc.init(k_disc, pose)["params"]
+    states["pose_disc"] = train_state.TrainState.create(apply_fn=models.pose_disc.apply, params=params,
+                                                        tx=_adam(config, config.optim.disc_lr))
+  if models.temporal_disc is not None:
+    window = jnp.zeros((1, config_lib.window_size(config), num_joints, 2), jnp.float32)
+    params = models.temporal_disc.init(k_temp, window)["params"]
+    states["temporal_disc"] = train_state.TrainState.create(apply_fn=models.temporal_disc.apply, params=params,
+                                                            tx=_adam(config, config.optim.temporal_lr))
+  return TrainStates(**states)
+
+
+def make_mesh(devices=None) -> jax.sharding.Mesh:
+  """A one-axis ``data`` mesh over ``devices`` (default: all devices of all processes).
+
+  ``AxisType.Auto`` lets XLA propagate shardings; Linen dropout fails under Explicit axes.
+  """
+  devices = jax.devices() if devices is None else list(devices)
+  return jax.make_mesh((len(devices),), (DATA_AXIS,), axis_types=(AxisType.Auto,), devices=devices)
+
+
+def lift(model: models_lib.Lifter, variables, pose2d: jax.Array, c: float, train: bool = False,
+         rng: jax.Array | None = None):
+  """Lifts ``[..., J, 2]`` normalised poses to ``[..., J, 3]`` camera-frame joints (eq. 1-2).
+
+  In training mode also returns the updated batch statistics.
+  """
+  flat = pose2d.reshape((-1,) + pose2d.shape[-2:])
+  if train:
+    offsets, updates = model.apply(variables, flat, train=True, rngs={"dropout": rng}, mutable=["batch_stats"])
+  else:
+    offsets, updates = model.apply(variables, flat, train=False), None
+  points = geometry.depth_to_points(pose2d, offsets.reshape(pose2d.shape[:-1]), c)
+  return (points, updates["batch_stats"]) if train else points
+
+
+def _score(logits: jax.Array, kind: str) -> jax.Array:
+  """Mean discriminator output in [0, 1] (standard) or raw (lsgan), for logging."""
+  return jnp.mean(jax.nn.sigmoid(logits) if kind == "standard" else logits)
+
+
+def _update_discriminator(state, loss_fn, num_updates: int, every: int, step: jax.Array, prefix: str):
+  """``num_updates`` Adam steps on ``loss_fn`` on every ``every``-th step; metrics of the last."""
+
+  def one(state, i):
+    (loss, (real, fake)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, i)
+    out = {f"{prefix}/loss": loss, f"{prefix}/real_score": real, f"{prefix}/fake_score": fake,
+           f"norm/{prefix}_grads": optax.global_norm(grads)}
+    return state.apply_gradients(grads=grads), out
+
+  def run(state):
+    out = None
+    for i in range(num_updates):
+      state, out = one(state, i)
+    return state, out
+
+  if every == 1:
+    state, out = run(state)
+  else:
+    skipped = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(run, state)[1])
+    state, out = jax.lax.cond(step % every == 0, run, lambda s: (s, skipped), state)
+  out[f"norm/{prefix}_params"] = optax.global_norm(state.params)
+  return state, out
+
+
+def make_train_step(config, models: Models, layout: skeleton.Layout):
+  """The pure train step ``(states, batch, key) -> (states, metrics)``; see `compile_train_step`.
+
+  ``batch`` holds ``x`` and ``real``, each ``[B, T, J, 2]``: B windows of T consecutive
+  normalised 2D frames. ``key`` is the run's base key; the step folds in ``states.step``.
+  """
+  c = float(config.c)
+  gan = config.loss.gan
+  weights = {"adv": config.loss.w_adv, "loop_2d": config.loss.w_2d, "loop_3d": config.loss.w_3d,
+             "temporal": config.loss.w_temporal, "symmetry": config.loss.w_symmetry}
+  rot = {k: tuple(config.rotation[k]) for k in ("azimuth_range", "elevation_range", "roll_range")}
+  symmetric_bones = layout.symmetric_bones
+  lifter_schedule = learning_rate_schedule(config, config.optim.lifter_lr)
+
+  def step_fn(states: TrainStates, batch: dict, key: jax.Array):
+    x, real = batch["x"], batch["real"]
+    if x.ndim != 4 or x.shape[-2:] != (layout.num_joints, 2) or real.shape != x.shape:
+      raise ValueError(f"batch: expected x and real of shape [B, T, {layout.num_joints}, 2], got "
+                       f"{x.shape} and {real.shape}")
+    step = states.lifter.step
+    key = jax.random.fold_in(key, step)
+    k_rot, k_drop1, k_drop2, k_disc, k_temp = jax.random.split(key, 5)
+    # One camera per window, so the temporal discriminator sees the motion of a single view.
+    rotation = geometry.random_rotation(k_rot, (x.shape[0], 1), **rot)
+
+    def disc_logits(model, params, inputs, rng):
+      return model.apply({"params": params}, inputs, train=True, rngs={"dropout": rng})
+
+    def lifter_loss(params):
+      variables = {"params": params, "batch_stats": states.lifter.batch_stats}
+      points, stats = lift(models.lifter, variables, x, c, train=True, rng=k_drop1)
+      root = geometry.root_of(points, layout.root_joints)
+      rotated = geometry.rigid_transform(points, rotation, root, c)
+      y = geometry.project(rotated)
+      terms = {}
+      if weights["adv"]:
+        logits = disc_logits(models.pose_disc, states.pose_disc.params, y, k_disc)
+        terms["adv"] = losses.generator_loss(logits, gan)
+      if weights["temporal"]:
+        logits = disc_logits(models.temporal_disc, states.temporal_disc.params, y, k_temp)
+        terms["temporal"] = losses.generator_loss(logits, gan)
+      if weights["loop_2d"] or weights["loop_3d"]:
+        variables = {"params": params, "batch_stats": stats}
+        rotated_tilde, stats = lift(models.lifter, variables, y, c, train=True, rng=k_drop2)
+        x_tilde = geometry.project(geometry.inverse_rigid_transform(rotated_tilde, rotation, root, c))
+        if weights["loop_2d"]:
+          terms["loop_2d"] = losses.loop_closure_2d(x, x_tilde)
+        if weights["loop_3d"]:
+          terms["loop_3d"] = losses.loop_closure_3d(rotated, rotated_tilde)
+      if weights["symmetry"]:
+        terms["symmetry"] = losses.bone_symmetry_loss(points, symmetric_bones)
+      total = sum(weights[name] * value for name, value in terms.items())
+      return total, (terms, stats, y)
+
+    (total, (terms, stats, fake)), grads = jax.value_and_grad(lifter_loss, has_aux=True)(states.lifter.params)
+    lifter = states.lifter.apply_gradients(grads=grads, batch_stats=stats)
+    out = {"loss/total": total, **{f"loss/{k}": v for k, v in terms.items()},
+           "norm/lifter_grads": optax.global_norm(grads), "norm/lifter_params": optax.global_norm(lifter.params),
+           "lr/lifter": lifter_schedule(step)}
+    new = {"lifter": lifter}
+    # Discriminators learn on the same fakes, frozen: one lifter forward serves both updates.
+    fake = jax.lax.stop_gradient(fake)
+    for name, model, inputs_real, inputs_fake, rng in (
+        ("pose_disc", models.pose_disc, real, fake, k_disc),
+        ("temporal_disc", models.temporal_disc, real, fake, k_temp)):
+      if model is None:
+        continue
+
+      def loss_fn(params, i, model=model, inputs_real=inputs_real, inputs_fake=inputs_fake, rng=rng):
+        r = jax.random.fold_in(rng, 1000 + i)
+        real_logits = disc_logits(model, params, inputs_real, r)
+        fake_logits = disc_logits(model, params, inputs_fake, jax.random.fold_in(r, 1))
+        return losses.discriminator_loss(real_logits, fake_logits, gan), (_score(real_logits, gan),
+                                                                          _score(fake_logits, gan))
+
+      new[name], m = _update_discriminator(getattr(states, name), loss_fn, config.optim.disc_updates,
+                                           config.optim.disc_every, step, name)
+      out.update(m)
+    return TrainStates(**new), out
+
+  return step_fn
+
+
+def compile_train_step(step_fn, mesh: jax.sharding.Mesh):
+  """Jits ``step_fn`` with the batch sharded on ``data``, replicated states, donated state buffers."""
+  replicated = NamedSharding(mesh, P())
+  return jax.jit(step_fn, in_shardings=(replicated, NamedSharding(mesh, P(DATA_AXIS)), replicated),
+                 out_shardings=(replicated, replicated), donate_argnums=(0,))
+
+
+def global_batch(mesh: jax.sharding.Mesh, local_batch: dict) -> dict:
+  """Assembles each process's share of a batch into arrays sharded over the whole mesh."""
+  sharding = NamedSharding(mesh, P(DATA_AXIS))
+  return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local_batch.items()}
+
+
+def init_states(config, models: Models, layout: skeleton.Layout, key: jax.Array, mesh) -> TrainStates:
+  """Creates the states directly in replicated form on every device of ``mesh``."""
+  init = jax.jit(lambda k: create_train_states(config, models, layout.num_joints, k),
+                 out_shardings=NamedSharding(mesh, P()))
+  return init(key)
+
+
+def make_lift_fn(models: Models, c: float, mesh, chunk: int = 4096):
+  """Returns ``lift_all(lifter_state, poses2d [N, J, 2]) -> np.ndarray [N, J, 3]`` (eval mode).
+
+  Poses go through one compiled function in fixed-size chunks, so any N compiles once.
+  """
+  chunk = max(chunk // mesh.size, 1) * mesh.size
+  sharding = NamedSharding(mesh, P(DATA_AXIS))
+
+  @jax.jit
+  def lift_chunk(lifter_state, poses):
+    variables = {"params": lifter_state.params, "batch_stats": lifter_state.batch_stats}
+    return lift(models.lifter, variables, poses, c, train=False)
+
+  def lift_all(lifter_state, poses2d):
+    poses2d = np.asarray(poses2d, np.float32)
+    out = []
+    for start in range(0, len(poses2d), chunk):
+      part = poses2d[start:start + chunk]
+      padded = np.concatenate([part, np.zeros((chunk - len(part),) + part.shape[1:], part.dtype)])
+      out.append(np.asarray(lift_chunk(lifter_state, jax.device_put(padded, sharding)))[:len(part)])
+    return np.concatenate(out) if out else np.zeros((0,) + poses2d.shape[1:-1] + (3,), np.float32)
+
+  return lift_all
+
+
+def evaluate_poses(pred3d: np.ndarray, gt3d: np.ndarray, layout: skeleton.Layout) -> dict[str, float]:
+  """Mean errors (in the ground truth's units) of root-centred predictions; see `lifting.metrics`."""
+  pred = pred3d - np.asarray(geometry.root_of(pred3d, layout.root_joints))[:, None]
+  gt = gt3d - np.asarray(geometry.root_of(gt3d, layout.root_joints))[:, None]
+  return {"pa_mpjpe": float(jnp.mean(metrics_lib.pa_mpjpe(pred, gt))),
+          "n_mpjpe": float(jnp.mean(metrics_lib.n_mpjpe(pred, gt))),
+          "num_poses": float(len(gt))}
+
+
+def finite_or_raise(step: int, scalars: dict) -> None:
+  """Fails fast, naming the term and step, when a logged loss, score or norm is NaN or infinite."""
+  for name, value in scalars.items():
+    if not math.isfinite(float(value)):
+      raise FloatingPointError(f"non-finite {name} = {float(value)} at step {step}; stopping the run")
+
+
+def _flush(pending: list, writer: logs.MetricWriter) -> dict[str, float]:
+  """Pulls the buffered per-step metrics to the host, checks each step, logs their mean."""
+  fetched = jax.device_get([m for _, m in pending])
+  for (step, _), scalars in zip(pending, fetched):
+    finite_or_raise(step, scalars)
+  means = {k: float(np.mean([f[k] for f in fetched])) for k in fetched[-1]}
+  writer.write_scalars(pending[-1][0] + 1, means)
+  pending.clear()
+  return means
+
+
+def train_and_evaluate(config, workdir: str) -> dict[str, float]:
+  """Trains per ``config``, resuming from the latest checkpoint in ``workdir``; returns test metrics.
+
+  Writes ``config.json``, ``metrics.jsonl``, TensorBoard events and ``checkpoints/`` in
+  ``workdir``. Everything random derives from ``config.seed`` and the step, so a run that is
+  killed and restarted ends with the same parameters as one that was not.
+  """
+  config_lib.validate(config)
+  layout = skeleton.get_layout(config.layout)
+  data = pipeline.load(config)
+  config_lib.validate_against(config, data, jax.device_count(), jax.process_count())
+  mesh = make_mesh()
+  models = build_models(config)
+  window = config_lib.window_size(config)
+  local_windows = config.train.batch_size // window // jax.process_count()
+
+  writer = logs.MetricWriter(workdir, enabled=jax.process_index() == 0)
+  writer.write_config(config)
+  ckpt = checkpoint.Checkpointer(f"{workdir}/checkpoints", config.train.max_checkpoints)
+  init_key, train_key = jax.random.split(jax.random.key(config.seed))
+  states = init_states(config, models, layout, init_key, mesh)
+  if ckpt.latest_step() is not None:
+    states = ckpt.restore(states)
+    logs.log(f"resumed from step {ckpt.latest_step()} in {workdir}")
+  start = int(states.step)
+  writer.truncate_after(start)
+  num_params = sum(x.size for x in jax.tree.leaves(states.lifter.params))
+  logs.log(f"{jax.device_count()} device(s) ({jax.devices()[0].platform}), {jax.process_count()} process(es); "
+           f"lifter {num_params:,} parameters; {len(data.train_2d):,} training frames; "
+           f"batch {config.train.batch_size} poses = {config.train.batch_size // window} windows of {window}")
+
+  step_fn = compile_train_step(make_train_step(config, models, layout), mesh)
+  lift_all = make_lift_fn(models, config.c, mesh)
+  progress = logs.Progress(start, config.train.num_steps)
+  results: dict[str, float] = {}
+  pending: list = []
+  last = config.train.num_steps
+  for step in range(start, last):
+    local = pipeline.sample_batch(data, config.seed, step, local_windows, window, jax.process_index())
+    states, step_metrics = step_fn(states, global_batch(mesh, local), train_key)
+    pending.append((step, step_metrics))
+    done = step + 1
+    if done % config.train.log_every == 0 or done == last or done == start + 1:
+      means = _flush(pending, writer)
+      logs.log(f"{progress.line(done)} | loss {means['loss/total']:.4g}")
+    if data.test_3d is not None and (done % config.train.eval_every == 0 or done == last):
+      results = evaluate_poses(lift_all(states.lifter, data.test_2d), data.test_3d, layout)
+      writer.write_scalars(done, {f"test/{k}": v for k, v in results.items()})
+      logs.log(f"step {done}: test PA-MPJPE {results['pa_mpjpe']:.1f}, N-MPJPE {results['n_mpjpe']:.1f}")
+    if done % config.train.checkpoint_every == 0 or done == last:
+      ckpt.save(done, states)
+  if start >= last and data.test_3d is not None:
+    logs.log(f"already trained to step {start} (train.num_steps = {last}); evaluating only")
+    results = evaluate_poses(lift_all(states.lifter, data.test_2d), data.test_3d, layout)
+  ckpt.close()
+  writer.close()
+  results["step"] = float(int(states.step))
+  return results
+
+
+def evaluate(config, workdir: str) -> dict[str, float]:
+  """Evaluates the latest checkpoint in ``workdir`` on the config's test set; writes ``results.json``."""
+  config_lib.validate(config)
+  layout = skeleton.get_layout(config.layout)
+  data = pipeline.load(config)
+  if data.test_3d is None:
+    raise ValueError(f"data.source {config.data.source!r} has no 3D test set to evaluate on")
+  mesh = make_mesh()
+  models = build_models(config)
+  ckpt = checkpoint.Checkpointer(f"{workdir}/checkpoints", config.train.max_checkpoints)
+  if ckpt.latest_step() is None:
+    raise ValueError(f"no checkpoint in {workdir}/checkpoints: train first (--mode=train)")
+  states = ckpt.restore(init_states(config, models, layout, jax.random.key(0), mesh))
+  ckpt.close()
+  results = evaluate_poses(make_lift_fn(models, config.c, mesh)(states.lifter, data.test_2d), data.test_3d, layout)
+  results["step"] = float(int(states.step))
+  if jax.process_index() == 0:
+    with open(f"{workdir}/results.json", "w") as f:
+      json.dump(results, f, indent=2)
+  return results

@@ -234,6 +234,8 @@ def normalize_pose2d(
     back.
   """
   pose2d = jnp.asarray(pose2d)
+  if not jnp.issubdtype(pose2d.dtype, jnp.floating):  # Integer pixels would round the scale to 0.
+    pose2d = pose2d.astype(jnp.float32)
   _check_points(pose2d, 2, "normalize_pose2d(pose2d)")
   if not -pose2d.shape[-2] <= head_joint < pose2d.shape[-2]:
     raise ValueError(f"normalize_pose2d: expected head_joint in [0, {pose2d.shape[-2]}), got {head_joint}")

@@ -82,6 +82,9 @@ def bone_lengths(points: jax.Array, bones: Sequence[tuple[int, int]]) -> jax.Arr
   if points.ndim < 2 or not bones:
     raise ValueError(f"bone_lengths: expected points [..., J, D] and a non-empty bone list, got shape "
                      f"{tuple(points.shape)} and {len(bones)} bones")
+  bad = [b for b in bones if not all(0 <= j < points.shape[-2] for j in b)]
+  if bad:
+    raise ValueError(f"bone_lengths: expected joint indices in [0, {points.shape[-2]}), got bones {bad}")
   parents = jnp.array([b[0] for b in bones])
   children = jnp.array([b[1] for b in bones])
   diff = points[..., children, :] - points[..., parents, :]

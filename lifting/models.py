@@ -40,7 +40,8 @@ class ResidualBlock(nn.Module):
 
 
 def _dense_bn_relu_dropout(h, width, dropout, batch_norm, train):
-  h = nn.Dense(width, kernel_init=_hidden_init)(h)
+  # A bias before BatchNorm has zero true gradient; Adam would turn its round-off into steps.
+  h = nn.Dense(width, use_bias=not batch_norm, kernel_init=_hidden_init)(h)
   if batch_norm:
     h = nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
   h = nn.relu(h)
@@ -56,14 +57,15 @@ class ResidualMLP(nn.Module):
   num_blocks: int = 4
   dropout: float = 0.0
   batch_norm: bool = True
-  zero_init_output: bool = False
+  output_init_scale: float = 1.0  # Variance scale of the output layer; 0 starts it at zero.
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     h = _dense_bn_relu_dropout(x, self.width, self.dropout, self.batch_norm, train)
     for _ in range(self.num_blocks):
       h = ResidualBlock(self.width, self.dropout, self.batch_norm)(h, train)
-    init = nn.initializers.zeros if self.zero_init_output else nn.initializers.lecun_normal()
+    init = (nn.initializers.variance_scaling(self.output_init_scale, "fan_in", "truncated_normal")
+            if self.output_init_scale > 0 else nn.initializers.zeros)
     return nn.Dense(self.out_features, kernel_init=init)(h)
 
 
@@ -71,9 +73,9 @@ class Lifter(nn.Module):
   """The lifting network G (sec. 3.1): 2D pose to one depth offset per joint.
 
   ``__call__(pose2d [..., J, 2], train) -> depth offsets d [..., J]``; the 3D pose is then
-  `lifting.geometry.depth_to_points` (eq. 2). The output layer starts at zero, so training
-  starts from the flat pose at depth ``c``: a random first guess can put joints of the rotated
-  skeleton near or behind the camera, where the projection and the loop closure explode.
+  `lifting.geometry.depth_to_points` (eq. 2). The output layer starts near zero, so training
+  starts close to the flat pose at depth ``c``: a random first guess can put joints of the
+  rotated skeleton near or behind the camera, where the projection and the loop closure explode.
   """
   width: int = 1024
   num_blocks: int = 4
@@ -81,10 +83,10 @@ class Lifter(nn.Module):
 
   @nn.compact
   def __call__(self, pose2d: jax.Array, train: bool = False) -> jax.Array:
-    num_joints = pose2d.shape[-2]
     x = _flatten_pose(pose2d, "Lifter")
+    num_joints = pose2d.shape[-2]
     return ResidualMLP(num_joints, self.width, self.num_blocks, self.dropout, batch_norm=True,
-                       zero_init_output=True)(x, train)
+                       output_init_scale=1e-2)(x, train)
 
 
 class PoseDiscriminator(nn.Module):
@@ -142,7 +144,7 @@ class Adapter(nn.Module):
   def __call__(self, pose2d: jax.Array, train: bool = False) -> jax.Array:
     x = _flatten_pose(pose2d, "Adapter")
     out = ResidualMLP(x.shape[-1], self.width, self.num_blocks, self.dropout, batch_norm=True,
-                      zero_init_output=True)(x, train)
+                      output_init_scale=0.0)(x, train)
     return out.reshape(pose2d.shape)
 
 

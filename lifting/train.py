@@ -140,7 +140,7 @@ def _update_discriminator(state, loss_fn, num_updates: int, every: int, step: ja
   def one(state, i):
     (loss, (real, fake)), grads = jax.value_and_grad(loss_fn, has_aux=True)(state.params, i)
     out = {f"{prefix}/loss": loss, f"{prefix}/real_score": real, f"{prefix}/fake_score": fake,
-           f"norm/{prefix}_grads": optax.global_norm(grads)}
+           f"norm/{prefix}_grads": optax.tree.norm(grads)}
     return state.apply_gradients(grads=grads), out
 
   def run(state):
@@ -154,7 +154,7 @@ def _update_discriminator(state, loss_fn, num_updates: int, every: int, step: ja
   else:
     skipped = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(run, state)[1])
     state, out = jax.lax.cond(step % every == 0, run, lambda s: (s, skipped), state)
-  out[f"norm/{prefix}_params"] = optax.global_norm(state.params)
+  out[f"norm/{prefix}_params"] = optax.tree.norm(state.params)
   return state, out
 
 
@@ -215,7 +215,7 @@ def make_train_step(config, models: Models, layout: skeleton.Layout):
     (total, (terms, stats, fake)), grads = jax.value_and_grad(lifter_loss, has_aux=True)(states.lifter.params)
     lifter = states.lifter.apply_gradients(grads=grads, batch_stats=stats)
     out = {"loss/total": total, **{f"loss/{k}": v for k, v in terms.items()},
-           "norm/lifter_grads": optax.global_norm(grads), "norm/lifter_params": optax.global_norm(lifter.params),
+           "norm/lifter_grads": optax.tree.norm(grads), "norm/lifter_params": optax.tree.norm(lifter.params),
            "lr/lifter": lifter_schedule(step)}
     new = {"lifter": lifter}
     # Discriminators learn on the same fakes, frozen: one lifter forward serves both updates.

@@ -1,0 +1,1 @@
+"""Makes the repository root importable (``lifting``, ``experiments``) for the tests."""

@@ -1,0 +1,230 @@
+"""The compiled train step, every ablation config, data parallelism, resume and fail-fast."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import pytest
+
+from experiments import adv, adv_ss, adv_ss_td, default, ss, ss_symm, tiny
+from lifting import checkpoint
+from lifting import config as config_lib
+from lifting import skeleton
+from lifting import train
+from lifting.data import pipeline
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ABLATIONS = {"ss": ss, "ss_symm": ss_symm, "adv": adv, "adv_ss": adv_ss, "adv_ss_td": adv_ss_td}
+
+
+def shrink(config):
+  """Tiny sizes on top of any config, keeping its loss terms."""
+  small = tiny.get_config()
+  config.data = small.data
+  config.model.width, config.model.lifter_blocks, config.model.disc_blocks = 16, 1, 1
+  config.train = small.train
+  return config
+
+
+def one_step(config, mesh=None, steps=1):
+  layout = skeleton.get_layout(config.layout)
+  data = pipeline.load(config)
+  mesh = mesh or train.make_mesh()
+  models = train.build_models(config)
+  states = train.init_states(config, models, layout, jax.random.key(0), mesh)
+  before = jax.device_get(states)
+  step_fn = train.compile_train_step(train.make_train_step(config, models, layout), mesh)
+  window = config_lib.window_size(config)
+  for step in range(steps):
+    batch = pipeline.sample_batch(data, config.seed, step, config.train.batch_size // window, window)
+    states, metrics = step_fn(states, train.global_batch(mesh, batch), jax.random.key(1))
+  return before, jax.device_get(states), jax.device_get(metrics)
+
+
+@pytest.mark.parametrize("name", sorted(ABLATIONS))
+def test_one_step_of_every_config_changes_parameters_and_stays_finite(name):
+  config = shrink(ABLATIONS[name].get_config())
+  before, after, metrics = one_step(config)
+  expect = {"lifter": True, "pose_disc": config.loss.w_adv > 0, "temporal_disc": config.loss.w_temporal > 0}
+  for net, present in expect.items():
+    assert (getattr(after, net) is not None) == present, net
+    if present:
+      old, new = getattr(before, net).params, getattr(after, net).params
+      assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(new)), net
+      changed = [not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(old), jax.tree.leaves(new))]
+      assert all(changed), f"{net}: some parameters did not move"
+  assert int(after.step) == 1
+  assert all(np.isfinite(v) for v in metrics.values())
+  terms = {k.split("/")[1] for k in metrics if k.startswith("loss/") and k != "loss/total"}
+  on = {"adv": config.loss.w_adv, "loop_2d": config.loss.w_2d, "loop_3d": config.loss.w_3d,
+        "temporal": config.loss.w_temporal, "symmetry": config.loss.w_symmetry}
+  assert terms == {k for k, w in on.items() if w > 0}
+
+
+def test_total_loss_is_the_weighted_sum_of_eq_8():
+  config = shrink(adv_ss_td.get_config())
+  config.loss.w_symmetry = 0.5
+  _, _, m = one_step(config)
+  expected = (config.loss.w_adv * m["loss/adv"] + config.loss.w_2d * m["loss/loop_2d"]
+              + config.loss.w_3d * m["loss/loop_3d"] + config.loss.w_temporal * m["loss/temporal"]
+              + config.loss.w_symmetry * m["loss/symmetry"])
+  np.testing.assert_allclose(m["loss/total"], expected, rtol=1e-5)
+
+
+def test_paper_defaults():
+  config = default.get_config("paper")
+  assert (config.model.width, config.train.batch_size, config.c) == (1024, 8192, 10.0)
+  assert (config.loss.w_2d, config.loss.w_3d) == (10.0, 0.001)
+  assert adv_ss_td.get_config("paper").loss.w_temporal == 1.0
+  with pytest.raises(ValueError, match="profile"):
+    default.get_config("gpu")
+
+
+def test_discriminator_updates_every_k_steps():
+  config = shrink(adv.get_config())
+  config.optim.disc_every = 2
+  _, after1, _ = one_step(config, steps=1)   # Step 0 updates D (0 % 2 == 0).
+  _, after2, _ = one_step(config, steps=2)   # Step 1 must leave D as it was.
+  for a, b in zip(jax.tree.leaves(after1.pose_disc.params), jax.tree.leaves(after2.pose_disc.params)):
+    np.testing.assert_array_equal(a, b)
+  assert not np.array_equal(jax.tree.leaves(after1.lifter.params)[0], jax.tree.leaves(after2.lifter.params)[0])
+
+
+_TWO_DEVICES = r"""
+import jax, numpy as np
+from tests.test_train import one_step, shrink
+from experiments import adv_ss_td
+from lifting import train
+assert jax.device_count() == 2, jax.devices()
+config = shrink(adv_ss_td.get_config())
+config.model.dropout = 0.25
+_, one, m1 = one_step(config, train.make_mesh(jax.devices()[:1]), steps=3)
+_, two, m2 = one_step(config, train.make_mesh(jax.devices()), steps=3)
+for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(two)):
+  np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5)
+for k in m1:
+  np.testing.assert_allclose(m1[k], m2[k], rtol=2e-4, atol=1e-5, err_msg=k)
+print("MATCH", len(jax.tree.leaves(one)))
+"""
+
+
+def test_two_devices_match_one():
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+  out = subprocess.run([sys.executable, "-c", _TWO_DEVICES], cwd=ROOT, env=env, capture_output=True, text=True,
+                       timeout=300)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "MATCH" in out.stdout
+
+
+class _Killed(Exception):
+  pass
+
+
+def _final_params(workdir):
+  config = tiny.get_config()
+  models = train.build_models(config)
+  template = train.init_states(config, models, skeleton.get_layout(config.layout), jax.random.key(0),
+                               train.make_mesh())
+  ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
+  states = jax.device_get(ckpt.restore(template))
+  ckpt.close()
+  return states
+
+
+def test_killed_run_resumes_to_the_same_parameters(tmp_path, monkeypatch):
+  config = tiny.get_config()  # 6 steps, checkpoints at 3 and 6.
+  straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
+
+  real_sample = pipeline.sample_batch
+
+  def dying_sample(data, seed, step, *args, **kwargs):
+    if step == 4:  # After the checkpoint at step 3 and one more step that is lost.
+      raise _Killed()
+    return real_sample(data, seed, step, *args, **kwargs)
+
+  monkeypatch.setattr(pipeline, "sample_batch", dying_sample)
+  with pytest.raises(_Killed):
+    train.train_and_evaluate(config, str(tmp_path / "resumed"))
+  monkeypatch.setattr(pipeline, "sample_batch", real_sample)
+  resumed = train.train_and_evaluate(config, str(tmp_path / "resumed"))
+
+  assert straight["step"] == resumed["step"] == 6
+  a, b = _final_params(str(tmp_path / "straight")), _final_params(str(tmp_path / "resumed"))
+  for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
+    np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+  np.testing.assert_allclose(straight["pa_mpjpe"], resumed["pa_mpjpe"], rtol=1e-5)
+  steps = [json.loads(line)["step"] for line in open(tmp_path / "resumed" / "metrics.jsonl")]
+  train_steps = [s for s in steps if s in (1, 2, 4, 6)]
+  assert len(train_steps) == len(set(train_steps)), steps  # No step logged twice after the resume.
+  assert json.load(open(tmp_path / "resumed" / "config.json"))["train"]["num_steps"] == 6
+  assert list((tmp_path / "resumed" / "tensorboard").iterdir())
+
+
+def test_non_finite_loss_stops_the_run_naming_term_and_step(tmp_path, monkeypatch):
+  real_load = pipeline.load
+
+  def poisoned(config):
+    data = real_load(config)
+    data.train_2d[:] = np.nan
+    return data
+
+  monkeypatch.setattr(pipeline, "load", poisoned)
+  with pytest.raises(FloatingPointError, match=r"non-finite loss/\w+ = nan at step 0"):
+    train.train_and_evaluate(tiny.get_config(), str(tmp_path))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("loss.w_2d", -1.0, "loss.w_2d: expected a weight >= 0"),
+    ("loss.gan", "wgan", "loss.gan: expected one of"),
+    ("train.batch_size", 15, "multiple of the 2-frame training window"),
+    ("rotation.elevation_range", (0.3, -0.3), "low <= high"),
+    ("layout", "smpl", "smpl"),
+    ("data.scale", "image", "data.scale"),
+])
+def test_inconsistent_configs_fail_before_training(field, value, message):
+  config = tiny.get_config()
+  *path, last = field.split(".")
+  node = config
+  for p in path:
+    node = node[p]
+  node[last] = value
+  with pytest.raises(ValueError, match=message):
+    config_lib.validate(config)
+
+
+def test_temporal_term_without_sequences_is_rejected():
+  config = tiny.get_config()
+  frames = np.random.default_rng(0).normal(size=(1, 32, 14, 2)).astype(np.float32)
+  data = pipeline.from_sequences(frames.reshape(32, 1, 14, 2), "paper14", config.c, "dataset")
+  with pytest.raises(ValueError, match="temporal term needs sequences"):
+    config_lib.validate_against(config, data, num_devices=1, num_processes=1)
+  with pytest.raises(ValueError, match="do not split evenly over 3 devices"):
+    config.loss.w_temporal = 0.0
+    config_lib.validate_against(config, data, num_devices=3, num_processes=1)
+
+
+def _run_py(*args, timeout=300):
+  return subprocess.run([sys.executable, "run.py", *args], cwd=ROOT, capture_output=True, text=True,
+                        timeout=timeout, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+
+
+def test_run_py_rejects_unknown_config_field_before_training(tmp_path):
+  out = _run_py("--config=experiments/tiny.py", f"--workdir={tmp_path}", "--config.train.num_stepz=3")
+  assert out.returncode != 0
+  assert "num_stepz" in out.stderr
+  assert not (tmp_path / "checkpoints").exists()
+
+
+def test_run_py_train_then_eval(tmp_path):
+  out = _run_py("--config=experiments/tiny.py", f"--workdir={tmp_path}")
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "test PA-MPJPE" in out.stdout
+  out = _run_py("--config=experiments/tiny.py", f"--workdir={tmp_path}", "--mode=eval")
+  assert out.returncode == 0, out.stderr[-3000:]
+  results = json.load(open(tmp_path / "results.json"))
+  assert results["step"] == 6 and np.isfinite(results["pa_mpjpe"])
+  out = _run_py("--config=experiments/tiny.py", f"--workdir={tmp_path / 'empty'}", "--mode=eval")
+  assert out.returncode != 0 and "no checkpoint" in out.stderr

@@ -41,8 +41,8 @@ def main(argv):
     raise app.UsageError(str(e)) from None
   if "pa_mpjpe" in results:
     print(f"step {int(results['step'])}: test PA-MPJPE {results['pa_mpjpe']:.1f} mm, "
-          f"N-MPJPE {results['n_mpjpe']:.1f} mm over {int(results['num_poses'])} poses "
-          f"(workdir {_WORKDIR.value})")
+          f"N-MPJPE {results['n_mpjpe']:.1f} mm over {int(results['num_poses'])} poses; "
+          f"a flat pose scores PA-MPJPE {results['flat_pa_mpjpe']:.1f} mm (workdir {_WORKDIR.value})")
 
 
 if __name__ == "__main__":

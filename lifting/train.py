@@ -313,6 +313,12 @@ def _flush(pending: list, writer: logs.MetricWriter) -> dict[str, float]:
   return means
 
 
+def flat_baseline(data: pipeline.PoseData) -> dict[str, float]:
+  """Errors of the trivial lift that puts every joint at one depth: the floor any lifter must beat."""
+  flat = np.concatenate([data.test_2d, np.ones(data.test_2d.shape[:-1] + (1,), np.float32)], axis=-1)
+  return evaluate_poses(flat, data.test_3d, data.layout)
+
+
 def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   """Trains per ``config``, resuming from the latest checkpoint in ``workdir``; returns test metrics.
 
@@ -369,6 +375,8 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
     results = evaluate_poses(lift_all(states.lifter, data.test_2d), data.test_3d, layout)
   ckpt.close()
   writer.close()
+  if data.test_3d is not None:
+    results["flat_pa_mpjpe"] = flat_baseline(data)["pa_mpjpe"]
   results["step"] = float(int(states.step))
   return results
 
@@ -388,6 +396,7 @@ def evaluate(config, workdir: str) -> dict[str, float]:
   states = ckpt.restore(init_states(config, models, layout, jax.random.key(0), mesh))
   ckpt.close()
   results = evaluate_poses(make_lift_fn(models, config.c, mesh)(states.lifter, data.test_2d), data.test_3d, layout)
+  results["flat_pa_mpjpe"] = flat_baseline(data)["pa_mpjpe"]
   results["step"] = float(int(states.step))
   if jax.process_index() == 0:
     with open(f"{workdir}/results.json", "w") as f:

@@ -6,6 +6,7 @@ the latest checkpoint in ``--workdir``.
 """
 
 import os
+import sys
 
 from absl import app
 from absl import flags
@@ -14,9 +15,19 @@ from ml_collections import config_flags
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
-config_flags.DEFINE_config_file(
-    "config", os.path.join(_HERE, "experiments", "default.py"),
-    "Experiment config file; override fields with --config.a.b=value.", lock_config=True)
+
+
+def _bad_override(e: Exception):
+  reason = " ".join(str(e).replace("\\n", " ").replace("\\'", "'").strip("'\"").split())
+  sys.exit(f"run.py: error: bad --config override: {reason}")
+
+
+try:  # config_flags reads --config.* overrides here, at definition time.
+  config_flags.DEFINE_config_file(
+      "config", os.path.join(_HERE, "experiments", "default.py"),
+      "Experiment config file; override fields with --config.a.b=value.", lock_config=True)
+except (AttributeError, KeyError, TypeError, ValueError) as e:
+  _bad_override(e)
 _WORKDIR = flags.DEFINE_string("workdir", "runs/default", "Directory for checkpoints, logs and results.")
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "eval"],
                           "train: train (resuming if possible), then evaluate; eval: evaluate the latest checkpoint.")
@@ -38,12 +49,22 @@ def main(argv):
     else:
       results = train.evaluate(config, _WORKDIR.value)
   except ValueError as e:  # Config and data problems: one line, non-zero exit.
-    raise app.UsageError(str(e)) from None
+    sys.exit(f"run.py: error: {e}")
   if "pa_mpjpe" in results:
     print(f"step {int(results['step'])}: test PA-MPJPE {results['pa_mpjpe']:.1f} mm, "
           f"N-MPJPE {results['n_mpjpe']:.1f} mm over {int(results['num_poses'])} poses; "
           f"a flat pose scores PA-MPJPE {results['flat_pa_mpjpe']:.1f} mm (workdir {_WORKDIR.value})")
 
 
+def _parse_flags(argv):
+  """absl's parser, but a bad ``--config.x`` gives one line instead of a traceback."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    sys.exit(f"run.py: error: {e}")
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    _bad_override(e)
+
+
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=_parse_flags)

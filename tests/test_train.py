@@ -1,5 +1,6 @@
 """The compiled train step, every ablation config, data parallelism, resume and fail-fast."""
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -156,9 +157,9 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path, monkeypatch):
   for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
     np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
   np.testing.assert_allclose(straight["pa_mpjpe"], resumed["pa_mpjpe"], rtol=1e-5)
-  steps = [json.loads(line)["step"] for line in open(tmp_path / "resumed" / "metrics.jsonl")]
-  train_steps = [s for s in steps if s in (1, 2, 4, 6)]
-  assert len(train_steps) == len(set(train_steps)), steps  # No step logged twice after the resume.
+  rows = [json.loads(line) for line in open(tmp_path / "resumed" / "metrics.jsonl")]
+  train_steps = [r["step"] for r in rows if "loss/total" in r]
+  assert train_steps == [1, 2, 4, 6], train_steps  # Step 4 is logged once, by the resumed run.
   assert json.load(open(tmp_path / "resumed" / "config.json"))["train"]["num_steps"] == 6
   assert list((tmp_path / "resumed" / "tensorboard").iterdir())
 
@@ -168,8 +169,7 @@ def test_non_finite_loss_stops_the_run_naming_term_and_step(tmp_path, monkeypatc
 
   def poisoned(config):
     data = real_load(config)
-    data.train_2d[:] = np.nan
-    return data
+    return dataclasses.replace(data, train_2d=np.full_like(data.train_2d, np.nan))
 
   monkeypatch.setattr(pipeline, "load", poisoned)
   with pytest.raises(FloatingPointError, match=r"non-finite loss/\w+ = nan at step 0"):
@@ -214,7 +214,7 @@ def _run_py(*args, timeout=300):
 def test_run_py_rejects_unknown_config_field_before_training(tmp_path):
   out = _run_py("--config=experiments/tiny.py", f"--workdir={tmp_path}", "--config.train.num_stepz=3")
   assert out.returncode != 0
-  assert "num_stepz" in out.stderr
+  assert "num_stepz" in out.stderr and "Traceback" not in out.stderr
   assert not (tmp_path / "checkpoints").exists()
 
 

@@ -97,7 +97,7 @@ class PoseDiscriminator(nn.Module):
 
   @nn.compact
   def __call__(self, pose2d: jax.Array, train: bool = False) -> jax.Array:
-    x = _flatten_pose(pose2d, "PoseDiscriminator")
+    x = _flatten_pose(pose2d, type(self).__name__)
     return ResidualMLP(1, self.width, self.num_blocks, self.dropout, batch_norm=False)(x, train)[..., 0]
 
 
@@ -148,13 +148,9 @@ class Adapter(nn.Module):
     return out.reshape(pose2d.shape)
 
 
-class DomainDiscriminator(nn.Module):
-  """The domain discriminator D_D (sec. 3.6): 2D pose ``[..., J, 2]`` to a logit ``[...]``."""
-  width: int = 1024
-  num_blocks: int = 3
-  dropout: float = 0.0
+class DomainDiscriminator(PoseDiscriminator):
+  """The domain discriminator D_D (sec. 3.6): 2D pose ``[..., J, 2]`` to a logit ``[...]``.
 
-  @nn.compact
-  def __call__(self, pose2d: jax.Array, train: bool = False) -> jax.Array:
-    x = _flatten_pose(pose2d, "DomainDiscriminator")
-    return ResidualMLP(1, self.width, self.num_blocks, self.dropout, batch_norm=False)(x, train)[..., 0]
+  Same architecture as the pose discriminator (3 residual blocks, no BatchNorm), another role:
+  it tells adapted source poses from target poses.
+  """

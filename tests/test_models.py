@@ -3,6 +3,7 @@
 Shapes and parameter structure are checked with ``jax.eval_shape`` (no compilation); only a few
 small forward passes are compiled.
 """
+
 import jax
 import numpy as np
 import pytest
@@ -14,172 +15,176 @@ KEY = jax.random.key(0)
 
 
 def np_temporal_features(window):
-    lead = window.shape[:-3]
-    out = np.zeros(lead + (2 * J * window.shape[-3],))
-    for idx in np.ndindex(lead):
-        w = window[idx]
-        parts = [w[0].ravel()] + [(w[0] - w[m]).ravel() for m in range(1, w.shape[0])]
-        out[idx] = np.concatenate(parts)
-    return out
+  lead = window.shape[:-3]
+  out = np.zeros(lead + (2 * J * window.shape[-3],))
+  for idx in np.ndindex(lead):
+    w = window[idx]
+    parts = [w[0].ravel()] + [(w[0] - w[m]).ravel() for m in range(1, w.shape[0])]
+    out[idx] = np.concatenate(parts)
+  return out
 
 
 def mlp_param_count(n_in, width, blocks, n_out, batch_norm):
-    # A hidden Dense has a bias only without BatchNorm (BatchNorm's own bias makes it redundant);
-    # BatchNorm adds a scale and a bias.
-    extra = 2 * width if batch_norm else width
-    return (n_in * width + extra) + blocks * 2 * (width * width + extra) + width * n_out + n_out
+  # A hidden Dense has a bias only without BatchNorm (BatchNorm's own bias makes it redundant);
+  # BatchNorm adds a scale and a bias.
+  extra = 2 * width if batch_norm else width
+  return (n_in * width + extra) + blocks * 2 * (width * width + extra) + width * n_out + n_out
 
 
 def count(tree):
-    return sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(tree))
+  return sum(int(np.prod(x.shape)) for x in jax.tree_util.tree_leaves(tree))
 
 
 def init_shapes(module, x):
-    return jax.eval_shape(module.init, KEY, x)
+  return jax.eval_shape(module.init, KEY, x)
 
 
 def random_variables(module, x, seed=0):
-    """Variables with random params (and unit BatchNorm stats) without compiling ``init``."""
-    rng = np.random.default_rng(seed)
-    shapes = init_shapes(module, x)
-    params = jax.tree_util.tree_map(lambda s: rng.normal(scale=0.3, size=s.shape).astype(s.dtype),
-                                    shapes["params"])
-    out = {"params": params}
-    if "batch_stats" in shapes:
-        out["batch_stats"] = jax.tree_util.tree_map(lambda s: np.ones(s.shape, s.dtype), shapes["batch_stats"])
-    return out
+  """Variables with random params (and unit BatchNorm stats) without compiling ``init``."""
+  rng = np.random.default_rng(seed)
+  shapes = init_shapes(module, x)
+  params = jax.tree_util.tree_map(lambda s: rng.normal(scale=0.3, size=s.shape).astype(s.dtype), shapes["params"])
+  out = {"params": params}
+  if "batch_stats" in shapes:
+    out["batch_stats"] = jax.tree_util.tree_map(lambda s: np.ones(s.shape, s.dtype), shapes["batch_stats"])
+  return out
 
 
 POSE_MODULES = [
-    (models.Lifter, (J,), 2 * J, J, True),
-    (models.PoseDiscriminator, (), 2 * J, 1, False),
-    (models.DomainDiscriminator, (), 2 * J, 1, False),
-    (models.Adapter, (J, 2), 2 * J, 2 * J, True),
+  (models.Lifter, (J,), 2 * J, J, True),
+  (models.PoseDiscriminator, (), 2 * J, 1, False),
+  (models.DomainDiscriminator, (), 2 * J, 1, False),
+  (models.Adapter, (J, 2), 2 * J, 2 * J, True),
 ]
 
 
 # ----------------------------------------------------------------------------- shapes and structure
 
+
 @pytest.mark.parametrize("cls,out_tail,n_in,n_out,bn", POSE_MODULES)
 @pytest.mark.parametrize("lead", [(B,), (2, 3)])
 def test_pose_module_output_shapes(cls, out_tail, n_in, n_out, bn, lead):
-    module = cls(width=16, num_blocks=1)
-    x = jax.ShapeDtypeStruct(lead + (J, 2), np.float32)
-    variables = init_shapes(module, x)
-    for train in (False, True):
-        out = jax.eval_shape(lambda v, p: module.apply(v, p, train=train, rngs={"dropout": KEY},
-                                                       mutable=["batch_stats"] if train else False), variables, x)
-        out = out[0] if train else out
-        assert out.shape == lead + out_tail and out.dtype == np.float32
+  module = cls(width=16, num_blocks=1)
+  x = jax.ShapeDtypeStruct(lead + (J, 2), np.float32)
+  variables = init_shapes(module, x)
+  for train in (False, True):
+    out = jax.eval_shape(
+      lambda v, p: module.apply(v, p, train=train, rngs={"dropout": KEY}, mutable=["batch_stats"] if train else False),
+      variables,
+      x,
+    )
+    out = out[0] if train else out
+    assert out.shape == lead + out_tail and out.dtype == np.float32
 
 
 def test_temporal_discriminator_shapes_and_input_size():
-    module = models.TemporalDiscriminator(width=16, num_blocks=1)
-    x = jax.ShapeDtypeStruct((B, 1 + M, J, 2), np.float32)
-    variables = init_shapes(module, x)
-    assert set(variables) == {"params"}
-    first = variables["params"]["ResidualMLP_0"]["Dense_0"]["kernel"]
-    assert first.shape == (2 * J + 2 * J * M, 16)
-    assert jax.eval_shape(module.apply, variables, x).shape == (B,)
-    assert count(variables["params"]) == mlp_param_count(2 * J * (1 + M), 16, 1, 1, False)
+  module = models.TemporalDiscriminator(width=16, num_blocks=1)
+  x = jax.ShapeDtypeStruct((B, 1 + M, J, 2), np.float32)
+  variables = init_shapes(module, x)
+  assert set(variables) == {"params"}
+  first = variables["params"]["ResidualMLP_0"]["Dense_0"]["kernel"]
+  assert first.shape == (2 * J + 2 * J * M, 16)
+  assert jax.eval_shape(module.apply, variables, x).shape == (B,)
+  assert count(variables["params"]) == mlp_param_count(2 * J * (1 + M), 16, 1, 1, False)
 
 
 @pytest.mark.parametrize("lead", [(), (B,), (2, 3)])
 def test_temporal_features(lead):
-    rng = np.random.default_rng(0)
-    window = rng.normal(size=lead + (1 + M, J, 2)).astype(np.float32)
-    got = jax.jit(models.temporal_features)(window)
-    assert got.shape == lead + (2 * J + 2 * J * M,)
-    np.testing.assert_allclose(got, np_temporal_features(window.astype(np.float64)), rtol=1e-6, atol=1e-6)
+  rng = np.random.default_rng(0)
+  window = rng.normal(size=lead + (1 + M, J, 2)).astype(np.float32)
+  got = jax.jit(models.temporal_features)(window)
+  assert got.shape == lead + (2 * J + 2 * J * M,)
+  np.testing.assert_allclose(got, np_temporal_features(window.astype(np.float64)), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("cls,out_tail,n_in,n_out,bn", POSE_MODULES)
 @pytest.mark.parametrize("width,blocks", [(16, 1), (32, 2)])
 def test_parameter_counts_and_batch_norm(cls, out_tail, n_in, n_out, bn, width, blocks):
-    variables = init_shapes(cls(width=width, num_blocks=blocks), jax.ShapeDtypeStruct((B, J, 2), np.float32))
-    assert count(variables["params"]) == mlp_param_count(n_in, width, blocks, n_out, bn)
-    if bn:          # Lifter and Adapter: one BatchNorm after every hidden Dense
-        assert set(variables) == {"params", "batch_stats"}
-        assert count(variables["batch_stats"]) == (1 + 2 * blocks) * 2 * width
-    else:           # discriminators: no BatchNorm, no state
-        assert set(variables) == {"params"}
+  variables = init_shapes(cls(width=width, num_blocks=blocks), jax.ShapeDtypeStruct((B, J, 2), np.float32))
+  assert count(variables["params"]) == mlp_param_count(n_in, width, blocks, n_out, bn)
+  if bn:  # Lifter and Adapter: one BatchNorm after every hidden Dense
+    assert set(variables) == {"params", "batch_stats"}
+    assert count(variables["batch_stats"]) == (1 + 2 * blocks) * 2 * width
+  else:  # discriminators: no BatchNorm, no state
+    assert set(variables) == {"params"}
 
 
 def test_default_sizes():
-    x = jax.ShapeDtypeStruct((B, J, 2), np.float32)
-    assert count(init_shapes(models.Lifter(), x)["params"]) == mlp_param_count(2 * J, 1024, 4, J, True)
-    assert count(init_shapes(models.PoseDiscriminator(), x)["params"]) == mlp_param_count(2 * J, 1024, 3, 1, False)
-    assert models.Lifter().dropout == 0.25
+  x = jax.ShapeDtypeStruct((B, J, 2), np.float32)
+  assert count(init_shapes(models.Lifter(), x)["params"]) == mlp_param_count(2 * J, 1024, 4, J, True)
+  assert count(init_shapes(models.PoseDiscriminator(), x)["params"]) == mlp_param_count(2 * J, 1024, 3, 1, False)
+  assert models.Lifter().dropout == 0.25
 
 
 # ----------------------------------------------------------------------------- numerics
 
+
 def test_lifter_dropout_train_vs_eval():
-    module = models.Lifter(width=16, num_blocks=0, dropout=0.5)
-    x = np.random.default_rng(1).normal(size=(B, J, 2)).astype(np.float32)
-    variables = random_variables(module, x)
+  module = models.Lifter(width=16, num_blocks=0, dropout=0.5)
+  x = np.random.default_rng(1).normal(size=(B, J, 2)).astype(np.float32)
+  variables = random_variables(module, x)
 
-    @jax.jit
-    def run(v, p, key):
-        train_out, updates = module.apply(v, p, train=True, rngs={"dropout": key}, mutable=["batch_stats"])
-        eval_out = module.apply(v, p, train=False, rngs={"dropout": key})
-        return train_out, updates, eval_out
+  @jax.jit
+  def run(v, p, key):
+    train_out, updates = module.apply(v, p, train=True, rngs={"dropout": key}, mutable=["batch_stats"])
+    eval_out = module.apply(v, p, train=False, rngs={"dropout": key})
+    return train_out, updates, eval_out
 
-    t1, upd, e1 = run(variables, x, jax.random.key(1))
-    t2, _, e2 = run(variables, x, jax.random.key(2))
-    assert t1.shape == (B, J) and e1.shape == (B, J)
-    assert np.all(np.isfinite(t1)) and np.all(np.isfinite(e1))
-    assert not np.allclose(t1, t2)                     # dropout masks differ
-    np.testing.assert_array_equal(e1, e2)              # eval mode is deterministic
-    assert not np.allclose(t1, e1)
-    # Training mode updates the BatchNorm running statistics.
-    old = jax.tree_util.tree_leaves(variables["batch_stats"])
-    new = jax.tree_util.tree_leaves(upd["batch_stats"])
-    assert any(not np.allclose(a, b) for a, b in zip(old, new))
+  t1, upd, e1 = run(variables, x, jax.random.key(1))
+  t2, _, e2 = run(variables, x, jax.random.key(2))
+  assert t1.shape == (B, J) and e1.shape == (B, J)
+  assert np.all(np.isfinite(t1)) and np.all(np.isfinite(e1))
+  assert not np.allclose(t1, t2)  # dropout masks differ
+  np.testing.assert_array_equal(e1, e2)  # eval mode is deterministic
+  assert not np.allclose(t1, e1)
+  # Training mode updates the BatchNorm running statistics.
+  old = jax.tree_util.tree_leaves(variables["batch_stats"])
+  new = jax.tree_util.tree_leaves(upd["batch_stats"])
+  assert any(not np.allclose(a, b) for a, b in zip(old, new))
 
 
 def test_adapter_is_zero_at_init():
-    module = models.Adapter(width=16, num_blocks=0)
-    x = np.random.default_rng(2).normal(size=(B, J, 2)).astype(np.float32)
+  module = models.Adapter(width=16, num_blocks=0)
+  x = np.random.default_rng(2).normal(size=(B, J, 2)).astype(np.float32)
 
-    @jax.jit
-    def run(key, p):
-        variables = module.init(key, p)
-        train_out, _ = module.apply(variables, p, train=True, mutable=["batch_stats"])
-        return variables, module.apply(variables, p), train_out
+  @jax.jit
+  def run(key, p):
+    variables = module.init(key, p)
+    train_out, _ = module.apply(variables, p, train=True, mutable=["batch_stats"])
+    return variables, module.apply(variables, p), train_out
 
-    variables, eval_out, train_out = run(KEY, x)
-    assert eval_out.shape == (B, J, 2)
-    np.testing.assert_array_equal(eval_out, 0.0)
-    np.testing.assert_array_equal(train_out, 0.0)
-    # Only the output layer is zero; the hidden layers are randomly initialised.
-    mlp = variables["params"]["ResidualMLP_0"]
-    np.testing.assert_array_equal(mlp["Dense_1"]["kernel"], 0.0)
-    assert np.std(np.asarray(mlp["Dense_0"]["kernel"])) > 0
+  variables, eval_out, train_out = run(KEY, x)
+  assert eval_out.shape == (B, J, 2)
+  np.testing.assert_array_equal(eval_out, 0.0)
+  np.testing.assert_array_equal(train_out, 0.0)
+  # Only the output layer is zero; the hidden layers are randomly initialised.
+  mlp = variables["params"]["ResidualMLP_0"]
+  np.testing.assert_array_equal(mlp["Dense_1"]["kernel"], 0.0)
+  assert np.std(np.asarray(mlp["Dense_0"]["kernel"])) > 0
 
 
 # ----------------------------------------------------------------------------- errors
 
-@pytest.mark.parametrize("cls", [models.Lifter, models.PoseDiscriminator, models.DomainDiscriminator,
-                                 models.Adapter])
+
+@pytest.mark.parametrize("cls", [models.Lifter, models.PoseDiscriminator, models.DomainDiscriminator, models.Adapter])
 @pytest.mark.parametrize("shape", [(B, J, 3), (B, 2 * J)])
 def test_wrong_pose_shape_raises(cls, shape):
-    with pytest.raises(ValueError, match="[..., J, 2]".replace("[", r"\[").replace("]", r"\]")) as info:
-        init_shapes(cls(width=16, num_blocks=1), jax.ShapeDtypeStruct(shape, np.float32))
-    assert str(shape) in str(info.value)
+  with pytest.raises(ValueError, match="[..., J, 2]".replace("[", r"\[").replace("]", r"\]")) as info:
+    init_shapes(cls(width=16, num_blocks=1), jax.ShapeDtypeStruct(shape, np.float32))
+  assert str(shape) in str(info.value)
 
 
 @pytest.mark.parametrize("cls", [models.Lifter, models.PoseDiscriminator, models.Adapter])
 def test_rank1_pose_raises_value_error(cls):
-    # A flattened single pose [2J] is not a valid input; the documented error is a ValueError.
-    with pytest.raises(ValueError, match=r"\(10,\)"):
-        init_shapes(cls(width=16, num_blocks=1), jax.ShapeDtypeStruct((2 * J,), np.float32))
+  # A flattened single pose [2J] is not a valid input; the documented error is a ValueError.
+  with pytest.raises(ValueError, match=r"\(10,\)"):
+    init_shapes(cls(width=16, num_blocks=1), jax.ShapeDtypeStruct((2 * J,), np.float32))
 
 
 @pytest.mark.parametrize("shape", [(B, 1, J, 2), (B, 1 + M, J, 3), (J, 2)])
 def test_temporal_wrong_shape_raises(shape):
-    with pytest.raises(ValueError, match="M >= 1") as info:
-        init_shapes(models.TemporalDiscriminator(width=16, num_blocks=1), jax.ShapeDtypeStruct(shape, np.float32))
-    assert str(shape) in str(info.value)
-    with pytest.raises(ValueError):
-        models.temporal_features(np.zeros(shape, np.float32))
+  with pytest.raises(ValueError, match="M >= 1") as info:
+    init_shapes(models.TemporalDiscriminator(width=16, num_blocks=1), jax.ShapeDtypeStruct(shape, np.float32))
+  assert str(shape) in str(info.value)
+  with pytest.raises(ValueError):
+    models.temporal_features(np.zeros(shape, np.float32))

@@ -27,9 +27,9 @@ def validate(config) -> None:
   if config.loss.w_temporal > 0 and config.model.temporal_neighbours < 1:
     raise ValueError("model.temporal_neighbours: expected M >= 1 with the temporal term on, "
                      f"got {config.model.temporal_neighbours}")
-  for name in ("width", "lifter_blocks", "disc_blocks"):
-    if config.model[name] < (1 if name == "width" else 0):
-      raise ValueError(f"model.{name}: expected a positive size, got {config.model[name]}")
+  for name, least in (("width", 1), ("lifter_blocks", 0), ("disc_blocks", 0)):
+    if config.model[name] < least:
+      raise ValueError(f"model.{name}: expected an integer >= {least}, got {config.model[name]}")
   for name in ("dropout", "disc_dropout"):
     if not 0 <= config.model[name] < 1:
       raise ValueError(f"model.{name}: expected a rate in [0, 1), got {config.model[name]}")

@@ -30,22 +30,10 @@ import dataclasses
 
 import numpy as np
 
-JOINT_NAMES = (
-  "r_ankle",
-  "r_knee",
-  "r_hip",
-  "l_hip",
-  "l_knee",
-  "l_ankle",
-  "r_wrist",
-  "r_elbow",
-  "r_shoulder",
-  "l_shoulder",
-  "l_elbow",
-  "l_wrist",
-  "neck",
-  "head",
-)
+from lifting import skeleton
+
+# The generator writes joints in the paper14 order that lifting.skeleton defines.
+JOINT_NAMES = skeleton.get_layout("paper14").joints
 NUM_JOINTS = len(JOINT_NAMES)
 ANKLE_HEIGHT_MM = 80.0
 

@@ -30,7 +30,8 @@ except (AttributeError, KeyError, TypeError, ValueError) as e:
   _bad_override(e)
 _WORKDIR = flags.DEFINE_string("workdir", "runs/default", "Directory for checkpoints, logs and results.")
 _MODE = flags.DEFINE_enum("mode", "train", ["train", "eval"],
-                          "train: train (resuming if possible), then evaluate; eval: evaluate the latest checkpoint.")
+                          "train: train (resuming if possible), evaluating at intervals; eval: evaluate the latest checkpoint "
+                          "on the test split, writing results.json and results.md.")
 
 
 def main(argv):
@@ -51,9 +52,12 @@ def main(argv):
   except ValueError as e:  # Config and data problems: one line, non-zero exit.
     sys.exit(f"run.py: error: {e}")
   if "pa_mpjpe" in results:
+    flat = results["baselines"]["flat"]["pa_mpjpe"]
     print(f"step {int(results['step'])}: test PA-MPJPE {results['pa_mpjpe']:.1f} mm, "
-          f"N-MPJPE {results['n_mpjpe']:.1f} mm over {int(results['num_poses'])} poses; "
-          f"a flat pose scores PA-MPJPE {results['flat_pa_mpjpe']:.1f} mm (workdir {_WORKDIR.value})")
+          f"N-MPJPE {results['n_mpjpe']:.1f} mm, PCK@150 {100 * results['pck']:.1f}%, AUC {100 * results['auc']:.1f}% "
+          f"over {int(results['num_poses']):,} poses; a flat pose scores PA-MPJPE {flat:.1f} mm (workdir {_WORKDIR.value})")
+  if _MODE.value == "eval":
+    print(open(os.path.join(_WORKDIR.value, "results.md")).read(), end="")
 
 
 def _parse_flags(argv):

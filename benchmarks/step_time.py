@@ -3,7 +3,9 @@
     python -m benchmarks.step_time --config=experiments/default.py          # CPU profile
     python -m benchmarks.step_time --config=experiments/adv_ss_td.py:paper  # paper scale
 
-Batches are drawn from the config's data before timing, so only the step itself is measured.
+The training set sits on the device and each step draws its own batch, as in training, so the
+step time includes input. The same update on a batch already in place is timed alongside; the
+difference, as a share of the step (``input_share``), is what input costs.
 """
 
 import json
@@ -33,29 +35,36 @@ def main(_):
   mesh = train.make_mesh()
   models = train.build_models(config)
   states = train.init_states(config, models, layout, jax.random.key(0), mesh)
-  window = config_lib.window_size(config)
   n = _WARMUP.value + _STEPS.value + 1
-  batches = [train.global_batch(mesh, pipeline.sample_batch(data, 0, s, config.train.batch_size // window, window))
-             for s in range(n)]
-  step_fn = train.compile_train_step(train.make_train_step(config, models, layout), mesh)
+  window = config_lib.window_size(config)
+  pool = train.device_pool(data, mesh, window, with_3d=config.loss.w_supervised > 0)
   key = jax.random.key(1)
+  step_fn = train.compile_train_step(train.make_train_step(config, models, layout, mesh), mesh)
+  # The same update on one batch already on the device: the difference is what input costs.
+  update_fn = train.compile_train_step(train.make_update(config, models, layout), mesh, batch_input=True)
+  batch = jax.jit(lambda p, k: train.draw_batch(p, k, config.train.batch_size // window, window, mesh))(pool, key)
   t0 = time.perf_counter()
-  compiled = step_fn.lower(states, batches[0], key).compile()
+  compiled = step_fn.lower(states, pool, key).compile()
   compile_s = time.perf_counter() - t0
-  times = []
-  for i in range(n):
-    t0 = time.perf_counter()
-    states, metrics = compiled(states, batches[i], key)
-    jax.block_until_ready((states, metrics))
-    if i > _WARMUP.value:
-      times.append(time.perf_counter() - t0)
-  median = statistics.median(times)
+  update = update_fn.lower(states, batch, key).compile()
+  times = {"step": [], "update": []}
+  for i in range(n):  # Interleaved, so machine noise hits both alike.
+    for name, fn, arg in (("step", compiled, pool), ("update", update, batch)):
+      t0 = time.perf_counter()
+      states, metrics = fn(states, arg, key)
+      jax.block_until_ready((states, metrics))
+      if i > _WARMUP.value:
+        times[name].append(time.perf_counter() - t0)
+  median = statistics.median(times["step"])
+  update_median = statistics.median(times["update"])
   result = {"device": str(jax.devices()[0].device_kind), "num_devices": jax.device_count(),
             "width": config.model.width, "batch_size": config.train.batch_size,
             "terms": {k: v for k, v in config.loss.items() if k.startswith("w_") and v > 0},
             "compile_s": round(compile_s, 2), "median_step_s": round(median, 4),
-            "min_step_s": round(min(times), 4), "max_step_s": round(max(times), 4),
-            "poses_per_s": round(config.train.batch_size / median, 1), "timed_steps": len(times)}
+            "min_step_s": round(min(times["step"]), 4), "max_step_s": round(max(times["step"]), 4),
+            "median_update_only_s": round(update_median, 4),
+            "input_share": round(max(median - update_median, 0.0) / median, 4),
+            "poses_per_s": round(config.train.batch_size / median, 1), "timed_steps": len(times["step"])}
   print(json.dumps(result))
 
 

@@ -13,8 +13,12 @@ loss form or the discriminator update ratio; the values below are starting point
 """
 
 import math
+import os
 
 import ml_collections
+
+# Where the shared data sits next to a checkout; point the fields below at your own copy.
+_DATA = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data"))
 
 PROFILES = ("cpu", "paper")
 
@@ -32,6 +36,22 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   config.data.scale = "dataset"     # 2D scale: "dataset" (one scale, as the paper says) or "pose".
   config.data.synthetic = ml_collections.ConfigDict(dict(
       seed=0, num_train_sequences=64, num_test_sequences=8, num_frames=64, num_cameras=4))
+  # The "bandai" protocol (lifting/data/bandai.py, README): real mocap, train actors A + B, test C.
+  config.data.bandai = ml_collections.ConfigDict(dict(
+      root=os.path.join(_DATA, "bandai_namco_motion"),  # The folder that holds dataset/.
+      train_actors="AB", test_actors="C",
+      extra_dataset1=False,  # Add dataset-1 (other contents, actors unknown) as training 2D.
+      joint_map="bandai",    # Or, for another BVH skeleton, a JSON object / .json file: paper14 joint -> BVH joint.
+      num_cameras=4, camera_distance_mm=5000.0, camera_height_mm=1400.0, focal_px=1150.0, image_size=(1000, 1000),
+      train_stride=1, test_stride=1,
+      cache_dir=""))         # Parsed-BVH cache; "" = $LIFTING_CACHE or ~/.cache/lifting.
+  # Human3.6M in VideoPose3D's preprocessed files (lifting/data/h36m.py): train S1 S5 S6 S7 S8, test S9 S11.
+  config.data.h36m = ml_collections.ConfigDict(dict(
+      path_3d="data/data_3d_h36m.npz", path_2d_gt="data/data_2d_h36m_gt.npz",
+      path_2d="",   # Optional detections (e.g. data_2d_h36m_cpn_ft_h36m_dbb.npz) as 2D inputs.
+      cameras="",   # Optional JSON of known extrinsics; by default they are fitted to the 2D ground truth.
+      train_subjects=("S1", "S5", "S6", "S7", "S8"), test_subjects=("S9", "S11"),
+      train_stride=1, test_stride=1))
 
   config.model = ml_collections.ConfigDict()
   config.model.width = 1024
@@ -58,6 +78,7 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   config.loss.w_3d = 0.001
   config.loss.w_temporal = 0.0   # The paper's wT = 1 when on (see adv_ss_td.py).
   config.loss.w_symmetry = 0.0   # Only in the SS + Symm ablation.
+  config.loss.w_supervised = 0.0  # 3D loss on the training frames: the supervised reference only.
 
   config.optim = ml_collections.ConfigDict()
   config.optim.lifter_lr = 2e-4

@@ -18,7 +18,7 @@ def validate(config) -> None:
     raise ValueError(f"c: expected a depth > 1 (the paper uses 10), got {config.c}")
   if config.loss.gan not in losses.GAN_LOSSES:
     raise ValueError(f"loss.gan: expected one of {losses.GAN_LOSSES}, got {config.loss.gan!r}")
-  weights = {k: config.loss[k] for k in ("w_adv", "w_2d", "w_3d", "w_temporal", "w_symmetry")}
+  weights = {k: config.loss[k] for k in ("w_adv", "w_2d", "w_3d", "w_temporal", "w_symmetry", "w_supervised")}
   for name, w in weights.items():
     if w < 0:
       raise ValueError(f"loss.{name}: expected a weight >= 0 (0 turns the term off), got {w}")
@@ -64,6 +64,9 @@ def validate_against(config, data, num_devices: int, num_processes: int) -> None
   if config.loss.w_temporal > 0 and not data.has_sequences:
     raise ValueError(f"loss.w_temporal: the temporal term needs sequences, but data.source "
                      f"{config.data.source!r} holds single poses only; set --config.loss.w_temporal=0")
+  if config.loss.w_supervised > 0 and data.train_3d is None:
+    raise ValueError(f"loss.w_supervised: the supervised term needs 3D for the training frames, but data.source "
+                     f"{config.data.source!r} provides none")
   windows = config.train.batch_size // window_size(config)
   if windows % num_devices or windows % num_processes:
     raise ValueError(f"train.batch_size: {windows} windows per step do not split evenly over "

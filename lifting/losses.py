@@ -108,3 +108,27 @@ def bone_symmetry_loss(points3d: jax.Array, symmetric_bones: Sequence[tuple[tupl
   left = bone_lengths(points3d, [pair[0] for pair in symmetric_bones])
   right = bone_lengths(points3d, [pair[1] for pair in symmetric_bones])
   return jnp.mean(jnp.sum((left - right) ** 2, axis=-1))
+
+
+def supervised_3d(pred: jax.Array, target: jax.Array, root_joints: Sequence[int]) -> jax.Array:
+  """Scale-invariant 3D loss of the supervised reference: what N-MPJPE measures, squared.
+
+  Both sides are root-centred; the target is scaled to unit root-mean-square joint distance,
+  and the prediction by its least-squares scale onto it (Rhodin et al., CVPR 2018). The lifter's
+  units are set by the 2D normalisation, not millimetres, so a metric target would need a
+  camera model; this needs none. Returns the mean over poses of the per-pose sum of squares.
+
+  Args:
+    pred: ``[..., J, 3]`` lifted joints.
+    target: ``[..., J, 3]`` ground truth in any unit.
+    root_joints: joints averaged to form the root.
+  """
+  if pred.shape != target.shape or pred.shape[-1] != 3:
+    raise ValueError(f"supervised_3d: expected pred and target of the same shape [..., J, 3], got {pred.shape} "
+                     f"and {target.shape}")
+  roots = list(root_joints)
+  p = pred - jnp.mean(pred[..., roots, :], axis=-2, keepdims=True)
+  t = target - jnp.mean(target[..., roots, :], axis=-2, keepdims=True)
+  t = t / jnp.sqrt(jnp.maximum(jnp.mean(jnp.sum(t * t, -1), -1), 1e-12))[..., None, None]
+  s = jnp.sum(p * t, axis=(-2, -1)) / jnp.maximum(jnp.sum(p * p, axis=(-2, -1)), 1e-12)
+  return jnp.mean(jnp.sum((s[..., None, None] * p - t) ** 2, axis=(-2, -1)))

@@ -1,20 +1,56 @@
 """3D pose error metrics, per pose, in the units of the ground truth (millimetres here).
 
-Alignment differs between published numbers, so each metric says exactly what it aligns:
+Published numbers differ in how they align the prediction before measuring, so every metric here
+says exactly what it aligns and scales. `evaluate` root-centres both sides (mean of
+``layout.root_joints``, the hip midpoint) before any of them; the per-pose functions do not centre,
+so callers root-centre first:
 
-- ``mpjpe``: mean per-joint Euclidean distance, no alignment (callers root-centre both sides).
-- ``n_mpjpe``: the prediction is first multiplied by the least-squares scale
-  ``s = <pred, target> / <pred, pred>`` (Rhodin et al., CVPR 2018); both sides root-centred.
-- ``pa_mpjpe``: the prediction is first aligned by the best similarity transform (rotation,
-  translation and scale; reflections excluded), the paper's "scaling and rigid alignment".
+- MPJPE (``mpjpe``): mean per-joint Euclidean distance, no alignment and no scaling beyond the
+  root-centring. Only meaningful when predictions are metric; Chen et al.'s lifter predicts
+  scale-normalised skeletons, for which use N-MPJPE or PA-MPJPE.
+- N-MPJPE (``n_mpjpe``): the root-centred prediction is multiplied by the least-squares scale
+  ``s = <pred, target> / <pred, pred>`` (Rhodin et al., CVPR 2018); no rotation or translation.
+- PA-MPJPE (``pa_mpjpe``): the prediction is aligned by the best similarity transform (rotation,
+  translation and scale; reflections excluded, so a mirrored pose is penalised), Chen et al.'s
+  "scaling and rigid alignment".
+- PCK@150 mm (``pck``) and AUC (``auc``): fraction of joints within 150 mm, and the mean PCK over
+  31 thresholds 0, 5, ..., 150 mm (the MPI-INF-3DHP definition), both after the same similarity
+  Procrustes alignment as PA-MPJPE. MPI-INF-3DHP papers often report them with other alignments
+  (root-centring only, or scale only), so compare like with like. The 0 mm threshold only counts
+  exact hits, so an AUC below 1 by 1/31 can be float round-off.
+- Limb ratios (``limb_ratios``): upper-to-lower limb length ratios per side (shoulder-elbow over
+  elbow-wrist, hip-knee over knee-ankle), the body-proportion check of Chen et al. Fig. 6; they are
+  invariant to translation, rotation and scale, so need no alignment.
+
+``align``, ``joint_errors``, ``pck`` and ``auc`` take the alignment by name (``ALIGNMENTS``) and
+default to Procrustes. All JAX functions are shape-polymorphic over leading dimensions and safe
+under ``jax.jit`` (pass ``alignment`` and ``layout`` as static arguments).
 """
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from lifting import geometry
+from lifting import geometry, skeleton
+
+ALIGNMENTS = ("none", "scale", "procrustes")
+PCK_THRESHOLD = 150.0
+AUC_THRESHOLDS = np.linspace(0.0, 150.0, 31)
+LIMB_RATIO_NAMES = ("l_arm", "r_arm", "l_leg", "r_leg")
+EVAL_CHUNK = 16384
+_EVAL_KEYS = ("pa_mpjpe", "n_mpjpe", "mpjpe", "pck", "auc", "limb_ratio_error")
+
+# (upper joint, middle joint, lower joint) per entry of LIMB_RATIO_NAMES.
+_LIMB_JOINTS = (
+  ("l_shoulder", "l_elbow", "l_wrist"),
+  ("r_shoulder", "r_elbow", "r_wrist"),
+  ("l_hip", "l_knee", "l_ankle"),
+  ("r_hip", "r_knee", "r_ankle"),
+)
 
 
 def _check(pred, target, name):
@@ -34,8 +70,7 @@ def n_mpjpe(pred: jax.Array, target: jax.Array) -> jax.Array:
   """``[..., J, 3]`` x2 -> ``[...]`` MPJPE after the least-squares scale of ``pred``."""
   pred, target = jnp.asarray(pred), jnp.asarray(target)
   _check(pred, target, "n_mpjpe")
-  s = jnp.sum(pred * target, axis=(-2, -1)) / jnp.maximum(jnp.sum(pred * pred, axis=(-2, -1)), 1e-12)
-  return mpjpe(s[..., None, None] * pred, target)
+  return mpjpe(_scale_align(pred, target), target)
 
 
 def pa_mpjpe(pred: jax.Array, target: jax.Array) -> jax.Array:
@@ -43,3 +78,156 @@ def pa_mpjpe(pred: jax.Array, target: jax.Array) -> jax.Array:
   pred, target = jnp.asarray(pred), jnp.asarray(target)
   _check(pred, target, "pa_mpjpe")
   return mpjpe(geometry.procrustes_align(pred, target, scale=True), target)
+
+
+def _scale_align(pred, target):
+  s = jnp.sum(pred * target, axis=(-2, -1)) / jnp.maximum(jnp.sum(pred * pred, axis=(-2, -1)), 1e-12)
+  return s[..., None, None] * pred
+
+
+
+def align(pred: jax.Array, target: jax.Array, alignment: str) -> jax.Array:
+  """``[..., J, 3]`` x2 -> ``[..., J, 3]`` ``pred`` aligned to ``target``.
+
+  ``"none"``: unchanged; ``"scale"``: least-squares scale only, as in `n_mpjpe`; ``"procrustes"``:
+  similarity transform without reflection, as in `pa_mpjpe`.
+  """
+  pred, target = jnp.asarray(pred), jnp.asarray(target)
+  _check(pred, target, "align")
+  if alignment == "none":
+    return pred
+  if alignment == "scale":
+    return _scale_align(pred, target)
+  if alignment == "procrustes":
+    return geometry.procrustes_align(pred, target, scale=True)
+  raise ValueError(f"align: unknown alignment {alignment!r}; expected one of {ALIGNMENTS}")
+
+
+def joint_errors(pred: jax.Array, target: jax.Array, alignment: str = "procrustes") -> jax.Array:
+  """``[..., J, 3]`` x2 -> ``[..., J]`` per-joint Euclidean distances after `align`."""
+  target = jnp.asarray(target)
+  return jnp.linalg.norm(align(pred, target, alignment) - target, axis=-1)
+
+
+def pck(pred: jax.Array, target: jax.Array, threshold=PCK_THRESHOLD, alignment: str = "procrustes") -> jax.Array:
+  """``[..., J, 3]`` x2 -> ``[...]`` fraction of joints with error ``<= threshold`` after `align`."""
+  return _pck(joint_errors(pred, target, alignment), threshold)
+
+
+def auc(pred: jax.Array, target: jax.Array, thresholds=AUC_THRESHOLDS, alignment: str = "procrustes") -> jax.Array:
+  """``[..., J, 3]`` x2 -> ``[...]`` mean of the PCK fractions over ``thresholds [T]`` after `align`."""
+  return _auc(joint_errors(pred, target, alignment), thresholds)
+
+
+def _pck(errors, threshold):
+  return jnp.mean(errors <= jnp.asarray(threshold, errors.dtype), axis=-1)
+
+
+def _auc(errors, thresholds):
+  thresholds = jnp.asarray(thresholds, errors.dtype)
+  if thresholds.ndim != 1 or thresholds.size == 0:
+    raise ValueError(f"auc: expected a non-empty 1-D array of thresholds, got shape {tuple(thresholds.shape)}")
+  # Averaging over joints and thresholds together equals the mean over thresholds of each PCK.
+  return jnp.mean(errors[..., None] <= thresholds, axis=(-2, -1))
+
+
+def limb_ratios(poses: jax.Array, layout: skeleton.Layout | str) -> jax.Array:
+  """``[..., J, 3]`` -> ``[..., 4]`` upper-to-lower limb length ratios, ordered as ``LIMB_RATIO_NAMES``.
+
+  Arms are ``|shoulder - elbow| / |elbow - wrist|``, legs ``|hip - knee| / |knee - ankle|`` (Chen et
+  al., Fig. 6); joints are found by name in ``layout``. A zero-length lower limb gives inf or NaN.
+  """
+  layout = skeleton.get_layout(layout)
+  poses = jnp.asarray(poses)
+  if poses.ndim < 2 or poses.shape[-2:] != (layout.num_joints, 3):
+    raise ValueError(f"limb_ratios: layout {layout.name!r} expects poses of shape [..., {layout.num_joints}, 3], "
+                     f"got shape {tuple(poses.shape)}")
+  try:
+    idx = np.array([[layout.index(j) for j in limb] for limb in _LIMB_JOINTS])  # [4, 3]
+  except ValueError as e:
+    raise ValueError(f"limb_ratios: {e}") from None
+  upper, mid, lower = idx.T
+  mid_pts = poses[..., mid, :]
+  return (jnp.linalg.norm(poses[..., upper, :] - mid_pts, axis=-1)
+          / jnp.linalg.norm(mid_pts - poses[..., lower, :], axis=-1))
+
+
+def group_means(values, groups) -> dict[str, float]:
+  """``values [N]``, ``groups [N]`` labels -> ``{str(label): mean}``, in sorted label order (numpy)."""
+  values, groups = np.asarray(values, np.float64), np.asarray(groups)
+  if values.ndim != 1 or groups.shape != values.shape:
+    raise ValueError(f"group_means: expected values and groups of the same shape [N], got "
+                     f"{values.shape} and {groups.shape}")
+  labels, inverse = np.unique(groups, return_inverse=True)
+  sums = np.bincount(inverse, weights=values, minlength=len(labels))
+  counts = np.bincount(inverse, minlength=len(labels))
+  return {str(label): float(s / c) for label, s, c in zip(labels, sums, counts)}
+
+
+@functools.partial(jax.jit, static_argnames=("layout",))
+def _pose_metrics(pred, target, layout):
+  """Per-pose metrics of `evaluate` for one chunk ``[B, J, 3]``; each value is ``[B]``."""
+  pred = pred - geometry.root_of(pred, layout.root_joints)[..., None, :]
+  target = target - geometry.root_of(target, layout.root_joints)[..., None, :]
+  # One Procrustes solve per pose serves PA-MPJPE, PCK and AUC.
+  errors = joint_errors(pred, target, "procrustes")
+  return {
+    "pa_mpjpe": errors.mean(axis=-1),
+    "n_mpjpe": n_mpjpe(pred, target),
+    "mpjpe": mpjpe(pred, target),
+    "pck": _pck(errors, PCK_THRESHOLD),
+    "auc": _auc(errors, AUC_THRESHOLDS),
+    "limb_ratio_error": jnp.abs(limb_ratios(pred, layout) - limb_ratios(target, layout)).mean(axis=-1),
+  }
+
+
+def evaluate(pred, target, layout: skeleton.Layout | str, actions=None, chunk_size: int = EVAL_CHUNK) -> dict:
+  """Dataset-level metrics of ``pred [N, J, 3]`` against ``target [N, J, 3]`` (numpy in, floats out).
+
+  Both sides are root-centred at ``layout.root_joints`` first. Returns the means over poses of
+  ``pa_mpjpe``, ``n_mpjpe``, ``mpjpe`` (root-centred, unscaled: only meaningful for metric
+  predictions), ``pck`` and ``auc`` (after Procrustes alignment, see the module docstring), and
+  ``limb_ratio_error`` (mean over poses and `LIMB_RATIO_NAMES` of ``|pred ratio - gt ratio|``),
+  plus ``num_poses``. With ``actions [N]`` labels, ``per_action`` maps each label (as a string,
+  sorted) to its ``pa_mpjpe``, ``n_mpjpe``, ``pck`` and ``num_poses``.
+
+  Poses go through one jitted function in chunks of ``chunk_size`` poses (or ``N`` when fewer),
+  computed in float32; the last chunk is padded to full size so it reuses the compilation, and
+  memory stays bounded for any ``N``.
+  """
+  layout = skeleton.get_layout(layout)
+  pred, target = np.asarray(pred, np.float32), np.asarray(target, np.float32)
+  if pred.shape != target.shape or pred.ndim != 3 or pred.shape[1:] != (layout.num_joints, 3):
+    raise ValueError(f"evaluate: layout {layout.name!r} expects pred and target of the same shape "
+                     f"[N, {layout.num_joints}, 3], got {pred.shape} and {target.shape}")
+  n = len(pred)
+  if n == 0:
+    raise ValueError("evaluate: expected at least one pose, got none")
+  if chunk_size < 1:
+    raise ValueError(f"evaluate: expected chunk_size >= 1, got {chunk_size}")
+  if actions is not None:
+    actions = np.asarray(actions)
+    if actions.shape != (n,):
+      raise ValueError(f"evaluate: expected actions of shape ({n},) (one label per pose), got {actions.shape}")
+  # A small set need not be padded up to a full default chunk.
+  chunk = min(chunk_size, n)
+  parts = []
+  for start in range(0, n, chunk):
+    p, t = pred[start:start + chunk], target[start:start + chunk]
+    size = len(p)
+    if size < chunk:
+      # Repeating the last real pose keeps the padding free of degenerate (NaN-prone) poses.
+      pad = ((0, chunk - size), (0, 0), (0, 0))
+      p, t = np.pad(p, pad, mode="edge"), np.pad(t, pad, mode="edge")
+    out = jax.device_get(_pose_metrics(p, t, layout))
+    parts.append({k: v[:size] for k, v in out.items()})
+  # jit returns dict keys sorted; report them in the documented order instead.
+  per_pose = {k: np.concatenate([part[k] for part in parts]) for k in _EVAL_KEYS}
+  result = {k: float(np.mean(v, dtype=np.float64)) for k, v in per_pose.items()}
+  result["num_poses"] = float(n)
+  if actions is not None:
+    means = {k: group_means(per_pose[k], actions) for k in ("pa_mpjpe", "n_mpjpe", "pck")}
+    labels, sizes = np.unique(actions, return_counts=True)
+    counts = {str(label): float(c) for label, c in zip(labels, sizes)}
+    result["per_action"] = {a: {**{k: means[k][a] for k in means}, "num_poses": counts[a]} for a in counts}
+  return result

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from typing import Any
 
 import flax
@@ -157,16 +158,19 @@ def _update_discriminator(state, loss_fn, num_updates: int, every: int, step: ja
   return state, out
 
 
-def make_train_step(config, models: Models, layout: skeleton.Layout):
-  """The pure train step ``(states, batch, key) -> (states, metrics)``; see `compile_train_step`.
+def make_update(config, models: Models, layout: skeleton.Layout):
+  """The pure update ``(states, batch, key) -> (states, metrics)`` on a given batch.
 
   ``batch`` holds ``x`` and ``real``, each ``[B, T, J, 2]``: B windows of T consecutive
-  normalised 2D frames. ``key`` is the run's base key; the step folds in ``states.step``.
+  normalised 2D frames, and, when the supervised term is on, ``x3d [B, T, J, 3]``: the ground
+  truth of ``x``. ``key`` is the run's base key; the update folds in ``states.step``. Use it
+  with your own input pipeline; `make_train_step` wraps it with on-device batch drawing.
   """
   c = float(config.c)
   gan = config.loss.gan
   weights = {"adv": config.loss.w_adv, "loop_2d": config.loss.w_2d, "loop_3d": config.loss.w_3d,
-             "temporal": config.loss.w_temporal, "symmetry": config.loss.w_symmetry}
+             "temporal": config.loss.w_temporal, "symmetry": config.loss.w_symmetry,
+             "supervised": config.loss.w_supervised}
   rot = {k: tuple(config.rotation[k]) for k in ("azimuth_range", "elevation_range", "roll_range")}
   symmetric_bones = layout.symmetric_bones
   lifter_schedule = learning_rate_schedule(config, config.optim.lifter_lr)
@@ -208,6 +212,8 @@ def make_train_step(config, models: Models, layout: skeleton.Layout):
           terms["loop_3d"] = losses.loop_closure_3d(rotated, rotated_tilde)
       if weights["symmetry"]:
         terms["symmetry"] = losses.bone_symmetry_loss(points, symmetric_bones)
+      if weights["supervised"]:
+        terms["supervised"] = losses.supervised_3d(points, batch["x3d"], layout.root_joints)
       total = sum(weights[name] * value for name, value in terms.items())
       return total, (terms, stats, y)
 
@@ -240,10 +246,76 @@ def make_train_step(config, models: Models, layout: skeleton.Layout):
   return step_fn
 
 
-def compile_train_step(step_fn, mesh: jax.sharding.Mesh):
-  """Jits ``step_fn`` with the batch sharded on ``data``, replicated states, donated state buffers."""
+def draw_batch(pool: dict, key: jax.Array, num_windows: int, window: int, mesh=None) -> dict:
+  """Draws a batch from a `device_pool` inside the compiled step.
+
+  ``x`` and ``real`` are independent draws (sec. 3.4: the discriminator's real poses need not
+  match the lifter's inputs), each ``num_windows`` windows of ``window`` consecutive frames of
+  one sequence; ``x3d`` (the ground truth of ``x``) comes too when the pool holds 3D. With a
+  ``mesh`` the indices are sharded over ``data`` first, so each device gathers only its share.
+  """
+  starts = pool["starts"]
+  offsets = jnp.arange(window, dtype=starts.dtype)
+  k_x, k_real = jax.random.split(key)
+
+  def indices(k):
+    idx = starts[jax.random.randint(k, (num_windows,), 0, starts.shape[0])][:, None] + offsets
+    if mesh is not None:
+      idx = jax.lax.with_sharding_constraint(idx, NamedSharding(mesh, P(DATA_AXIS)))
+    return idx
+
+  ix = indices(k_x)
+  batch = {"x": pool["frames"][ix], "real": pool["frames"][indices(k_real)]}
+  if "frames_3d" in pool:
+    batch["x3d"] = pool["frames_3d"][ix]
+  return batch
+
+
+def make_train_step(config, models: Models, layout: skeleton.Layout, mesh=None):
+  """The pure train step ``(states, pool, key) -> (states, metrics)``; see `compile_train_step`.
+
+  ``pool`` is the whole training set on the device (`device_pool`); the step draws its batch
+  from it with ``fold_in(key, step)``, so no input pipeline can stall it and a resumed run sees
+  the batches an uninterrupted one would.
+  """
+  update = make_update(config, models, layout)
+  window = config_lib.window_size(config)
+  num_windows = config.train.batch_size // window
+
+  def step_fn(states: TrainStates, pool: dict, key: jax.Array):
+    k_data, k_update = jax.random.split(key)
+    batch = draw_batch(pool, jax.random.fold_in(k_data, states.step), num_windows, window, mesh)
+    return update(states, batch, k_update)
+
+  return step_fn
+
+
+def device_pool(data: pipeline.PoseData, mesh: jax.sharding.Mesh, window: int, with_3d: bool = False) -> dict:
+  """The training set, replicated on every device of ``mesh``, for `draw_batch`.
+
+  ``frames [N, J, 2]``, ``starts [K]`` (frames that begin a ``window``-frame run inside one
+  sequence) and, with ``with_3d``, ``frames_3d [N, J, 3]`` (ground truth in millimetres).
+  """
+  arrays = {"frames": np.asarray(data.train_2d, np.float32),
+            "starts": np.asarray(data.window_starts(window), np.int32)}
+  if with_3d:
+    if data.train_3d is None:
+      raise ValueError("loss.w_supervised: the supervised term needs the training frames' 3D, but the data has none")
+    arrays["frames_3d"] = np.asarray(data.train_3d, np.float32)
   replicated = NamedSharding(mesh, P())
-  return jax.jit(step_fn, in_shardings=(replicated, NamedSharding(mesh, P(DATA_AXIS)), replicated),
+  # From a callback, so every process of a pod can build the same global array from its own copy.
+  return {k: jax.make_array_from_callback(v.shape, replicated, lambda idx, v=v: v[idx]) for k, v in arrays.items()}
+
+
+def compile_train_step(step_fn, mesh: jax.sharding.Mesh, batch_input: bool = False):
+  """Jits a train step with replicated states (donated), pool and key.
+
+  With ``batch_input`` the second argument is a host batch (`make_update`) and is sharded
+  on ``data`` instead.
+  """
+  replicated = NamedSharding(mesh, P())
+  second = NamedSharding(mesh, P(DATA_AXIS)) if batch_input else replicated
+  return jax.jit(step_fn, in_shardings=(replicated, second, replicated),
                  out_shardings=(replicated, replicated), donate_argnums=(0,))
 
 
@@ -285,13 +357,47 @@ def make_lift_fn(models: Models, c: float, mesh, chunk: int = 4096):
   return lift_all
 
 
-def evaluate_poses(pred3d: np.ndarray, gt3d: np.ndarray, layout: skeleton.Layout) -> dict[str, float]:
-  """Mean errors (in the ground truth's units) of root-centred predictions; see `lifting.metrics`."""
-  pred = pred3d - np.asarray(geometry.root_of(pred3d, layout.root_joints))[:, None]
-  gt = gt3d - np.asarray(geometry.root_of(gt3d, layout.root_joints))[:, None]
-  return {"pa_mpjpe": float(jnp.mean(metrics_lib.pa_mpjpe(pred, gt))),
-          "n_mpjpe": float(jnp.mean(metrics_lib.n_mpjpe(pred, gt))),
-          "num_poses": float(len(gt))}
+def evaluate_poses(pred3d: np.ndarray, gt3d: np.ndarray, layout: skeleton.Layout,
+                   actions: np.ndarray | None = None) -> dict:
+  """Errors of lifted poses against the ground truth (in its units); see `lifting.metrics.evaluate`.
+
+  Lifted poses are in the lifter's units, not millimetres, so unaligned MPJPE is left out.
+  """
+  results = metrics_lib.evaluate(np.asarray(pred3d), np.asarray(gt3d), layout, actions)
+  results.pop("mpjpe", None)
+  return results
+
+
+def flat_poses(pose2d: np.ndarray) -> np.ndarray:
+  """The trivial lift: every joint of ``[..., J, 2]`` at one depth (``[..., J, 3]``)."""
+  return np.concatenate([pose2d, np.ones(pose2d.shape[:-1] + (1,), np.float32)], axis=-1)
+
+
+def mean_depth_offsets(train_2d: np.ndarray, train_3d: np.ndarray, layout: skeleton.Layout, c: float) -> np.ndarray:
+  """``[J]`` the mean root-relative depth of the training poses, in the lifter's units.
+
+  Each pose's millimetres are converted with its weak-perspective scale: the least-squares
+  factor that maps its root-centred ground-truth ``(X, Y)`` onto ``c`` times its normalised 2D.
+  """
+  gt = train_3d - np.asarray(geometry.root_of(train_3d, layout.root_joints))[:, None]
+  lateral = c * train_2d
+  k = np.sum(lateral * gt[..., :2], axis=(1, 2)) / np.maximum(np.sum(gt[..., :2] ** 2, axis=(1, 2)), 1e-9)
+  return np.mean(k[:, None] * gt[..., 2], axis=0).astype(np.float32)
+
+
+def baselines(data: pipeline.PoseData, c: float) -> dict[str, dict]:
+  """Test errors of the trivial lifts every result should be read beside.
+
+  ``flat``: every joint at the same depth. ``mean_depth``: every test pose gets the training
+  set's mean root-relative depth per joint (needs the training 3D, so it is a reference, not an
+  unsupervised result).
+  """
+  out = {"flat": evaluate_poses(flat_poses(data.test_2d), data.test_3d, data.layout, data.test_actions)}
+  if data.train_3d is not None:
+    d = mean_depth_offsets(data.train_2d, data.train_3d, data.layout, c)
+    pred = np.asarray(geometry.depth_to_points(data.test_2d, np.broadcast_to(d, data.test_2d.shape[:-1]), c))
+    out["mean_depth"] = evaluate_poses(pred, data.test_3d, data.layout, data.test_actions)
+  return out
 
 
 def finite_or_raise(step: int, scalars: dict) -> None:
@@ -312,18 +418,25 @@ def _flush(pending: list, writer: logs.MetricWriter) -> dict[str, float]:
   return means
 
 
-def flat_baseline(data: pipeline.PoseData) -> dict[str, float]:
-  """Errors of the trivial lift that puts every joint at one depth: the floor any lifter must beat."""
-  flat = np.concatenate([data.test_2d, np.ones(data.test_2d.shape[:-1] + (1,), np.float32)], axis=-1)
-  return evaluate_poses(flat, data.test_3d, data.layout)
+_SCALARS = ("pa_mpjpe", "n_mpjpe", "pck", "auc", "limb_ratio_error")
 
 
-def train_and_evaluate(config, workdir: str) -> dict[str, float]:
+def _test(lift_all, states, data, writer, step) -> dict:
+  results = evaluate_poses(lift_all(states.lifter, data.test_2d), data.test_3d, data.layout, data.test_actions)
+  writer.write_scalars(step, {f"test/{k}": results[k] for k in _SCALARS if k in results})
+  logs.log(f"step {step}: test PA-MPJPE {results['pa_mpjpe']:.1f}, N-MPJPE {results['n_mpjpe']:.1f}, "
+           f"PCK {100 * results['pck']:.1f}%, AUC {100 * results['auc']:.1f}%")
+  return results
+
+
+def train_and_evaluate(config, workdir: str) -> dict:
   """Trains per ``config``, resuming from the latest checkpoint in ``workdir``; returns test metrics.
 
   Writes ``config.json``, ``metrics.jsonl``, TensorBoard events and ``checkpoints/`` in
   ``workdir``. Everything random derives from ``config.seed`` and the step, so a run that is
-  killed and restarted ends with the same parameters as one that was not.
+  killed and restarted ends with the same parameters as one that was not. With a 3D test set
+  the test errors are logged every ``train.eval_every`` steps, and the returned results carry
+  the trivial baselines beside them.
   """
   config_lib.validate(config)
   layout = skeleton.get_layout(config.layout)
@@ -332,7 +445,6 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   mesh = make_mesh()
   models = build_models(config)
   window = config_lib.window_size(config)
-  local_windows = config.train.batch_size // window // jax.process_count()
 
   writer = logs.MetricWriter(workdir, enabled=jax.process_index() == 0)
   writer.write_config(config)
@@ -346,58 +458,79 @@ def train_and_evaluate(config, workdir: str) -> dict[str, float]:
   writer.truncate_after(start)
   num_params = sum(x.size for x in jax.tree.leaves(states.lifter.params))
   logs.log(f"{jax.device_count()} device(s) ({jax.devices()[0].platform}), {jax.process_count()} process(es); "
-           f"lifter {num_params:,} parameters; {len(data.train_2d):,} training frames; "
-           f"batch {config.train.batch_size} poses = {config.train.batch_size // window} windows of {window}")
+           f"lifter {num_params:,} parameters; {len(data.train_2d):,} training frames in "
+           f"{len(data.sequence_lengths):,} sequences; batch {config.train.batch_size} poses = "
+           f"{config.train.batch_size // window} windows of {window}")
 
-  step_fn = compile_train_step(make_train_step(config, models, layout), mesh)
+  pool = device_pool(data, mesh, window, with_3d=config.loss.w_supervised > 0)
+  step_fn = compile_train_step(make_train_step(config, models, layout, mesh), mesh)
   lift_all = make_lift_fn(models, config.c, mesh)
   progress = logs.Progress(start, config.train.num_steps)
-  results: dict[str, float] = {}
+  results: dict = {}
   pending: list = []
   last = config.train.num_steps
   for step in range(start, last):
-    local = pipeline.sample_batch(data, config.seed, step, local_windows, window, jax.process_index())
-    states, step_metrics = step_fn(states, global_batch(mesh, local), train_key)
+    states, step_metrics = step_fn(states, pool, train_key)
     pending.append((step, step_metrics))
     done = step + 1
     if done % config.train.log_every == 0 or done == last or done == start + 1:
       means = _flush(pending, writer)
       logs.log(f"{progress.line(done)} | loss {means['loss/total']:.4g}")
     if data.test_3d is not None and (done % config.train.eval_every == 0 or done == last):
-      results = evaluate_poses(lift_all(states.lifter, data.test_2d), data.test_3d, layout)
-      writer.write_scalars(done, {f"test/{k}": v for k, v in results.items()})
-      logs.log(f"step {done}: test PA-MPJPE {results['pa_mpjpe']:.1f}, N-MPJPE {results['n_mpjpe']:.1f}")
+      results = _test(lift_all, states, data, writer, done)
     if done % config.train.checkpoint_every == 0 or done == last:
       ckpt.save(done, states)
   if start >= last and data.test_3d is not None:
     logs.log(f"already trained to step {start} (train.num_steps = {last}); evaluating only")
-    results = evaluate_poses(lift_all(states.lifter, data.test_2d), data.test_3d, layout)
+    results = evaluate_poses(lift_all(states.lifter, data.test_2d), data.test_3d, layout, data.test_actions)
   ckpt.close()
   writer.close()
   if data.test_3d is not None:
-    results["flat_pa_mpjpe"] = flat_baseline(data)["pa_mpjpe"]
-  results["step"] = float(int(states.step))
+    results["baselines"] = baselines(data, config.c)
+  results["step"] = int(states.step)
   return results
 
 
-def evaluate(config, workdir: str) -> dict[str, float]:
-  """Evaluates the latest checkpoint in ``workdir`` on the config's test set; writes ``results.json``."""
+def evaluate(config, workdir: str) -> dict:
+  """Evaluates the latest checkpoint in ``workdir`` on the config's test set.
+
+  Writes ``results.json`` (every metric, per-action errors and the trivial baselines) and
+  ``results.md`` (a markdown table: this run's row under the baselines' rows).
+  """
   config_lib.validate(config)
   layout = skeleton.get_layout(config.layout)
+  ckpt = checkpoint.Checkpointer(f"{workdir}/checkpoints", config.train.max_checkpoints)
+  if ckpt.latest_step() is None:
+    ckpt.close()
+    raise ValueError(f"no checkpoint in {workdir}/checkpoints: train first (--mode=train)")
   data = pipeline.load(config)
   if data.test_3d is None:
     raise ValueError(f"data.source {config.data.source!r} has no 3D test set to evaluate on")
   mesh = make_mesh()
   models = build_models(config)
-  ckpt = checkpoint.Checkpointer(f"{workdir}/checkpoints", config.train.max_checkpoints)
-  if ckpt.latest_step() is None:
-    raise ValueError(f"no checkpoint in {workdir}/checkpoints: train first (--mode=train)")
   states = ckpt.restore(init_states(config, models, layout, jax.random.key(0), mesh))
   ckpt.close()
-  results = evaluate_poses(make_lift_fn(models, config.c, mesh)(states.lifter, data.test_2d), data.test_3d, layout)
-  results["flat_pa_mpjpe"] = flat_baseline(data)["pa_mpjpe"]
-  results["step"] = float(int(states.step))
+  pred = make_lift_fn(models, config.c, mesh)(states.lifter, data.test_2d)
+  results = evaluate_poses(pred, data.test_3d, layout, data.test_actions)
+  results["baselines"] = baselines(data, config.c)
+  results["step"] = int(states.step)
+  results["data"] = config.data.source
   if jax.process_index() == 0:
     with open(f"{workdir}/results.json", "w") as f:
       json.dump(results, f, indent=2)
+    name = os.path.basename(os.path.normpath(workdir))
+    rows = [markdown_row(f"baseline: {k}", v) for k, v in results["baselines"].items()] + [markdown_row(name, results)]
+    with open(f"{workdir}/results.md", "w") as f:
+      f.write("\n".join([MARKDOWN_HEADER, *rows]) + "\n")
   return results
+
+
+MARKDOWN_HEADER = ("| run | steps | PA-MPJPE (mm) | N-MPJPE (mm) | PCK@150 (%) | AUC (%) | test poses |\n"
+                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+
+
+def markdown_row(name: str, results: dict) -> str:
+  """One row of `MARKDOWN_HEADER`'s table."""
+  steps = results.get("step", "")
+  return (f"| {name} | {steps} | {results['pa_mpjpe']:.1f} | {results['n_mpjpe']:.1f} | {100 * results['pck']:.1f} "
+          f"| {100 * results['auc']:.1f} | {int(results['num_poses']):,} |")

@@ -173,3 +173,33 @@ def test_bone_errors():
     losses.bone_symmetry_loss(np.zeros((J, 3)), [])
   with pytest.raises(ValueError, match=r"\(3,\)"):
     losses.bone_symmetry_loss(np.zeros(3), SYM)
+
+
+def np_supervised_3d(pred, target, roots):
+  """Per pose: centre both, unit-RMS target, least-squares scale of pred, sum of squares; mean."""
+  pred = pred.reshape((-1,) + pred.shape[-2:]).astype(np.float64)
+  target = target.reshape((-1,) + target.shape[-2:]).astype(np.float64)
+  total = []
+  for p, t in zip(pred, target):
+    p = p - p[list(roots)].mean(0)
+    t = t - t[list(roots)].mean(0)
+    t = t / np.sqrt((t ** 2).sum(-1).mean())
+    s = (p * t).sum() / (p * p).sum()
+    total.append(((s * p - t) ** 2).sum())
+  return np.mean(total)
+
+
+@pytest.mark.parametrize("batch", BATCH)
+def test_supervised_3d(batch):
+  rng = np.random.default_rng(3)
+  pred = rng.normal(size=batch + (J, 3)).astype(np.float32)
+  target = rng.normal(size=batch + (J, 3)).astype(np.float32) * 300.0
+  fn = jax.jit(losses.supervised_3d, static_argnames="root_joints")
+  np.testing.assert_allclose(fn(pred, target, LAYOUT.root_joints), np_supervised_3d(pred, target, LAYOUT.root_joints),
+                             rtol=1e-4)
+  # Invariant to the target's unit and the prediction's scale and root position; zero when shapes agree.
+  np.testing.assert_allclose(fn(2.0 * pred + 5.0, target / 1000.0, LAYOUT.root_joints),
+                             fn(pred, target, LAYOUT.root_joints), rtol=1e-4)
+  np.testing.assert_allclose(fn(0.01 * target + 3.0, target, LAYOUT.root_joints), 0.0, atol=1e-8)
+  with pytest.raises(ValueError, match=r"same shape \[..., J, 3\]"):
+    losses.supervised_3d(pred[..., :2], target[..., :2], LAYOUT.root_joints)

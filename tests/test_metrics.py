@@ -4,7 +4,7 @@ import jax
 import numpy as np
 import pytest
 
-from lifting import metrics
+from lifting import metrics, skeleton
 
 BATCH = [(), (3,), (2, 3)]
 J = 6
@@ -99,3 +99,263 @@ def test_shape_errors(fn):
     fn(np.zeros((4, 6, 3)), np.zeros((4, 5, 3)))
   with pytest.raises(ValueError, match=r"\(3,\)"):
     fn(np.zeros(3), np.zeros(3))
+
+
+# --- alignment, PCK, AUC, limb ratios, evaluate ---
+
+joint_errors = jax.jit(metrics.joint_errors, static_argnames="alignment")
+pck = jax.jit(metrics.pck, static_argnames="alignment")
+auc = jax.jit(metrics.auc, static_argnames="alignment")
+_procrustes_scores = jax.jit(lambda p, t: (metrics.joint_errors(p, t), metrics.pck(p, t), metrics.auc(p, t)))
+limb_ratios = jax.jit(metrics.limb_ratios, static_argnames="layout")
+PAPER14 = skeleton.LAYOUTS["paper14"]
+
+
+def _offset(target, distances, seed=0):
+  """``target [..., J, 3]`` with joint j moved by exactly ``distances[j]`` in a random direction."""
+  d = np.random.default_rng(seed).normal(size=target.shape)
+  d /= np.linalg.norm(d, axis=-1, keepdims=True)
+  return (target.astype(np.float64) + d * np.asarray(distances, np.float64)[..., None]).astype(np.float32)
+
+
+def _similarity_copies(target, rng):
+  """``s R target + t`` per pose, with a random scale, rotation and translation each."""
+  flat = target.reshape((-1,) + target.shape[-2:]).astype(np.float64)
+  out = np.stack([rng.uniform(0.3, 3.0) * p @ _random_rotation(rng).T + rng.normal(scale=500, size=3) for p in flat])
+  return out.reshape(target.shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("batch", BATCH)
+def test_procrustes_on_exact_similarity(batch):
+  """A prediction that is an exact similarity of the target aligns to zero error."""
+  _, target = _poses(10, batch)
+  pred = _similarity_copies(target, np.random.default_rng(11))
+  errors, fraction, area = _procrustes_scores(pred, target)
+  assert errors.shape == batch + (J,) and fraction.shape == area.shape == batch
+  np.testing.assert_allclose(errors, np.zeros(batch + (J,)), atol=1e-2)  # target scale ~100 mm
+  np.testing.assert_allclose(fraction, np.ones(batch))
+  # Exact hits are needed at the 0 mm threshold, so round-off may cost that one of 31 thresholds.
+  assert np.all(np.asarray(area) >= 30 / 31 - 1e-6)
+
+
+@jax.jit
+def _all_alignments(pred, target):
+  # One compilation per batch shape keeps the file fast.
+  return ({a: metrics.align(pred, target, a) for a in metrics.ALIGNMENTS},
+          {a: metrics.joint_errors(pred, target, a) for a in metrics.ALIGNMENTS},
+          metrics.n_mpjpe(pred, target), metrics.pa_mpjpe(pred, target))
+
+
+@pytest.mark.parametrize("batch", BATCH)
+def test_align_matches_metrics(batch):
+  pred, target = _poses(12, batch)
+  p64, t64 = pred.astype(np.float64), target.astype(np.float64)
+  aligned, errors, n_err, pa_err = jax.device_get(_all_alignments(pred, target))
+  np.testing.assert_array_equal(aligned["none"], pred)
+  np.testing.assert_allclose(errors["none"], np.linalg.norm(p64 - t64, axis=-1), rtol=1e-5)
+  np.testing.assert_allclose(np_mpjpe(aligned["scale"], t64), np_n_mpjpe(p64, t64), rtol=1e-5)
+  np.testing.assert_allclose(errors["scale"].mean(-1), n_err, rtol=1e-5)
+  # The scaled pose is a multiple of pred.
+  ratio = aligned["scale"] / pred
+  np.testing.assert_allclose(ratio, np.broadcast_to(ratio[..., :1, :1], ratio.shape), rtol=1e-4)
+  np.testing.assert_allclose(np_mpjpe(aligned["procrustes"], t64), np_pa_mpjpe(p64, t64), rtol=1e-4)
+  np.testing.assert_allclose(errors["procrustes"].mean(-1), pa_err, rtol=1e-5)
+
+
+def test_align_unknown_name():
+  pred, target = _poses(13, (2,))
+  for fn in (metrics.align, metrics.joint_errors, metrics.pck, metrics.auc):
+    with pytest.raises(ValueError, match=r"unknown alignment 'rigid'.*'none', 'scale', 'procrustes'"):
+      fn(pred, target, alignment="rigid")
+  with pytest.raises(ValueError, match=r"\(2, 6, 3\) and \(2, 5, 3\)"):
+    metrics.align(pred, target[:, :5], "none")
+
+
+def test_pck_on_constructed_errors():
+  _, target = _poses(14, (2,))
+  distances = np.array([[0.0, 100.0, 149.9, 150.1, 300.0, 50.0], [150.1, 300.0, 1000.0, 149.9, 151.0, 160.0]])
+  pred = _offset(target, distances)
+  np.testing.assert_allclose(joint_errors(pred, target, "none"), distances, atol=1e-3)
+  # float32 fractions: the tolerance is far below the 1/6 step between possible values.
+  np.testing.assert_allclose(pck(pred, target, alignment="none"), [4 / 6, 1 / 6], rtol=1e-6)
+  np.testing.assert_allclose(pck(pred, target, 120.0, alignment="none"), [3 / 6, 0.0], rtol=1e-6)
+  np.testing.assert_allclose(pck(pred, target, 1000.1, alignment="none"), [1.0, 1.0], rtol=1e-6)
+
+
+def np_auc(distances, thresholds):
+  """MPI-INF-3DHP AUC from known distances, ``[P, J]`` -> ``[P]``: PCK per threshold, then their mean."""
+  return np.mean([[np.mean(d <= t) for t in thresholds] for d in distances], axis=1)
+
+
+def test_auc_on_constructed_errors():
+  _, target = _poses(15, (3,))
+  # No distance sits on a threshold (multiples of 5), where float round-off would decide.
+  distances = np.array([[0.0, 2.5, 37.0, 101.0, 149.9, 150.1],
+                        [12.0, 13.0, 14.0, 0.0, 0.0, 0.0],
+                        [160.0, 170.0, 180.0, 190.0, 200.0, 74.0]])
+  pred = _offset(target, distances, seed=1)
+  got = np.asarray(auc(pred, target, alignment="none"))
+  np.testing.assert_allclose(got, np_auc(distances, np.linspace(0, 150, 31)), rtol=1e-6)
+  # Closed form: a joint at 0 < d <= 150 mm passes the 31 - ceil(d / 5) thresholds from d up.
+  passes = np.where(distances == 0, 31, np.clip(31 - np.ceil(distances / 5), 0, None))
+  np.testing.assert_allclose(got, passes.mean(1) / 31, rtol=1e-6)
+  thresholds = np.array([10.0, 100.0])
+  np.testing.assert_allclose(auc(pred, target, thresholds, alignment="none"), np_auc(distances, thresholds), rtol=1e-6)
+  with pytest.raises(ValueError, match="non-empty 1-D"):
+    metrics.auc(pred, target, np.zeros((0,)), alignment="none")
+
+
+@pytest.mark.parametrize("alignment", ["none", "procrustes"])
+def test_auc_extremes(alignment):
+  _, target = _poses(16, (4,))
+  perfect = auc(target, target, alignment=alignment)
+  if alignment == "none":
+    np.testing.assert_array_equal(perfect, np.ones(4))
+  else:
+    assert np.all(np.asarray(perfect) >= 30 / 31 - 1e-6)
+  assert np.all(np.asarray(auc(target, target, alignment="none")) == 1)
+  # Every joint just over 150 mm off.
+  far = _offset(target, np.full((4, J), 150.5), seed=2)
+  np.testing.assert_array_equal(auc(far, target, alignment="none"), np.zeros(4))
+  np.testing.assert_array_equal(pck(far, target, alignment="none"), np.zeros(4))
+
+
+def _limb_pose(lengths):
+  """A paper14 pose whose upper/lower arm and leg bones have the given lengths, in LIMB_RATIO_NAMES order."""
+  pose = np.zeros((PAPER14.num_joints, 3))
+  rng = np.random.default_rng(17)
+  for (upper, mid, lower), (a, b), side in zip(
+    [("l_shoulder", "l_elbow", "l_wrist"), ("r_shoulder", "r_elbow", "r_wrist"),
+     ("l_hip", "l_knee", "l_ankle"), ("r_hip", "r_knee", "r_ankle")], lengths, [1, -1, 1, -1]
+  ):
+    pose[PAPER14.index(upper)] = [side * 150.0, 0.0 if "shoulder" in upper else 500.0, 0.0]
+    bend = rng.normal(size=(2, 3))
+    bend /= np.linalg.norm(bend, axis=-1, keepdims=True)
+    pose[PAPER14.index(mid)] = pose[PAPER14.index(upper)] + a * bend[0]
+    pose[PAPER14.index(lower)] = pose[PAPER14.index(mid)] + b * bend[1]
+  pose[PAPER14.index("neck")] = [0, -50, 0]
+  pose[PAPER14.index("head")] = [0, -250, 0]
+  return pose
+
+
+def test_limb_ratios_known_lengths():
+  lengths = [(300.0, 250.0), (280.0, 280.0), (450.0, 400.0), (420.0, 480.0)]
+  poses = np.stack([_limb_pose(lengths), 2 * _limb_pose(lengths)]).astype(np.float32)
+  expected = np.array([a / b for a, b in lengths])
+  got = limb_ratios(poses, PAPER14)
+  assert got.shape == (2, 4) and len(metrics.LIMB_RATIO_NAMES) == 4
+  np.testing.assert_allclose(got, np.stack([expected, expected]), rtol=1e-5)
+  # Other layouts find the same joints by name.
+  h36m, valid = skeleton.convert(poses, "paper14", "h36m17")
+  assert all(valid[skeleton.LAYOUTS["h36m17"].index(j)] for j in ("l_elbow", "r_knee"))
+  np.testing.assert_allclose(metrics.limb_ratios(h36m, "h36m17"), np.stack([expected, expected]), rtol=1e-5)
+
+
+def test_limb_ratios_errors():
+  tiny = skeleton.Layout("tiny", ("l_hip", "r_hip", "l_shoulder"), (-1, 0, 0), ((0, 1),), (0, 1), 2, "test")
+  with pytest.raises(ValueError, match=r"limb_ratios: joint 'l_elbow' is not in layout 'tiny'"):
+    metrics.limb_ratios(np.zeros((3, 3)), tiny)
+  with pytest.raises(ValueError, match=r"\[\.\.\., 14, 3\], got shape \(2, 13, 3\)"):
+    metrics.limb_ratios(np.zeros((2, 13, 3)), PAPER14)
+
+
+def test_group_means():
+  got = metrics.group_means([1.0, 2.0, 3.0, 5.0, 7.0], np.array(["walk", "sit", "walk", "eat", "sit"]))
+  assert got == {"eat": 5.0, "sit": 4.5, "walk": 2.0}
+  assert list(got) == ["eat", "sit", "walk"]
+  assert list(metrics.group_means([1.0, 2.0, 3.0], [10, 2, 10])) == ["2", "10"]  # sorted as labels, not strings
+  assert metrics.group_means([], []) == {}
+  with pytest.raises(ValueError, match="same shape"):
+    metrics.group_means([1.0, 2.0], ["a"])
+
+
+def _eval_data(n, seed=20):
+  rng = np.random.default_rng(seed)
+  base = _limb_pose([(300.0, 250.0), (280.0, 280.0), (450.0, 400.0), (420.0, 480.0)])
+  target = base + rng.normal(scale=40, size=(n, PAPER14.num_joints, 3)) + rng.normal(scale=1000, size=(n, 1, 3))
+  pred = target + rng.normal(scale=60, size=target.shape) + rng.normal(scale=200, size=(n, 1, 3))
+  actions = rng.choice(["walk", "sit", "eat"], size=n)
+  return pred.astype(np.float32), target.astype(np.float32), actions
+
+
+def _centred(x):
+  return x - x[:, list(PAPER14.root_joints)].mean(1, keepdims=True)
+
+
+def test_evaluate_against_metrics():
+  pred, target, _ = _eval_data(40)
+  got = metrics.evaluate(pred, target, PAPER14)
+  assert set(got) == {"pa_mpjpe", "n_mpjpe", "mpjpe", "pck", "auc", "limb_ratio_error", "num_poses"}
+  assert all(type(v) is float for v in got.values())
+  p, t = _centred(pred.astype(np.float64)), _centred(target.astype(np.float64))
+  np.testing.assert_allclose(got["mpjpe"], np_mpjpe(p, t).mean(), rtol=1e-5)
+  np.testing.assert_allclose(got["n_mpjpe"], np_n_mpjpe(p, t).mean(), rtol=1e-5)
+  np.testing.assert_allclose(got["pa_mpjpe"], np_pa_mpjpe(p, t).mean(), rtol=1e-4)
+  np.testing.assert_allclose(got["pck"], float(np.mean(pck(p, t))), rtol=1e-6)
+  np.testing.assert_allclose(got["auc"], float(np.mean(auc(p, t))), rtol=1e-6)
+  assert 0 < got["auc"] < got["pck"] < 1
+  ratio_err = np.abs(np.asarray(metrics.limb_ratios(p, PAPER14)) - np.asarray(metrics.limb_ratios(t, PAPER14)))
+  np.testing.assert_allclose(got["limb_ratio_error"], ratio_err.mean(), rtol=1e-4)
+  assert got["num_poses"] == 40.0
+  # Layout names work as well as Layout objects.
+  assert metrics.evaluate(pred, target, "paper14") == got
+
+
+def test_evaluate_per_action_matches_subsets():
+  pred, target, actions = _eval_data(45)
+  got = metrics.evaluate(pred, target, PAPER14, actions=actions)
+  assert list(got["per_action"]) == ["eat", "sit", "walk"]
+  p, t = _centred(pred.astype(np.float64)), _centred(target.astype(np.float64))
+  for action, numbers in got["per_action"].items():
+    mask = actions == action
+    assert set(numbers) == {"pa_mpjpe", "n_mpjpe", "pck", "num_poses"}
+    assert numbers["num_poses"] == mask.sum()
+    np.testing.assert_allclose(numbers["pa_mpjpe"], np_pa_mpjpe(p[mask], t[mask]).mean(), rtol=1e-4)
+    np.testing.assert_allclose(numbers["n_mpjpe"], np_n_mpjpe(p[mask], t[mask]).mean(), rtol=1e-5)
+    np.testing.assert_allclose(numbers["pck"], np.mean(pck(p, t)[mask]), rtol=1e-6)
+  # The per-action means weight each action's poses, so they combine back to the overall mean.
+  counts = np.array([v["num_poses"] for v in got["per_action"].values()])
+  overall = sum(c * v["pa_mpjpe"] for c, v in zip(counts, got["per_action"].values())) / counts.sum()
+  np.testing.assert_allclose(overall, got["pa_mpjpe"], rtol=1e-6)
+  with pytest.raises(ValueError, match=r"actions of shape \(45,\)"):
+    metrics.evaluate(pred, target, PAPER14, actions=actions[:3])
+
+
+def test_evaluate_chunking_matches_unchunked():
+  pred, target, actions = _eval_data(30)
+  whole = metrics.evaluate(pred, target, PAPER14, actions=actions)
+  before = metrics._pose_metrics._cache_size()  # pylint: disable=protected-access
+  chunked = metrics.evaluate(pred, target, PAPER14, actions=actions, chunk_size=7)  # 4 full chunks + 2 poses
+  assert metrics._pose_metrics._cache_size() - before <= 1  # the padded last chunk reuses the compilation
+  assert chunked.keys() == whole.keys() and chunked["per_action"].keys() == whole["per_action"].keys()
+  for key in whole:
+    if key != "per_action":
+      np.testing.assert_allclose(chunked[key], whole[key], rtol=1e-5, err_msg=key)
+  for action in whole["per_action"]:
+    for key in whole["per_action"][action]:
+      np.testing.assert_allclose(chunked["per_action"][action][key], whole["per_action"][action][key], rtol=1e-5)
+
+
+def test_evaluate_root_centring():
+  pred, target, actions = _eval_data(20)
+  got = metrics.evaluate(pred, target, PAPER14, actions=actions)
+  shifted = metrics.evaluate(pred + np.float32([300.0, -2000.0, 5000.0]), target, PAPER14, actions=actions)
+  rng = np.random.default_rng(21)
+  per_pose_shift = metrics.evaluate(
+    pred, target + rng.normal(scale=1000, size=(20, 1, 3)).astype(np.float32), PAPER14, actions=actions
+  )
+  for other in (shifted, per_pose_shift):
+    for key in got:
+      if key != "per_action":
+        np.testing.assert_allclose(other[key], got[key], rtol=1e-4, atol=1e-6, err_msg=key)
+    for action in got["per_action"]:
+      for key in got["per_action"][action]:
+        np.testing.assert_allclose(other["per_action"][action][key], got["per_action"][action][key], rtol=1e-4)
+
+
+def test_evaluate_shape_errors():
+  pred, target, _ = _eval_data(4)
+  with pytest.raises(ValueError, match=r"\[N, 14, 3\], got \(4, 14, 3\) and \(4, 13, 3\)"):
+    metrics.evaluate(pred, target[:, :13], PAPER14)
+  with pytest.raises(ValueError, match="at least one pose"):
+    metrics.evaluate(pred[:0], target[:0], PAPER14)

@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import adv, adv_ss, adv_ss_td, default, ss, ss_symm, tiny
+from experiments import adv, adv_ss, adv_ss_td, default, ss, ss_symm, supervised, tiny
 from lifting import checkpoint
 from lifting import config as config_lib
 from lifting import skeleton
@@ -18,7 +18,8 @@ from lifting import train
 from lifting.data import pipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-ABLATIONS = {"ss": ss, "ss_symm": ss_symm, "adv": adv, "adv_ss": adv_ss, "adv_ss_td": adv_ss_td}
+ABLATIONS = {"ss": ss, "ss_symm": ss_symm, "adv": adv, "adv_ss": adv_ss, "adv_ss_td": adv_ss_td,
+             "supervised": supervised}
 
 
 def shrink(config):
@@ -37,11 +38,10 @@ def one_step(config, mesh=None, steps=1):
   models = train.build_models(config)
   states = train.init_states(config, models, layout, jax.random.key(0), mesh)
   before = jax.device_get(states)
-  step_fn = train.compile_train_step(train.make_train_step(config, models, layout), mesh)
-  window = config_lib.window_size(config)
-  for step in range(steps):
-    batch = pipeline.sample_batch(data, config.seed, step, config.train.batch_size // window, window)
-    states, metrics = step_fn(states, train.global_batch(mesh, batch), jax.random.key(1))
+  step_fn = train.compile_train_step(train.make_train_step(config, models, layout, mesh), mesh)
+  pool = train.device_pool(data, mesh, config_lib.window_size(config), with_3d=config.loss.w_supervised > 0)
+  for _ in range(steps):
+    states, metrics = step_fn(states, pool, jax.random.key(1))
   return before, jax.device_get(states), jax.device_get(metrics)
 
 
@@ -61,17 +61,18 @@ def test_one_step_of_every_config_changes_parameters_and_stays_finite(name):
   assert all(np.isfinite(v) for v in metrics.values())
   terms = {k.split("/")[1] for k in metrics if k.startswith("loss/") and k != "loss/total"}
   on = {"adv": config.loss.w_adv, "loop_2d": config.loss.w_2d, "loop_3d": config.loss.w_3d,
-        "temporal": config.loss.w_temporal, "symmetry": config.loss.w_symmetry}
+        "temporal": config.loss.w_temporal, "symmetry": config.loss.w_symmetry, "supervised": config.loss.w_supervised}
   assert terms == {k for k, w in on.items() if w > 0}
 
 
 def test_total_loss_is_the_weighted_sum_of_eq_8():
   config = shrink(adv_ss_td.get_config())
   config.loss.w_symmetry = 0.5
+  config.loss.w_supervised = 0.25  # Semi-supervised: every term at once.
   _, _, m = one_step(config)
   expected = (config.loss.w_adv * m["loss/adv"] + config.loss.w_2d * m["loss/loop_2d"]
               + config.loss.w_3d * m["loss/loop_3d"] + config.loss.w_temporal * m["loss/temporal"]
-              + config.loss.w_symmetry * m["loss/symmetry"])
+              + config.loss.w_symmetry * m["loss/symmetry"] + config.loss.w_supervised * m["loss/supervised"])
   np.testing.assert_allclose(m["loss/total"], expected, rtol=1e-5)
 
 
@@ -139,17 +140,21 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path, monkeypatch):
   config = tiny.get_config()  # 6 steps, checkpoints at 3 and 6.
   straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
 
-  real_sample = pipeline.sample_batch
+  real_compile = train.compile_train_step
 
-  def dying_sample(data, seed, step, *args, **kwargs):
-    if step == 4:  # After the checkpoint at step 3 and one more step that is lost.
-      raise _Killed()
-    return real_sample(data, seed, step, *args, **kwargs)
+  def dying_compile(*args, **kwargs):
+    compiled = real_compile(*args, **kwargs)
 
-  monkeypatch.setattr(pipeline, "sample_batch", dying_sample)
+    def step(states, *rest):
+      if int(states.step) == 4:  # After the checkpoint at step 3 and one more step that is lost.
+        raise _Killed()
+      return compiled(states, *rest)
+    return step
+
+  monkeypatch.setattr(train, "compile_train_step", dying_compile)
   with pytest.raises(_Killed):
     train.train_and_evaluate(config, str(tmp_path / "resumed"))
-  monkeypatch.setattr(pipeline, "sample_batch", real_sample)
+  monkeypatch.setattr(train, "compile_train_step", real_compile)
   resumed = train.train_and_evaluate(config, str(tmp_path / "resumed"))
 
   assert straight["step"] == resumed["step"] == 6
@@ -224,7 +229,50 @@ def test_run_py_train_then_eval(tmp_path):
   assert "test PA-MPJPE" in out.stdout
   out = _run_py("--config=experiments/tiny.py", f"--workdir={tmp_path}", "--mode=eval")
   assert out.returncode == 0, out.stderr[-3000:]
-  results = json.load(open(tmp_path / "results.json"))
+  with open(tmp_path / "results.json") as f:
+    results = json.load(f)
   assert results["step"] == 6 and np.isfinite(results["pa_mpjpe"])
+  assert {"pa_mpjpe", "n_mpjpe", "pck", "auc", "per_action"} <= set(results)
+  assert set(results["baselines"]) == {"flat", "mean_depth"}
+  table = (tmp_path / "results.md").read_text()
+  assert "| baseline: flat |" in table and f"| {tmp_path.name} | 6 |" in table and table in out.stdout
   out = _run_py("--config=experiments/tiny.py", f"--workdir={tmp_path / 'empty'}", "--mode=eval")
   assert out.returncode != 0 and "no checkpoint" in out.stderr
+
+
+def test_batches_are_windows_of_one_sequence_with_their_own_3d():
+  frames = np.arange(10, dtype=np.float32)[:, None, None] * np.ones((1, 14, 2), np.float32)
+  frames_3d = np.concatenate([frames, -frames[..., :1]], -1)
+  data = pipeline.PoseData(frames, np.array([4, 6]), 1.0, None, None, skeleton.get_layout("paper14"), frames_3d)
+  mesh = train.make_mesh()
+  pool = train.device_pool(data, mesh, window=3, with_3d=True)
+  batch = jax.jit(lambda p, k: train.draw_batch(p, k, 64, 3, mesh))(pool, jax.random.key(0))
+  x, x3d = np.asarray(batch["x"])[..., 0, 0], np.asarray(batch["x3d"])
+  starts = x[:, 0]
+  assert set(starts) == {0, 1, 4, 5, 6, 7}  # Windows of 3 never straddle sequences 0-3 and 4-9.
+  np.testing.assert_array_equal(x, starts[:, None] + np.arange(3))
+  np.testing.assert_array_equal(x3d[..., 0, 2], -x)  # x3d is the ground truth of x, frame by frame.
+  assert not np.array_equal(np.asarray(batch["real"]), np.asarray(batch["x"]))  # Drawn independently.
+  no3d = dataclasses.replace(data, train_3d=None)
+  with pytest.raises(ValueError, match="needs the training frames' 3D"):
+    train.device_pool(no3d, mesh, window=1, with_3d=True)
+
+
+def test_mean_depth_baseline_recovers_the_depth_of_weak_perspective_poses():
+  rng = np.random.default_rng(0)
+  layout = skeleton.get_layout("paper14")
+  gt = rng.normal(size=(50, 14, 3)).astype(np.float32) * 200.0
+  gt[..., 2] = np.linspace(-100, 100, 14)  # The same depth profile in every pose.
+  gt -= gt[:, list(layout.root_joints)].mean(1, keepdims=True)
+  scale = rng.uniform(0.5, 2.0, (50, 1, 1)).astype(np.float32)
+  pose2d = gt[..., :2] * scale / 10.0  # Weak perspective at depth c = 10, any per-pose scale.
+  d = train.mean_depth_offsets(pose2d, gt, layout, c=10.0)
+  np.testing.assert_allclose(d, np.mean(scale[:, 0] * gt[..., 2], axis=0), rtol=1e-4, atol=1e-4)
+
+
+def test_supervised_term_needs_3d():
+  config = shrink(supervised.get_config())
+  frames = np.random.default_rng(0).normal(size=(32, 1, 14, 2)).astype(np.float32)
+  data = pipeline.from_sequences(frames, "paper14", config.c, "dataset")
+  with pytest.raises(ValueError, match="loss.w_supervised: the supervised term needs 3D"):
+    config_lib.validate_against(config, data, num_devices=1, num_processes=1)

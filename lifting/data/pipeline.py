@@ -1,21 +1,29 @@
-"""From raw 2D/3D arrays to normalised training batches.
+"""From a dataset to the normalised training pool and test set the train step uses.
 
-The training set is a pool of 2D sequences in one layout. Each step draws, from the pool and
-independently of each other, the lifter's inputs ``x`` and the discriminators' real poses ``r``
-(sec. 3.4: ``r`` need not correspond to ``x``), as windows of ``T`` consecutive frames of one
-sequence (``T = 1 + M`` when the temporal discriminator is on, else 1).
+Every 3D source (the demo generator, the "bandai" mocap protocol, Human3.6M in VideoPose3D's
+format) yields `PoseSequences` of pixel 2D and camera-frame 3D in the ``paper14`` layout. Here
+they are checked (frames with non-finite or out-of-range values are cut out, splitting their
+sequence, and counted per source), root-centred and scaled (one dataset-level scale from the
+training 2D, reused for the test inputs), and packed into a `PoseData`.
 
-Batches are drawn from a NumPy generator seeded by ``(seed, step, process)``, so a resumed run
-sees exactly the batches an uninterrupted one would, and each host of a pod draws its own.
+The training pool goes to the device whole (`lifting.train.device_pool`) and the train step
+draws its windows inside the compiled function, so input never stalls the step.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+
 import numpy as np
+from absl import logging
 
 from lifting import geometry
 from lifting import skeleton
+from lifting.data.sequences import PoseSequences
+
+SOURCES = ("synthetic", "bandai", "h36m")
+MAX_ABS_PIXELS = 1e5  # Beyond this a coordinate is a unit or parsing error, not a point off the image.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +38,9 @@ class PoseData:
     test_2d: ``[M, J, 2]`` normalised test inputs, or ``None``.
     test_3d: ``[M, J, 3]`` camera-frame ground truth in millimetres, or ``None``.
     layout: the `lifting.skeleton.Layout` of every array.
+    train_3d: ``[N, J, 3]`` camera-frame 3D of the training frames in millimetres, or ``None``.
+      Only the supervised reference trains on it; baselines use it for the mean pose depth.
+    test_actions: ``[M]`` action label of every test pose (for per-action errors), or ``None``.
   """
   train_2d: np.ndarray
   sequence_lengths: np.ndarray
@@ -37,6 +48,8 @@ class PoseData:
   test_2d: np.ndarray | None
   test_3d: np.ndarray | None
   layout: skeleton.Layout
+  train_3d: np.ndarray | None = None
+  test_actions: np.ndarray | None = None
 
   @property
   def has_sequences(self) -> bool:
@@ -72,8 +85,56 @@ def normalize(pose2d: np.ndarray, layout: skeleton.Layout, c: float, mode: str,
   return np.asarray(out, np.float32), (None if per_pose else float(s))
 
 
+def clean(seqs: PoseSequences, what: str) -> PoseSequences:
+  """Cuts out frames whose 2D or 3D is non-finite or out of range, splitting their sequence.
+
+  Nothing bad enters training silently: the counts are logged under ``what``.
+  """
+  bad_2d = ~np.isfinite(seqs.pose2d).all(axis=(1, 2)) | (np.abs(np.nan_to_num(seqs.pose2d)) > MAX_ABS_PIXELS).any(
+      axis=(1, 2))
+  bad_3d = np.zeros_like(bad_2d)
+  if seqs.pose3d is not None:
+    bad_3d = ~np.isfinite(seqs.pose3d).all(axis=(1, 2)) | (np.nan_to_num(seqs.pose3d[..., 2]) <= 0).any(axis=1)
+  bad = bad_2d | bad_3d
+  if not bad.any():
+    return seqs
+  logging.warning("%s: dropped %d of %d frames (%d with non-finite or out-of-range 2D, %d with non-finite 3D or "
+                  "joints behind the camera)", what, bad.sum(), len(bad), bad_2d.sum(), (bad_3d & ~bad_2d).sum())
+  seq_id = np.repeat(np.arange(len(seqs.lengths)), seqs.lengths)
+  keep = ~bad
+  # A new run starts wherever the sequence changes or a dropped frame interrupts it.
+  breaks = np.ones(len(bad), bool)
+  breaks[1:] = (seq_id[1:] != seq_id[:-1]) | bad[:-1]
+  run_id = np.cumsum(breaks)[keep]
+  _, first, lengths = np.unique(run_id, return_index=True, return_counts=True)
+  owner = seq_id[keep][first]
+  if not len(lengths):
+    raise ValueError(f"{what}: every frame was dropped as non-finite or out of range")
+  return PoseSequences(seqs.pose2d[keep], None if seqs.pose3d is None else seqs.pose3d[keep],
+                       lengths.astype(np.int64), tuple(seqs.names[i] for i in owner),
+                       tuple(seqs.actions[i] for i in owner))
+
+
+def from_pose_sequences(train: PoseSequences, test: PoseSequences | None, c: float, mode: str,
+                        layout="paper14", keep_train_3d: bool = True) -> PoseData:
+  """Normalises a training and an optional test split into `PoseData` (the test reuses the training scale)."""
+  layout = skeleton.get_layout(layout)
+  for name, seqs in (("train", train), ("test", test)):
+    if seqs is not None and seqs.pose2d.shape[1] != layout.num_joints:
+      raise ValueError(f"{name} split: expected {layout.num_joints} joints of layout {layout.name!r}, "
+                       f"got {seqs.pose2d.shape[1]}")
+  frames, scale = normalize(train.pose2d, layout, c, mode)
+  train_3d = train.pose3d if keep_train_3d else None
+  test_2d = test_3d = actions = None
+  if test is not None:
+    test_2d, _ = normalize(test.pose2d, layout, c, mode, scale)
+    test_3d, actions = test.pose3d, test.frame_actions
+  return PoseData(frames, np.asarray(train.lengths, np.int64), scale, test_2d, test_3d, layout, train_3d, actions)
+
+
 def from_sequences(train_2d: np.ndarray, layout, c: float, mode: str,
-                   test_2d: np.ndarray | None = None, test_3d: np.ndarray | None = None) -> PoseData:
+                   test_2d: np.ndarray | None = None, test_3d: np.ndarray | None = None,
+                   train_3d: np.ndarray | None = None) -> PoseData:
   """Builds `PoseData` from equal-length sequences.
 
   Args:
@@ -83,26 +144,36 @@ def from_sequences(train_2d: np.ndarray, layout, c: float, mode: str,
     mode: ``"dataset"`` or ``"pose"`` scale (the test set reuses the training scale).
     test_2d: optional ``[..., J, 2]`` test inputs.
     test_3d: optional ``[..., J, 3]`` camera-frame ground truth in mm, matching ``test_2d``.
+    train_3d: optional ``[S, F, J, 3]`` camera-frame 3D of the training frames.
   """
   layout = skeleton.get_layout(layout)
   train_2d = np.asarray(train_2d, np.float32)
   if train_2d.ndim != 4 or train_2d.shape[-2:] != (layout.num_joints, 2):
     raise ValueError(f"train_2d: expected shape [S, F, {layout.num_joints}, 2] for layout {layout.name!r}, "
                      f"got {train_2d.shape}")
-  frames, scale = normalize(train_2d.reshape(-1, layout.num_joints, 2), layout, c, mode)
-  lengths = np.full((train_2d.shape[0],), train_2d.shape[1], np.int64)
+  j = layout.num_joints
+  s, f = train_2d.shape[:2]
+  lengths = np.full((s,), f, np.int64)
+  train = PoseSequences(train_2d.reshape(-1, j, 2), None if train_3d is None else
+                        np.asarray(train_3d, np.float32).reshape(-1, j, 3), lengths, ("train",) * s, ("all",) * s)
+  test = None
   if test_2d is not None:
-    test_2d, _ = normalize(np.asarray(test_2d, np.float32).reshape(-1, layout.num_joints, 2), layout, c, mode,
-                           scale)
+    test_2d = np.asarray(test_2d, np.float32).reshape(-1, j, 2)
     if test_3d is not None:
-      test_3d = np.asarray(test_3d, np.float32).reshape(-1, layout.num_joints, 3)
+      test_3d = np.asarray(test_3d, np.float32).reshape(-1, j, 3)
       if test_3d.shape[0] != test_2d.shape[0]:
         raise ValueError(f"test_3d: expected {test_2d.shape[0]} poses to match test_2d, got {test_3d.shape[0]}")
-  return PoseData(frames, lengths, scale, test_2d, test_3d, layout)
+    test = PoseSequences(test_2d, test_3d, np.array([len(test_2d)]), ("test",), ("all",))
+  return from_pose_sequences(train, test, c, mode, layout)
 
 
-def load(config) -> PoseData:
-  """The data a config names (``config.data.source``)."""
+def _path(value: str) -> str:
+  """Config paths are relative to the working directory; ``~`` and ``$VARS`` are expanded."""
+  return os.path.abspath(os.path.expandvars(os.path.expanduser(str(value))))
+
+
+def load_splits(config) -> tuple[PoseSequences, PoseSequences | None]:
+  """The raw training and test splits a config names (``config.data.source``), cleaned."""
   source = config.data.source
   if source == "synthetic":
     from lifting.data import synthetic  # pylint: disable=g-import-not-at-top
@@ -110,29 +181,33 @@ def load(config) -> PoseData:
     demo = synthetic.make_demo_data(seed=s.seed, num_train_sequences=s.num_train_sequences,
                                     num_test_sequences=s.num_test_sequences, num_frames=s.num_frames,
                                     num_cameras=s.num_cameras)
-    return from_sequences(demo.train_2d, "paper14", config.c, config.data.scale, demo.test_2d, demo.test_3d)
-  raise ValueError(f"data.source: expected one of {SOURCES}, got {source!r}")
+    n, f, j = demo.train_2d.shape[:3]
+    train = PoseSequences(demo.train_2d.reshape(-1, j, 2), demo.train_3d.reshape(-1, j, 3),
+                          np.full(n, f, np.int64), tuple(f"train{i}" for i in range(n)), ("demo",) * n)
+    m = demo.test_2d.shape[0]
+    test = PoseSequences(demo.test_2d.reshape(-1, j, 2), demo.test_3d.reshape(-1, j, 3), np.full(m, f, np.int64),
+                         tuple(f"test{i}" for i in range(m)), ("demo",) * m)
+  elif source == "bandai":
+    from lifting.data import bandai  # pylint: disable=g-import-not-at-top
+    b = config.data.bandai
+    cams = bandai.rig(b.num_cameras, b.camera_distance_mm, b.camera_height_mm, b.focal_px, tuple(b.image_size))
+    common = dict(joint_map=b.joint_map, cameras=cams, cache_dir=_path(b.cache_dir) if b.cache_dir else None)
+    actors = lambda v: tuple(str(v).replace(",", "").replace(" ", "").upper())  # noqa: E731  "A,B" or "AB"
+    train = bandai.load(_path(b.root), actors(b.train_actors), b.extra_dataset1, stride=b.train_stride, **common)
+    test = bandai.load(_path(b.root), actors(b.test_actors), stride=b.test_stride, **common)
+  elif source == "h36m":
+    from lifting.data import h36m  # pylint: disable=g-import-not-at-top
+    h = config.data.h36m
+    common = dict(path_3d=_path(h.path_3d), path_2d_gt=_path(h.path_2d_gt),
+                  path_2d=_path(h.path_2d) if h.path_2d else None, cameras=_path(h.cameras) if h.cameras else None)
+    train = h36m.load(subjects=tuple(h.train_subjects), stride=h.train_stride, **common)
+    test = h36m.load(subjects=tuple(h.test_subjects), stride=h.test_stride, **common)
+  else:
+    raise ValueError(f"data.source: expected one of {SOURCES}, got {source!r}")
+  return clean(train, f"{source} train"), (None if test is None else clean(test, f"{source} test"))
 
 
-SOURCES = ("synthetic",)
-
-
-def sample_batch(data: PoseData, seed: int, step: int, num_windows: int, window: int,
-                 process_index: int = 0) -> dict[str, np.ndarray]:
-  """One host's share of a training batch.
-
-  Args:
-    data: the training pool.
-    seed, step, process_index: determine the draw, so it is reproducible on resume.
-    num_windows: windows for this host.
-    window: frames per window ``T``.
-
-  Returns:
-    ``{"x": [num_windows, T, J, 2], "real": [num_windows, T, J, 2]}`` float32.
-  """
-  rng = np.random.default_rng((seed, step, process_index))
-  starts = data.window_starts(window)
-  offsets = np.arange(window)
-  picks = starts[rng.integers(0, starts.size, size=(2, num_windows))]
-  x, real = (data.train_2d[p[:, None] + offsets] for p in picks)
-  return {"x": x, "real": real}
+def load(config) -> PoseData:
+  """The normalised data a config names (``config.data.source``)."""
+  train, test = load_splits(config)
+  return from_pose_sequences(train, test, config.c, config.data.scale, config.layout)

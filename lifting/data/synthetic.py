@@ -31,6 +31,10 @@ import dataclasses
 import numpy as np
 
 from lifting import skeleton
+from lifting.data.cameras import Camera, camera_to_pixels, world_to_camera
+from lifting.data.cameras import ring_cameras as demo_cameras
+
+__all__ = ["Camera", "camera_to_pixels", "demo_cameras", "world_to_camera", "make_demo_data", "sample_sequences"]
 
 # The generator writes joints in the paper14 order that lifting.skeleton defines.
 JOINT_NAMES = skeleton.get_layout("paper14").joints
@@ -223,58 +227,6 @@ def sample_sequences(rng: np.random.Generator, num_sequences: int, num_frames: i
   return pose.astype(np.float32)
 
 
-# ----------------------------------------------------------------------------- cameras
-@dataclasses.dataclass(frozen=True)
-class Camera:
-  rotation: np.ndarray  # [3, 3] world -> camera; camera x right, y DOWN, z forward
-  position: np.ndarray  # [3] camera centre in world mm
-  focal: float  # px
-  center: tuple[float, float]  # principal point px
-  image_size: tuple[int, int]  # (width, height)
-
-
-def demo_cameras(
-  num: int = 4,
-  distance_mm: float = 5000.0,
-  height_mm: float = 1400.0,
-  focal_px: float = 1150.0,
-  image_size=(1000, 1000),
-  look_at_height_mm: float = 950.0,
-) -> list[Camera]:
-  """Cameras on a circle around the subject (azimuths 45 + k*360/num deg), at chest
-  height, looking at the capture centre at hip height (i.e. slightly down)."""
-  target = np.array([0.0, look_at_height_mm, 0.0])
-  cams = []
-  for k in range(num):
-    az = np.deg2rad(45.0 + 360.0 * k / num)
-    pos = np.array([distance_mm * np.sin(az), height_mm, distance_mm * np.cos(az)])
-    z = (target - pos) / np.linalg.norm(target - pos)
-    x = np.cross(z, [0.0, 1.0, 0.0])
-    x /= np.linalg.norm(x)
-    y = np.cross(z, x)  # points down
-    cams.append(
-      Camera(
-        rotation=np.stack([x, y, z]),
-        position=pos,
-        focal=float(focal_px),
-        center=(image_size[0] / 2.0, image_size[1] / 2.0),
-        image_size=(int(image_size[0]), int(image_size[1])),
-      )
-    )
-  return cams
-
-
-def world_to_camera(points_world: np.ndarray, camera: Camera) -> np.ndarray:
-  """[..., 3] world mm -> [..., 3] camera-frame mm (x right, y down, z forward)."""
-  return ((points_world - camera.position) @ camera.rotation.T).astype(np.asarray(points_world).dtype)
-
-
-def camera_to_pixels(points_cam: np.ndarray, camera: Camera) -> np.ndarray:
-  """[..., 3] camera-frame mm -> [..., 2] pixels (u right, v down), pinhole, no distortion."""
-  uv = camera.focal * points_cam[..., :2] / points_cam[..., 2:3]
-  return (uv + np.asarray(camera.center, dtype=uv.dtype)).astype(np.asarray(points_cam).dtype)
-
-
 # ----------------------------------------------------------------------------- dataset
 @dataclasses.dataclass
 class DemoData:
@@ -282,6 +234,7 @@ class DemoData:
   test_2d: np.ndarray  # [M, F, 14, 2] float32 pixels; M = num_test_sequences * num_cameras
   test_3d: np.ndarray  # [M, F, 14, 3] float32 camera-frame mm, same sequences as test_2d
   cameras: list[Camera]
+  train_3d: np.ndarray | None = None  # [N, F, 14, 3] camera-frame mm (for supervised references)
 
 
 def _project_all(world, cams):
@@ -302,6 +255,6 @@ def make_demo_data(
   cams = demo_cameras(num_cameras)
   train_world = sample_sequences(np.random.default_rng(train_ss), num_train_sequences, num_frames)
   test_world = sample_sequences(np.random.default_rng(test_ss), num_test_sequences, num_frames)
-  _, train_2d = _project_all(train_world, cams)
+  train_3d, train_2d = _project_all(train_world, cams)
   test_3d, test_2d = _project_all(test_world, cams)
-  return DemoData(train_2d=train_2d, test_2d=test_2d, test_3d=test_3d, cameras=cams)
+  return DemoData(train_2d=train_2d, test_2d=test_2d, test_3d=test_3d, cameras=cams, train_3d=train_3d)

@@ -1,0 +1,263 @@
+"""The "bandai" benchmark: real optical mocap seen through Human3.6M-like virtual cameras.
+
+Human3.6M is licensed, so this library's 3D benchmark is the Bandai Namco Research Motion
+Dataset (Kobayashi et al., arXiv:2306.08861; CC BY-NC 4.0): BVH files of three professional
+actors, 30 fps, centimetres, Y up. The protocol is fixed:
+
+* **Actors.** Files carry no actor id, but in dataset-2 each style was performed by one actor:
+  A = active / elderly / exhausted, B = masculine / normal, C = feminine / youthful (each
+  actor's files share one Hips OFFSET, which the tests check). Train on A and B, test on C,
+  every frame. Unsupervised runs use only the training actors' 2D; the supervised reference
+  also uses their 3D. Dataset-1 (other contents, actors not identified) can be added as extra
+  training 2D (``data.bandai.extra_dataset1``); it is never used for testing.
+* **Joints.** A joint map (paper14 joint -> BVH joint, `JOINT_MAPS`) picks the 14 joints; a
+  BVH joint's position is where its bone starts. The root is the hip midpoint. Bandai's
+  ``Head`` is the skull base, which LSP / MPII's head top is not: left to the domain adapter.
+* **Cameras.** Four cameras like Human3.6M's (`lifting.data.cameras.ring_cameras`): 5 m from
+  the capture centre at azimuths 45, 135, 225 and 315 degrees from +Z (where the actors face
+  at the start of a take), 1.4 m high (chest height), looking at hip height, f = 1150 px, 1000 x 1000
+  images. Bandai's walks and runs cover up to 10 m, so a fixed rig would lose the actor from
+  its images and see them at 2-8 m; the rig therefore follows the hip midpoint across the floor
+  (translation only, never rotating with the actor), keeping every frame framed as in
+  Human3.6M. Each (take, camera) pair is one sequence, so temporal windows never straddle
+  cameras or takes.
+* **Outputs.** Pixel 2D for training and testing, camera-frame 3D in millimetres (x right,
+  y down, z forward) as ground truth, per-frame action labels (the content: walk, run, ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import hashlib
+import json
+import os
+import time
+
+import numpy as np
+from absl import logging
+
+from lifting import skeleton
+from lifting.data import bvh
+from lifting.data import cameras as cameras_lib
+from lifting.data.sequences import PoseSequences
+
+# paper14 joint -> BVH joint (positions where each bone starts). Users with another BVH skeleton
+# pass their own dict through `data.bandai.joint_map`.
+JOINT_MAPS: dict[str, dict[str, str]] = {
+    "bandai": {
+        "r_ankle": "Foot_R", "r_knee": "LowerLeg_R", "r_hip": "UpperLeg_R",
+        "l_hip": "UpperLeg_L", "l_knee": "LowerLeg_L", "l_ankle": "Foot_L",
+        "r_wrist": "Hand_R", "r_elbow": "LowerArm_R", "r_shoulder": "UpperArm_R",
+        "l_shoulder": "UpperArm_L", "l_elbow": "LowerArm_L", "l_wrist": "Hand_L",
+        "neck": "Neck", "head": "Head",
+    },
+}
+
+ACTOR_STYLES = {"A": ("active", "elderly", "exhausted"), "B": ("masculine", "normal"),
+                "C": ("feminine", "youthful")}
+TRAIN_ACTORS = ("A", "B")
+TEST_ACTORS = ("C",)
+DATASET_DIRS = {1: "Bandai-Namco-Research-Motiondataset-1", 2: "Bandai-Namco-Research-Motiondataset-2"}
+UNITS_TO_MM = 10.0  # The files are in centimetres.
+_CACHE_VERSION = 1
+DOWNLOAD = ("get it from https://github.com/BandaiNamcoResearchInc/Bandai-Namco-Research-Motiondataset "
+            "(CC BY-NC 4.0) and point --config.data.bandai.root at the folder that holds dataset/")
+
+
+@dataclasses.dataclass(frozen=True)
+class Take:
+  """One BVH file: ``dataset-{d}_{content}_{style}_{id}.bvh``."""
+  path: str
+  dataset: int
+  content: str
+  style: str
+
+  @property
+  def name(self) -> str:
+    return os.path.splitext(os.path.basename(self.path))[0]
+
+  @property
+  def actor(self) -> str | None:
+    """A, B or C for dataset-2 takes; ``None`` for dataset-1, whose actors are not identified."""
+    if self.dataset != 2:
+      return None
+    return next((a for a, styles in ACTOR_STYLES.items() if self.style in styles), None)
+
+
+def resolve_joint_map(joint_map) -> dict[str, str]:
+  """A joint map from a shipped name (`JOINT_MAPS`), a JSON object string, a ``.json`` file or a dict.
+
+  Every paper14 joint must be mapped to a BVH joint name, and nothing else. The string forms let
+  a map be given on the command line (``--config.data.bandai.joint_map=my_skeleton.json``).
+  """
+  where = "data.bandai.joint_map"
+  if isinstance(joint_map, str):
+    text = joint_map.strip()
+    if text in JOINT_MAPS:
+      return dict(JOINT_MAPS[text])
+    try:
+      if text.startswith("{"):
+        joint_map = json.loads(text)
+      elif text.endswith(".json"):
+        with open(os.path.expanduser(text)) as f:
+          joint_map = json.load(f)
+      else:
+        raise ValueError(f"{where}: expected one of {sorted(JOINT_MAPS)}, a JSON object of paper14 joint -> BVH "
+                         f"joint, or a .json file holding one; got {text!r}")
+    except (OSError, json.JSONDecodeError) as e:
+      raise ValueError(f"{where}: cannot read {text!r}: {e}") from None
+  if not isinstance(joint_map, dict):
+    raise ValueError(f"{where}: expected a mapping of paper14 joint -> BVH joint, got {type(joint_map).__name__}")
+  joint_map = {str(k): str(v) for k, v in joint_map.items()}
+  expected = skeleton.get_layout("paper14").joints
+  missing = [j for j in expected if j not in joint_map]
+  extra = [j for j in joint_map if j not in expected]
+  if missing or extra:
+    raise ValueError(f"{where}: expected exactly the paper14 joints {list(expected)}; missing {missing}, "
+                     f"unknown {extra}")
+  return joint_map
+
+
+def find_takes(root: str, dataset: int) -> list[Take]:
+  """Every BVH file of ``dataset`` (1 or 2) under ``root``, sorted by name."""
+  if dataset not in DATASET_DIRS:
+    raise ValueError(f"Bandai dataset: expected 1 or 2, got {dataset}")
+  if not os.path.isdir(root):
+    raise ValueError(f"data.bandai.root: {root!r} does not exist; {DOWNLOAD}")
+  pattern = os.path.join(root, "**", DATASET_DIRS[dataset], "data", "*.bvh")
+  takes = []
+  for path in sorted(glob.glob(pattern, recursive=True)):
+    parts = os.path.splitext(os.path.basename(path))[0].split("_")
+    if len(parts) != 4 or parts[0] != f"dataset-{dataset}":
+      raise ValueError(f"{path}: expected a file name dataset-{dataset}_<content>_<style>_<id>.bvh")
+    takes.append(Take(path, dataset, parts[1], parts[2]))
+  if not takes:
+    raise ValueError(f"data.bandai.root: no {DATASET_DIRS[dataset]}/data/*.bvh under {root!r}; {DOWNLOAD}")
+  return takes
+
+
+def read_take(take: Take, joint_map: dict[str, str]) -> np.ndarray:
+  """``[F, 14, 3]`` float32 world joints of one take in millimetres (Y up), paper14 order."""
+  motion = bvh.read_bvh(take.path)
+  names = [joint_map[j] for j in skeleton.get_layout("paper14").joints]
+  try:
+    return bvh.forward_kinematics(motion, names, scale=UNITS_TO_MM).astype(np.float32)
+  except ValueError as e:
+    raise ValueError(f"{take.path}: {e}") from None
+
+
+def _signature(takes: list[Take], joint_map: dict[str, str]) -> str:
+  h = hashlib.sha1(json.dumps([_CACHE_VERSION, sorted(joint_map.items())]).encode())
+  for t in takes:
+    st = os.stat(t.path)
+    h.update(f"{os.path.basename(t.path)}:{st.st_size}:{st.st_mtime_ns};".encode())
+  return h.hexdigest()[:16]
+
+
+def default_cache_dir() -> str:
+  return os.environ.get("LIFTING_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "lifting"))
+
+
+def load_takes(root: str, dataset: int, joint_map="bandai", cache_dir: str | None = None):
+  """Reads (or loads from the ``.npz`` cache) every take of ``dataset``.
+
+  Returns ``(takes, positions)``: the `Take` list and a list of ``[F, 14, 3]`` world-mm arrays.
+  The cache key covers file names, sizes, modification times and the joint map, so edited
+  data is re-read. A take that fails to parse (including NaN or infinite values) is reported
+  with its file and line and skipped, never half-read.
+  """
+  joint_map = resolve_joint_map(joint_map)
+  takes = find_takes(root, dataset)
+  cache_dir = cache_dir or default_cache_dir()
+  cache = os.path.join(cache_dir, f"bandai-{dataset}-{_signature(takes, joint_map)}.npz")
+  if os.path.exists(cache):
+    with np.load(cache) as z:
+      lengths, frames, names = z["lengths"], z["positions"], list(z["names"])
+    kept = {t.name: t for t in takes}
+    splits = np.split(frames, np.cumsum(lengths)[:-1])
+    return [kept[n] for n in names], splits
+  t0 = time.perf_counter()
+  good, positions, failed = [], [], []
+  for take in takes:
+    try:
+      pos = read_take(take, joint_map)
+    except (ValueError, OSError) as e:
+      failed.append(str(e))
+      continue
+    if len(pos):
+      good.append(take)
+      positions.append(pos)
+  for reason in failed:
+    logging.warning("skipped unreadable BVH file: %s", reason)
+  if not good:
+    raise ValueError(f"data.bandai.root: none of the {len(takes)} BVH files of dataset-{dataset} under {root!r} "
+                     f"could be read; first error: {failed[0] if failed else 'none'}")
+  logging.info("read %d Bandai dataset-%d takes (%d frames, %d skipped) in %.1f s", len(good), dataset,
+               sum(len(p) for p in positions), len(failed), time.perf_counter() - t0)
+  try:
+    os.makedirs(cache_dir, exist_ok=True)
+    tmp = cache + f".tmp{os.getpid()}.npz"
+    np.savez(tmp, positions=np.concatenate(positions), lengths=np.array([len(p) for p in positions]),
+             names=np.array([t.name for t in good]))
+    os.replace(tmp, cache)
+  except OSError as e:
+    logging.warning("could not write the Bandai cache %s (%s); the next load will re-read the BVH files", cache, e)
+  return good, positions
+
+
+def rig(num_cameras: int = 4, distance_mm: float = 5000.0, height_mm: float = 1400.0, focal_px: float = 1150.0,
+        image_size=(1000, 1000)) -> list[cameras_lib.Camera]:
+  """The protocol's cameras, around a capture centre at the world origin."""
+  return cameras_lib.ring_cameras(num_cameras, distance_mm, height_mm, focal_px, tuple(image_size))
+
+
+def film(world: np.ndarray, cameras: list[cameras_lib.Camera]) -> tuple[np.ndarray, np.ndarray]:
+  """Films ``[F, J, 3]`` world mm with a rig that follows the hip midpoint across the floor.
+
+  Returns ``(camera-frame mm [C, F, J, 3], pixels [C, F, J, 2])``.
+  """
+  layout = skeleton.get_layout("paper14")
+  root = world[:, list(layout.root_joints)].mean(axis=1)
+  centred = world - np.stack([root[:, 0], np.zeros_like(root[:, 0]), root[:, 2]], axis=-1)[:, None]
+  cam3d = np.stack([cameras_lib.world_to_camera(centred, c) for c in cameras])
+  px = np.stack([cameras_lib.camera_to_pixels(p, c) for p, c in zip(cam3d, cameras)])
+  return cam3d.astype(np.float32), px.astype(np.float32)
+
+
+def load(root: str, actors=TRAIN_ACTORS, extra_dataset1: bool = False, joint_map="bandai",
+         cameras: list[cameras_lib.Camera] | None = None, stride: int = 1, cache_dir: str | None = None
+         ) -> PoseSequences:
+  """The protocol's sequences for ``actors`` (from dataset-2), plus dataset-1 when asked.
+
+  Args:
+    root: the folder holding ``dataset/Bandai-Namco-Research-Motiondataset-{1,2}``.
+    actors: any of ``"A"``, ``"B"``, ``"C"``.
+    extra_dataset1: also add every dataset-1 take (training only: its actors are unknown).
+    joint_map: see `resolve_joint_map`.
+    cameras: the rig (default `rig()`).
+    stride: keep every ``stride``-th frame (1 = all frames).
+    cache_dir: where the parsed joints are cached (default ``$LIFTING_CACHE`` or ``~/.cache/lifting``).
+  """
+  unknown = sorted(set(actors) - set(ACTOR_STYLES))
+  if unknown or not actors:
+    raise ValueError(f"Bandai actors: expected a non-empty subset of {sorted(ACTOR_STYLES)}, got {list(actors)}")
+  cameras = rig() if cameras is None else cameras
+  selected = []
+  takes, positions = load_takes(root, 2, joint_map, cache_dir)
+  selected += [(t, p) for t, p in zip(takes, positions) if t.actor in actors]
+  if extra_dataset1:
+    takes, positions = load_takes(root, 1, joint_map, cache_dir)
+    selected += list(zip(takes, positions))
+  pose2d, pose3d, lengths, names, actions = [], [], [], [], []
+  for take, world in selected:
+    world = world[::stride]
+    cam3d, px = film(world, cameras)
+    for k in range(len(cameras)):
+      pose2d.append(px[k])
+      pose3d.append(cam3d[k])
+      lengths.append(len(world))
+      names.append(f"{take.name}/cam{k}")
+      actions.append(take.content)
+  return PoseSequences(np.concatenate(pose2d), np.concatenate(pose3d), np.asarray(lengths, np.int64), tuple(names),
+                       tuple(actions))

@@ -1,0 +1,377 @@
+"""Readers for 2D keypoint files: LSP/LSPET ``joints.mat``, MPII CSV, COCO JSON and OpenPose JSON.
+
+Each reader returns a ``Keypoints`` in the file's own layout (see ``lifting.skeleton``); ``to_paper14``
+converts it to the library's 14-joint layout. A joint that cannot be trusted (not annotated, flagged
+unreliable, below the confidence threshold, non-finite, or absurdly out of range) gets ``mask`` False and
+NaN coordinates, so it can never leak into training as a real point; ``counts`` says how many were masked
+and why. Missing or malformed files raise ``KeypointFileError`` naming the file (and line where known).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import functools
+import glob
+import json
+import os
+
+import numpy as np
+import scipy.io
+from absl import logging
+
+from lifting import skeleton
+
+FORMATS: tuple[str, ...] = ("lsp", "lspet", "mpii_csv", "coco", "openpose")
+# Real images are at most a few thousand pixels wide; a coordinate past this is a corrupt value.
+MAX_ABS_COORD = 1e5
+_MAX_ROW_WARNINGS = 5  # per file, so a broken file cannot flood the log
+
+
+class KeypointFileError(ValueError):
+  """A keypoint file is missing or malformed. Message: ``"{path}: {reason}"`` or ``"{path}:{line}: {reason}"``."""
+
+  def __init__(self, path, reason: str, line: int | None = None):
+    self.path, self.reason, self.line = os.fspath(path), reason, line
+    super().__init__(f"{self.path}{'' if line is None else f':{line}'}: {reason}")
+
+  def __reduce__(self):  # the default would re-call __init__ with the message only
+    return type(self), (self.path, self.reason, self.line)
+
+
+@dataclasses.dataclass(frozen=True)
+class Keypoints:
+  """N 2D poses from one file or folder. ``poses`` is NaN exactly where ``~mask``; ``occluded`` implies ``mask``."""
+
+  poses: np.ndarray  # [N, J, 2] float32 pixels in `layout`
+  mask: np.ndarray  # [N, J] bool: position usable (annotated, finite, in range, trusted, confident enough)
+  occluded: np.ndarray  # [N, J] bool: usable, but marked occluded/invisible by the source
+  scores: np.ndarray  # [N, J] float32: 1/0 for manual annotations (trusted or not), detector confidence otherwise
+  layout: str  # a name in skeleton.LAYOUTS
+  ids: tuple[str, ...]  # [N] where each pose came from: image name, row, person index
+  source: str  # the file or folder read
+  counts: dict[str, int]  # diagnostics: "poses", "joints_masked", "poses_dropped" and reason-specific keys
+
+  def __post_init__(self):
+    object.__setattr__(self, "ids", tuple(self.ids))
+    n, j = len(self.ids), skeleton.get_layout(self.layout).num_joints
+    for name, shape in (("poses", (n, j, 2)), ("mask", (n, j)), ("occluded", (n, j)), ("scores", (n, j))):
+      if getattr(self, name).shape != shape:
+        raise ValueError(f"Keypoints.{name}: expected shape {shape}, got {getattr(self, name).shape}")
+
+  def __len__(self) -> int:
+    return len(self.ids)
+
+
+def _check_exists(path) -> str:
+  path = os.fspath(path)
+  if not os.path.exists(path):
+    raise KeypointFileError(path, "file not found")
+  return path
+
+
+def _finish(path, layout, kps, usable, occluded, scores, ids, counts, lo=-MAX_ABS_COORD, hi=MAX_ABS_COORD):
+  """Masks non-finite / out-of-range joints among the ``usable`` ones and packs a Keypoints. kps: [N, J, >=2]."""
+  xy = np.asarray(kps, np.float64)[..., :2]
+  finite = np.isfinite(xy).all(-1)
+  in_range = ((xy >= lo) & (xy <= hi)).all(-1)
+  mask = usable & finite & in_range
+  counts = {
+    "poses": len(ids),
+    "joints_masked": int((~mask).sum()),
+    "poses_dropped": 0,
+    "joints_nonfinite": int((usable & ~finite).sum()),
+    "joints_out_of_range": int((usable & finite & ~in_range).sum()),
+    **counts,
+  }
+  poses = np.where(mask[..., None], xy, np.nan).astype(np.float32)
+  scores = np.where(np.isfinite(scores), scores, 0.0).astype(np.float32)
+  # Every file's tally goes to the log, so masked or dropped poses are never silent.
+  logging.info("%s: %s", path, ", ".join(f"{k} {v}" for k, v in counts.items()))
+  return Keypoints(poses, mask, occluded & mask, scores, layout, ids, path, counts)
+
+
+def read_lsp(path, variant: str | None = None, image_size: tuple[int, int] | None = None) -> Keypoints:
+  """LSP (``joints`` [3, 14, N]) or LSPET (``joints`` [14, 3, N]) ``joints.mat`` -> layout 'lsp14'.
+
+  ``variant`` 'lsp' | 'lspet' | None (from the shape). The flag means opposite things: in LSP 1 = occluded
+  (position still annotated, so usable), in LSPET 1 = visible and flag-0 coordinates are unreliable (masked).
+  ``image_size`` (width, height): also mask points further outside the image than its own size.
+  """
+  path = _check_exists(path)
+  if variant not in (None, "lsp", "lspet"):
+    raise ValueError(f"variant must be 'lsp', 'lspet' or None, got {variant!r}")
+  if os.path.getsize(path) == 0:
+    raise KeypointFileError(path, "file is empty")
+  try:
+    mat = scipy.io.loadmat(path)
+  except Exception as e:  # scipy signals bad files with many types (MatReadError, ValueError, TypeError, ...)
+    raise KeypointFileError(path, f"not a readable MATLAB v5 file ({type(e).__name__}: {e})") from e
+  if "joints" not in mat:
+    found = sorted(k for k in mat if not k.startswith("__"))
+    raise KeypointFileError(path, f"no 'joints' variable (found {found})")
+  joints = mat["joints"]
+  if not isinstance(joints, np.ndarray) or joints.dtype.kind not in "iuf":
+    raise KeypointFileError(path, f"'joints' must be a numeric array, got {getattr(joints, 'dtype', type(joints))}")
+  if joints.ndim == 2:  # MATLAB drops a trailing singleton axis, so one person loads as 2D
+    joints = joints[..., None]
+  shape_variant = {(3, 14): "lsp", (14, 3): "lspet"}.get(joints.shape[:2]) if joints.ndim == 3 else None
+  if shape_variant is None or variant not in (None, shape_variant):
+    want = {"lsp": "(3, 14, N)", "lspet": "(14, 3, N)", None: "(3, 14, N) for LSP or (14, 3, N) for LSPET"}
+    raise KeypointFileError(path, f"'joints' must have shape {want[variant]}, got {joints.shape}")
+  kps = joints.transpose(2, 1, 0) if shape_variant == "lsp" else joints.transpose(2, 0, 1)  # [N, 14, 3]
+  flag, n = kps[..., 2] > 0.5, len(kps)
+  if shape_variant == "lsp":
+    usable, occluded, counts = np.ones_like(flag), flag, {}
+    ids = tuple(f"im{i + 1:04d}.jpg" for i in range(n))
+  else:
+    usable, occluded, counts = flag, np.zeros_like(flag), {"joints_invisible": int((~flag).sum())}
+    ids = tuple(f"im{i + 1:05d}.jpg" for i in range(n))
+  lo, hi = -MAX_ABS_COORD, MAX_ABS_COORD
+  if image_size is not None:
+    size = np.asarray(image_size, np.float64)
+    if size.shape != (2,) or not (size > 0).all():
+      raise ValueError(f"image_size must be (width, height) > 0, got {image_size!r}")
+    lo, hi = np.maximum(-size, lo), np.minimum(2 * size, hi)
+  return _finish(path, "lsp14", kps, usable, occluded, usable.astype(np.float32), ids, counts, lo, hi)
+
+
+def _mpii_row(row, num_values):
+  """(image name, [2 * J] floats) or (None, reason)."""
+  if len(row) != 1 + num_values:
+    return None, f"expected {1 + num_values} fields (image name, x0, y0, ..., x15, y15), got {len(row)}"
+  if not row[0].strip():
+    return None, "empty image name"
+  values = []
+  for k, field in enumerate(row[1:], start=2):
+    try:
+      values.append(float(field))
+    except ValueError:
+      return None, f"field {k} is not a number: {field!r}"
+  return row[0].strip(), values
+
+
+def read_mpii_csv(path) -> Keypoints:
+  """MobilePose's MPII CSV (no header; ``image_name, x0, y0, ..., x15, y15`` per person) -> layout 'mpii16'.
+
+  Malformed rows are skipped, logged with their line and counted in ``counts["rows_malformed"]``; a file
+  with no valid row raises. ids are ``f"{image_name}#row{line}"``.
+  """
+  path = _check_exists(path)
+  num_values = 2 * skeleton.get_layout("mpii16").num_joints
+  ids, rows, bad, first_bad, line = [], [], 0, None, None
+  try:
+    with open(path, newline="", encoding="utf-8") as f:
+      reader = csv.reader(f)
+      for row in reader:
+        line = reader.line_num
+        if not any(field.strip() for field in row):
+          continue
+        name, values = _mpii_row(row, num_values)
+        if name is None:
+          bad += 1
+          first_bad = first_bad or (line, values)
+          if bad <= _MAX_ROW_WARNINGS:
+            logging.warning("%s:%d: %s; row skipped", path, line, values)
+          continue
+        ids.append(f"{name}#row{line}")
+        rows.append(values)
+  except (OSError, UnicodeDecodeError, csv.Error) as e:
+    raise KeypointFileError(path, f"cannot read CSV ({type(e).__name__}: {e})", line) from e
+  if bad > _MAX_ROW_WARNINGS:
+    logging.warning("%s: %d malformed rows skipped in all", path, bad)
+  if not rows:
+    if first_bad is None:
+      raise KeypointFileError(path, "file is empty")
+    raise KeypointFileError(path, f"no valid rows ({bad} malformed); first: {first_bad[1]}", first_bad[0])
+  kps = np.asarray(rows, np.float64).reshape(len(rows), num_values // 2, 2)
+  # The official MPII release marks unannotated joints as (-1, -1); other conversions may keep that marker.
+  usable = ~(kps == -1).all(-1)
+  counts = {"rows_malformed": bad, "poses_dropped": bad, "joints_missing_marker": int((~usable).sum())}
+  zeros = np.zeros_like(usable)
+  return _finish(path, "mpii16", kps, usable, zeros, usable.astype(np.float32), ids, counts)
+
+
+def _load_json(path):
+  try:
+    with open(path, encoding="utf-8") as f:
+      text = f.read()
+  except (OSError, UnicodeDecodeError) as e:
+    raise KeypointFileError(path, f"cannot read ({type(e).__name__}: {e})") from e
+  if not text.strip():
+    raise KeypointFileError(path, "file is empty")
+  try:
+    return json.loads(text)
+  except json.JSONDecodeError as e:
+    raise KeypointFileError(path, f"invalid JSON: {e.msg} (column {e.colno})", e.lineno) from e
+  except RecursionError as e:
+    raise KeypointFileError(path, "invalid JSON: nested too deeply") from e
+
+
+def _numbers(path, values, sizes, what) -> list:
+  """Checks a JSON keypoint list: a list of ``sizes`` ints/floats (bools, strings and nulls are rejected)."""
+  if not isinstance(values, list) or len(values) not in sizes:
+    got = f"{len(values)} values" if isinstance(values, list) else type(values).__name__
+    raise KeypointFileError(path, f"{what}: expected {' or '.join(map(str, sizes))} numbers, got {got}")
+  bad = [v for v in values if type(v) not in (int, float)]
+  if bad:
+    raise KeypointFileError(path, f"{what}: expected numbers, got {bad[0]!r}")
+  if any(type(v) is int and abs(v) > 1e300 for v in values):  # would overflow float64
+    raise KeypointFileError(path, f"{what}: number too large")
+  return values
+
+
+def read_coco_json(path, min_score: float = 0.0) -> Keypoints:
+  """COCO keypoint annotations (dict with "annotations"/"images") or results list -> layout 'coco17'.
+
+  Annotations: v=0 not annotated (masked), v=1 occluded (usable), v=2 visible; crowd and keypoint-less
+  annotations are dropped and counted; ids ``f"{file_name}#ann{id}"``. Results: the third value is a
+  confidence, usable iff > ``min_score``; ids ``f"{image_id}#det{index}"``.
+  """
+  path = _check_exists(path)
+  return _coco(path, _load_json(path), min_score)
+
+
+def _coco(path, data, min_score=0.0):
+  num_values = 3 * skeleton.get_layout("coco17").num_joints
+  detections = isinstance(data, list)
+  if detections:
+    entries, names, counts = data, {}, {}
+  elif isinstance(data, dict) and isinstance(data.get("annotations"), list):
+    entries, counts = data["annotations"], {"annotations_crowd": 0, "annotations_empty": 0}
+    images = data.get("images", [])
+    if not isinstance(images, list) or not all(isinstance(im, dict) for im in images):
+      raise KeypointFileError(path, "'images' must be a list of objects")
+    names = {im.get("id"): im.get("file_name") for im in images if isinstance(im.get("id"), (int, str))}
+  else:
+    raise KeypointFileError(path, "expected a COCO annotation object with an 'annotations' list or a results list")
+  rows, ids = [], []
+  for k, entry in enumerate(entries):
+    what = f"{'result' if detections else 'annotation'} {k}"
+    if not isinstance(entry, dict):
+      raise KeypointFileError(path, f"{what}: expected an object, got {type(entry).__name__}")
+    if not detections and entry.get("iscrowd"):
+      counts["annotations_crowd"] += 1
+      continue
+    image = entry.get("image_id")
+    if type(image) not in (int, str):
+      raise KeypointFileError(path, f"{what}: 'image_id' must be an integer or string, got {image!r}")
+    values = _numbers(path, entry.get("keypoints"), (num_values,), f"{what}: 'keypoints'")
+    if not detections and not any(v > 0 for v in values[2::3]):
+      counts["annotations_empty"] += 1
+      continue
+    rows.append(values)
+    ids.append(f"{image}#det{k}" if detections else f"{names.get(image) or image}#ann{entry.get('id', k)}")
+  kps = np.asarray(rows, np.float64).reshape(len(rows), num_values // 3, 3)
+  c = kps[..., 2]
+  if detections:
+    usable, occluded, scores = c > min_score, np.zeros(c.shape, bool), c
+    counts["joints_low_score"] = int((~usable).sum())
+  else:
+    usable, occluded = c > 0, c == 1
+    scores = usable.astype(np.float32)
+    counts.update(poses_dropped=sum(counts.values()), joints_unannotated=int((~usable).sum()))
+  return _finish(path, "coco17", kps, usable, occluded, scores, ids, counts)
+
+
+_OPENPOSE_LAYOUTS = {25: "openpose25", 18: "openpose18"}
+
+
+def read_openpose(path, min_score: float = 0.05) -> Keypoints:
+  """OpenPose JSON file, or a folder of ``*_keypoints.json`` in name (= frame) order -> 'openpose25' / '18'.
+
+  Joints OpenPose did not detect (written as 0, 0, 0) and joints with confidence <= ``min_score`` are masked.
+  ids are ``f"{file_name}#person{i}"``; frames without people add no pose (``counts["frames_empty"]``).
+  """
+  path = _check_exists(path)
+  if not os.path.isdir(path):
+    return _openpose(path, [(path, _load_json(path))], min_score)
+  files = sorted(glob.glob(os.path.join(glob.escape(path), "*_keypoints.json")))
+  if not files:
+    raise KeypointFileError(path, "folder has no *_keypoints.json files")
+  return _openpose(path, ((f, _load_json(f)) for f in files), min_score)
+
+
+def _openpose(source, frames, min_score=0.05):
+  rows, ids, first, num_frames, empty = [], [], None, 0, 0
+  for file, data in frames:
+    num_frames += 1
+    people = data.get("people") if isinstance(data, dict) else None
+    if not isinstance(people, list):
+      raise KeypointFileError(file, "expected a JSON object with a 'people' list")
+    empty += not people
+    for i, person in enumerate(people):
+      if not isinstance(person, dict):
+        raise KeypointFileError(file, f"person {i}: expected an object, got {type(person).__name__}")
+      values = person.get("pose_keypoints_2d")
+      what = f"person {i}: 'pose_keypoints_2d' (BODY_25 or COCO-18 [x, y, c] triples)"
+      values = _numbers(file, values, tuple(3 * k for k in _OPENPOSE_LAYOUTS), what)
+      first = first or (len(values) // 3, file)
+      if len(values) // 3 != first[0]:
+        reason = f"person {i} has {len(values) // 3} keypoints but {first[1]} has {first[0]}; mixed models"
+        raise KeypointFileError(file, reason)
+      rows.append(values)
+      ids.append(f"{os.path.basename(file)}#person{i}")
+  layout = _OPENPOSE_LAYOUTS[first[0] if first else 25]
+  kps = np.asarray(rows, np.float64).reshape(len(rows), skeleton.get_layout(layout).num_joints, 3)
+  undetected = (kps == 0).all(-1)
+  low = ~undetected & ~(kps[..., 2] > min_score)
+  counts = {
+    "frames": num_frames,
+    "frames_empty": empty,
+    "joints_undetected": int(undetected.sum()),
+    "joints_low_score": int(low.sum()),
+  }
+  usable = ~undetected & ~low
+  return _finish(source, layout, kps, usable, np.zeros_like(usable), kps[..., 2], ids, counts)
+
+
+def to_paper14(kp: Keypoints) -> Keypoints:
+  """Converts to layout 'paper14' with ``skeleton.conversion_matrix``.
+
+  A paper14 joint is the W-weighted average of its source joints and is usable only if all of them are;
+  it is occluded if any source is, and its score is the sources' minimum. Joints the source layout cannot
+  provide are masked.
+  """
+  W, valid = skeleton.conversion_matrix(kp.layout, "paper14")  # [14, J], [14]
+  uses = W != 0
+  mask = valid & ~(uses & ~kp.mask[:, None, :]).any(-1)  # [N, 14]
+  xy = np.einsum("ds,nsc->ndc", W, np.where(kp.mask[..., None], kp.poses, 0.0))
+  poses = np.where(mask[..., None], xy, np.nan).astype(np.float32)
+  occluded = (uses & kp.occluded[:, None, :]).any(-1) & mask
+  scores = np.where(valid, np.where(uses, kp.scores[:, None, :], np.inf).min(-1, initial=np.inf), 0.0)
+  counts = {**kp.counts, "joints_masked": int((~mask).sum())}
+  return Keypoints(poses, mask, occluded, scores.astype(np.float32), "paper14", kp.ids, kp.source, counts)
+
+
+def read_keypoints(path, format: str | None = None, **kwargs) -> Keypoints:
+  """Reads any supported file; ``format`` is one of ``FORMATS`` or None to infer it from the path.
+
+  Inference: ``.mat`` -> LSP/LSPET by array shape, ``.csv`` -> MPII, a folder or a JSON object with "people"
+  -> OpenPose, any other JSON -> COCO. ``kwargs`` go to the reader.
+  """
+  path = _check_exists(path)
+  readers = {
+    "lsp": functools.partial(read_lsp, variant="lsp"),
+    "lspet": functools.partial(read_lsp, variant="lspet"),
+    "mpii_csv": read_mpii_csv,
+    "coco": read_coco_json,
+    "openpose": read_openpose,
+  }
+  if format is not None:
+    if format not in readers:
+      raise KeypointFileError(path, f"unknown format {format!r}; expected one of {FORMATS}")
+    return readers[format](path, **kwargs)
+  ext = os.path.splitext(path)[1].lower()
+  if os.path.isdir(path):
+    return read_openpose(path, **kwargs)
+  if ext == ".mat":
+    return read_lsp(path, **kwargs)
+  if ext == ".csv":
+    return read_mpii_csv(path, **kwargs)
+  if ext == ".json":
+    data = _load_json(path)
+    if isinstance(data, dict) and "people" in data:
+      return _openpose(path, [(path, data)], **kwargs)
+    return _coco(path, data, **kwargs)
+  raise KeypointFileError(path, f"cannot infer the format from extension {ext!r}; pass format= one of {FORMATS}")

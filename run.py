@@ -10,7 +10,6 @@ import sys
 
 from absl import app
 from absl import flags
-from absl import logging
 from ml_collections import config_flags
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -37,11 +36,9 @@ _MODE = flags.DEFINE_enum("mode", "train", ["train", "eval"],
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  logging.set_verbosity(logging.INFO)
-  # Orbax reports every checkpoint step at INFO; keep its warnings, drop the chatter.
-  logging.get_absl_handler().addFilter(
-      lambda record: record.levelno >= logging.converter.STANDARD_WARNING or "orbax" not in record.pathname)
-  from lifting import train  # Imported here so that --help is fast.
+  from lifting import logs, train  # Imported here so that --help is fast.
+
+  logs.setup_cli_logging()
 
   config = flags.FLAGS.config
   try:

@@ -37,7 +37,7 @@ def main(_):
   states = train.init_states(config, models, layout, jax.random.key(0), mesh)
   n = _WARMUP.value + _STEPS.value + 1
   window = config_lib.window_size(config)
-  pool = train.device_pool(data, mesh, window, with_3d=config.loss.w_supervised > 0)
+  pool = train.make_pool(config, data, mesh)
   key = jax.random.key(1)
   step_fn = train.compile_train_step(train.make_train_step(config, models, layout, mesh), mesh)
   # The same update on one batch already on the device: the difference is what input costs.

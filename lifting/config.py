@@ -46,6 +46,8 @@ def validate(config) -> None:
   if config.optim.disc_updates < 1 or config.optim.disc_every < 1:
     raise ValueError("optim: expected disc_updates >= 1 and disc_every >= 1, got "
                      f"{config.optim.disc_updates} and {config.optim.disc_every}")
+  if not 0 < config.data.supervised_fraction <= 1:
+    raise ValueError(f"data.supervised_fraction: expected a fraction in (0, 1], got {config.data.supervised_fraction}")
   if config.data.scale not in ("dataset", "pose"):
     raise ValueError(f"data.scale: expected 'dataset' or 'pose', got {config.data.scale!r}")
   t = window_size(config)

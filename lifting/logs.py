@@ -79,3 +79,10 @@ class Progress:
 
 def log(message: str) -> None:
   logging.info(message)
+
+
+def setup_cli_logging() -> None:
+  """INFO logging for command-line tools, without Orbax's per-checkpoint INFO chatter (warnings stay)."""
+  logging.set_verbosity(logging.INFO)
+  logging.get_absl_handler().addFilter(
+      lambda record: record.levelno >= logging.converter.STANDARD_WARNING or "orbax" not in record.pathname)

@@ -162,9 +162,11 @@ def make_update(config, models: Models, layout: skeleton.Layout):
   """The pure update ``(states, batch, key) -> (states, metrics)`` on a given batch.
 
   ``batch`` holds ``x`` and ``real``, each ``[B, T, J, 2]``: B windows of T consecutive
-  normalised 2D frames, and, when the supervised term is on, ``x3d [B, T, J, 3]``: the ground
-  truth of ``x``. ``key`` is the run's base key; the update folds in ``states.step``. Use it
-  with your own input pipeline; `make_train_step` wraps it with on-device batch drawing.
+  normalised 2D frames, and, when the supervised term is on, ``sup_x [B', J, 2]`` and
+  ``sup_3d [B', J, 3]``: labelled frames and their ground truth (a separate draw, since only
+  some frames may carry 3D). ``key`` is the run's base key; the update folds in
+  ``states.step``. Use it with your own input pipeline; `make_train_step` wraps it with
+  on-device batch drawing.
   """
   c = float(config.c)
   gan = config.loss.gan
@@ -174,6 +176,7 @@ def make_update(config, models: Models, layout: skeleton.Layout):
   rot = {k: tuple(config.rotation[k]) for k in ("azimuth_range", "elevation_range", "roll_range")}
   symmetric_bones = layout.symmetric_bones
   lifter_schedule = learning_rate_schedule(config, config.optim.lifter_lr)
+  unsupervised = any(weights[k] for k in ("adv", "loop_2d", "loop_3d", "temporal", "symmetry"))
 
   def step_fn(states: TrainStates, batch: dict, key: jax.Array):
     x, real = batch["x"], batch["real"]
@@ -182,7 +185,7 @@ def make_update(config, models: Models, layout: skeleton.Layout):
                        f"{x.shape} and {real.shape}")
     step = states.lifter.step
     key = jax.random.fold_in(key, step)
-    k_rot, k_drop1, k_drop2, k_disc, k_temp = jax.random.split(key, 5)
+    k_rot, k_drop1, k_drop2, k_drop3, k_disc, k_temp = jax.random.split(key, 6)
     # One camera per window, so the temporal discriminator sees the motion of a single view.
     rotation = geometry.random_rotation(k_rot, (x.shape[0], 1), **rot)
 
@@ -190,30 +193,32 @@ def make_update(config, models: Models, layout: skeleton.Layout):
       return model.apply({"params": params}, inputs, train=True, rngs={"dropout": rng})
 
     def lifter_loss(params):
-      variables = {"params": params, "batch_stats": states.lifter.batch_stats}
-      points, stats = lift(models.lifter, variables, x, c, train=True, rng=k_drop1)
-      root = geometry.root_of(points, layout.root_joints)
-      rotated = geometry.rigid_transform(points, rotation, root, c)
-      y = geometry.project(rotated)
-      terms = {}
-      if weights["adv"]:
-        logits = disc_logits(models.pose_disc, states.pose_disc.params, y, k_disc)
-        terms["adv"] = losses.generator_loss(logits, gan)
-      if weights["temporal"]:
-        logits = disc_logits(models.temporal_disc, states.temporal_disc.params, y, k_temp)
-        terms["temporal"] = losses.generator_loss(logits, gan)
-      if weights["loop_2d"] or weights["loop_3d"]:
-        variables = {"params": params, "batch_stats": stats}
-        rotated_tilde, stats = lift(models.lifter, variables, y, c, train=True, rng=k_drop2)
-        x_tilde = geometry.project(geometry.inverse_rigid_transform(rotated_tilde, rotation, root, c))
-        if weights["loop_2d"]:
-          terms["loop_2d"] = losses.loop_closure_2d(x, x_tilde)
-        if weights["loop_3d"]:
-          terms["loop_3d"] = losses.loop_closure_3d(rotated, rotated_tilde)
-      if weights["symmetry"]:
-        terms["symmetry"] = losses.bone_symmetry_loss(points, symmetric_bones)
+      stats, y, terms = states.lifter.batch_stats, None, {}
+      if unsupervised:
+        points, stats = lift(models.lifter, {"params": params, "batch_stats": stats}, x, c, train=True, rng=k_drop1)
+        root = geometry.root_of(points, layout.root_joints)
+        rotated = geometry.rigid_transform(points, rotation, root, c)
+        y = geometry.project(rotated)
+        if weights["adv"]:
+          logits = disc_logits(models.pose_disc, states.pose_disc.params, y, k_disc)
+          terms["adv"] = losses.generator_loss(logits, gan)
+        if weights["temporal"]:
+          logits = disc_logits(models.temporal_disc, states.temporal_disc.params, y, k_temp)
+          terms["temporal"] = losses.generator_loss(logits, gan)
+        if weights["loop_2d"] or weights["loop_3d"]:
+          variables = {"params": params, "batch_stats": stats}
+          rotated_tilde, stats = lift(models.lifter, variables, y, c, train=True, rng=k_drop2)
+          x_tilde = geometry.project(geometry.inverse_rigid_transform(rotated_tilde, rotation, root, c))
+          if weights["loop_2d"]:
+            terms["loop_2d"] = losses.loop_closure_2d(x, x_tilde)
+          if weights["loop_3d"]:
+            terms["loop_3d"] = losses.loop_closure_3d(rotated, rotated_tilde)
+        if weights["symmetry"]:
+          terms["symmetry"] = losses.bone_symmetry_loss(points, symmetric_bones)
       if weights["supervised"]:
-        terms["supervised"] = losses.supervised_3d(points, batch["x3d"], layout.root_joints)
+        variables = {"params": params, "batch_stats": stats}
+        sup_points, stats = lift(models.lifter, variables, batch["sup_x"], c, train=True, rng=k_drop3)
+        terms["supervised"] = losses.supervised_3d(sup_points, batch["sup_3d"], layout.root_joints)
       total = sum(weights[name] * value for name, value in terms.items())
       return total, (terms, stats, y)
 
@@ -224,7 +229,7 @@ def make_update(config, models: Models, layout: skeleton.Layout):
            "lr/lifter": lifter_schedule(step)}
     new = {"lifter": lifter}
     # Discriminators learn on the same fakes, frozen: one lifter forward serves both updates.
-    fake = jax.lax.stop_gradient(fake)
+    fake = None if fake is None else jax.lax.stop_gradient(fake)
     for name, model, inputs_real, inputs_fake, rng in (
         ("pose_disc", models.pose_disc, real, fake, k_disc),
         ("temporal_disc", models.temporal_disc, real, fake, k_temp)):
@@ -251,23 +256,25 @@ def draw_batch(pool: dict, key: jax.Array, num_windows: int, window: int, mesh=N
 
   ``x`` and ``real`` are independent draws (sec. 3.4: the discriminator's real poses need not
   match the lifter's inputs), each ``num_windows`` windows of ``window`` consecutive frames of
-  one sequence; ``x3d`` (the ground truth of ``x``) comes too when the pool holds 3D. With a
-  ``mesh`` the indices are sharded over ``data`` first, so each device gathers only its share.
+  one sequence. When the pool has labelled frames, ``sup_x`` and ``sup_3d`` (``num_windows``
+  labelled frames and their ground truth) come too. With a ``mesh`` the indices are sharded
+  over ``data`` first, so each device gathers only its share.
   """
   starts = pool["starts"]
   offsets = jnp.arange(window, dtype=starts.dtype)
-  k_x, k_real = jax.random.split(key)
+  k_x, k_real, k_sup = jax.random.split(key, 3)
 
-  def indices(k):
-    idx = starts[jax.random.randint(k, (num_windows,), 0, starts.shape[0])][:, None] + offsets
+  def pick(k, candidates, extra=()):
+    idx = candidates[jax.random.randint(k, (num_windows,), 0, candidates.shape[0])]
+    idx = idx[:, None] + offsets if len(extra) else idx
     if mesh is not None:
       idx = jax.lax.with_sharding_constraint(idx, NamedSharding(mesh, P(DATA_AXIS)))
     return idx
 
-  ix = indices(k_x)
-  batch = {"x": pool["frames"][ix], "real": pool["frames"][indices(k_real)]}
-  if "frames_3d" in pool:
-    batch["x3d"] = pool["frames_3d"][ix]
+  batch = {"x": pool["frames"][pick(k_x, starts, offsets)], "real": pool["frames"][pick(k_real, starts, offsets)]}
+  if "labelled" in pool:
+    idx = pick(k_sup, pool["labelled"])
+    batch["sup_x"], batch["sup_3d"] = pool["frames"][idx], pool["frames_3d"][idx]
   return batch
 
 
@@ -290,21 +297,53 @@ def make_train_step(config, models: Models, layout: skeleton.Layout, mesh=None):
   return step_fn
 
 
-def device_pool(data: pipeline.PoseData, mesh: jax.sharding.Mesh, window: int, with_3d: bool = False) -> dict:
+def labelled_frames(data: pipeline.PoseData, fraction: float, seed: int) -> np.ndarray:
+  """Indices of the training frames whose 3D the supervised term may use.
+
+  ``fraction`` of the takes (all of a take's cameras together, as a capture session would
+  record them), chosen with ``seed``; at least one. 1 means every frame.
+  """
+  if data.train_3d is None:
+    raise ValueError("loss.w_supervised: the supervised term needs the training frames' 3D, but the data has none")
+  if not 0 < fraction <= 1:
+    raise ValueError(f"data.supervised_fraction: expected a fraction in (0, 1], got {fraction}")
+  n = len(data.train_2d)
+  if fraction == 1:
+    return np.arange(n, dtype=np.int32)
+  names = data.train_names or tuple(str(i) for i in range(len(data.sequence_lengths)))
+  takes = sorted({name.rsplit("/cam", 1)[0] for name in names})
+  rng = np.random.default_rng(seed)
+  chosen = set(rng.permutation(takes)[:max(1, round(fraction * len(takes)))].tolist())
+  keep = np.repeat([name.rsplit("/cam", 1)[0] in chosen for name in names], data.sequence_lengths)
+  return np.flatnonzero(keep).astype(np.int32)
+
+
+def device_pool(data: pipeline.PoseData, mesh: jax.sharding.Mesh, window: int,
+                labelled: np.ndarray | None = None) -> dict:
   """The training set, replicated on every device of ``mesh``, for `draw_batch`.
 
-  ``frames [N, J, 2]``, ``starts [K]`` (frames that begin a ``window``-frame run inside one
-  sequence) and, with ``with_3d``, ``frames_3d [N, J, 3]`` (ground truth in millimetres).
+  ``frames [N, J, 2]`` and ``starts [K]`` (frames that begin a ``window``-frame run inside one
+  sequence); with ``labelled`` (indices, see `labelled_frames`) also ``frames_3d [N, J, 3]``
+  and ``labelled``, for the supervised term.
   """
   arrays = {"frames": np.asarray(data.train_2d, np.float32),
             "starts": np.asarray(data.window_starts(window), np.int32)}
-  if with_3d:
-    if data.train_3d is None:
-      raise ValueError("loss.w_supervised: the supervised term needs the training frames' 3D, but the data has none")
+  if labelled is not None:
     arrays["frames_3d"] = np.asarray(data.train_3d, np.float32)
+    arrays["labelled"] = np.asarray(labelled, np.int32)
   replicated = NamedSharding(mesh, P())
   # From a callback, so every process of a pod can build the same global array from its own copy.
   return {k: jax.make_array_from_callback(v.shape, replicated, lambda idx, v=v: v[idx]) for k, v in arrays.items()}
+
+
+def make_pool(config, data: pipeline.PoseData, mesh: jax.sharding.Mesh) -> dict:
+  """`device_pool` as a config asks for it (labelled frames only with the supervised term on)."""
+  labelled = None
+  if config.loss.w_supervised > 0:
+    labelled = labelled_frames(data, config.data.supervised_fraction, config.seed)
+    logs.log(f"supervised term: 3D of {len(labelled):,} of {len(data.train_2d):,} training frames "
+             f"(data.supervised_fraction = {config.data.supervised_fraction})")
+  return device_pool(data, mesh, config_lib.window_size(config), labelled)
 
 
 def compile_train_step(step_fn, mesh: jax.sharding.Mesh, batch_input: bool = False):
@@ -400,6 +439,31 @@ def baselines(data: pipeline.PoseData, c: float) -> dict[str, dict]:
   return out
 
 
+def warm_start(states: TrainStates, workdir: str) -> TrainStates:
+  """``states`` with the parameters (and batch statistics) of the latest checkpoint in ``workdir``.
+
+  Step counters and optimiser states stay fresh: fine-tuning (e.g. semi-supervised, sec. 4.4)
+  starts its own schedule from a trained network. The networks must match the checkpoint's.
+  """
+  source = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
+  try:
+    if source.latest_step() is None:
+      raise ValueError(f"train.init_from: no checkpoint in {workdir}/checkpoints to start from")
+    try:
+      trained = source.restore(states)
+    except (ValueError, KeyError, TypeError) as e:
+      raise ValueError(f"train.init_from: the checkpoint in {workdir} holds other networks than this config "
+                       f"builds ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+    logs.log(f"initialised from step {source.latest_step()} of {workdir}")
+  finally:
+    source.close()
+  new = {"lifter": states.lifter.replace(params=trained.lifter.params, batch_stats=trained.lifter.batch_stats)}
+  for name in ("pose_disc", "temporal_disc"):
+    if getattr(states, name) is not None:
+      new[name] = getattr(states, name).replace(params=getattr(trained, name).params)
+  return TrainStates(**new)
+
+
 def finite_or_raise(step: int, scalars: dict) -> None:
   """Fails fast, naming the term and step, when a logged loss, score or norm is NaN or infinite."""
   for name, value in scalars.items():
@@ -454,6 +518,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
   if ckpt.latest_step() is not None:
     states = ckpt.restore(states)
     logs.log(f"resumed from step {ckpt.latest_step()} in {workdir}")
+  elif config.train.init_from:
+    states = warm_start(states, config.train.init_from)
   start = int(states.step)
   writer.truncate_after(start)
   num_params = sum(x.size for x in jax.tree.leaves(states.lifter.params))
@@ -462,7 +528,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
            f"{len(data.sequence_lengths):,} sequences; batch {config.train.batch_size} poses = "
            f"{config.train.batch_size // window} windows of {window}")
 
-  pool = device_pool(data, mesh, window, with_3d=config.loss.w_supervised > 0)
+  pool = make_pool(config, data, mesh)
   step_fn = compile_train_step(make_train_step(config, models, layout, mesh), mesh)
   lift_all = make_lift_fn(models, config.c, mesh)
   progress = logs.Progress(start, config.train.num_steps)

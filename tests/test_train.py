@@ -39,7 +39,7 @@ def one_step(config, mesh=None, steps=1):
   states = train.init_states(config, models, layout, jax.random.key(0), mesh)
   before = jax.device_get(states)
   step_fn = train.compile_train_step(train.make_train_step(config, models, layout, mesh), mesh)
-  pool = train.device_pool(data, mesh, config_lib.window_size(config), with_3d=config.loss.w_supervised > 0)
+  pool = train.make_pool(config, data, mesh)
   for _ in range(steps):
     states, metrics = step_fn(states, pool, jax.random.key(1))
   return before, jax.device_get(states), jax.device_get(metrics)
@@ -240,22 +240,29 @@ def test_run_py_train_then_eval(tmp_path):
   assert out.returncode != 0 and "no checkpoint" in out.stderr
 
 
-def test_batches_are_windows_of_one_sequence_with_their_own_3d():
+def test_batches_are_windows_of_one_sequence_and_labelled_frames_bring_their_3d():
   frames = np.arange(10, dtype=np.float32)[:, None, None] * np.ones((1, 14, 2), np.float32)
   frames_3d = np.concatenate([frames, -frames[..., :1]], -1)
-  data = pipeline.PoseData(frames, np.array([4, 6]), 1.0, None, None, skeleton.get_layout("paper14"), frames_3d)
+  data = pipeline.PoseData(frames, np.array([4, 6]), 1.0, None, None, skeleton.get_layout("paper14"), frames_3d,
+                           train_names=("t1/cam0", "t2/cam0"))
   mesh = train.make_mesh()
-  pool = train.device_pool(data, mesh, window=3, with_3d=True)
+  labelled = train.labelled_frames(data, 0.5, seed=0)  # One of the two takes.
+  assert list(labelled) in ([0, 1, 2, 3], [4, 5, 6, 7, 8, 9])
+  pool = train.device_pool(data, mesh, window=3, labelled=labelled)
   batch = jax.jit(lambda p, k: train.draw_batch(p, k, 64, 3, mesh))(pool, jax.random.key(0))
-  x, x3d = np.asarray(batch["x"])[..., 0, 0], np.asarray(batch["x3d"])
+  x = np.asarray(batch["x"])[..., 0, 0]
   starts = x[:, 0]
   assert set(starts) == {0, 1, 4, 5, 6, 7}  # Windows of 3 never straddle sequences 0-3 and 4-9.
   np.testing.assert_array_equal(x, starts[:, None] + np.arange(3))
-  np.testing.assert_array_equal(x3d[..., 0, 2], -x)  # x3d is the ground truth of x, frame by frame.
   assert not np.array_equal(np.asarray(batch["real"]), np.asarray(batch["x"]))  # Drawn independently.
-  no3d = dataclasses.replace(data, train_3d=None)
+  sup_x, sup_3d = np.asarray(batch["sup_x"])[:, 0, 0], np.asarray(batch["sup_3d"])
+  assert set(sup_x) == set(labelled.tolist())  # Only labelled frames, each with its own ground truth.
+  np.testing.assert_array_equal(sup_3d[:, 0, 2], -sup_x)
+  assert len(train.labelled_frames(data, 1.0, seed=0)) == 10
+  with pytest.raises(ValueError, match="supervised_fraction"):
+    train.labelled_frames(data, 0.0, seed=0)
   with pytest.raises(ValueError, match="needs the training frames' 3D"):
-    train.device_pool(no3d, mesh, window=1, with_3d=True)
+    train.labelled_frames(dataclasses.replace(data, train_3d=None), 1.0, seed=0)
 
 
 def test_mean_depth_baseline_recovers_the_depth_of_weak_perspective_poses():
@@ -276,3 +283,25 @@ def test_supervised_term_needs_3d():
   data = pipeline.from_sequences(frames, "paper14", config.c, "dataset")
   with pytest.raises(ValueError, match="loss.w_supervised: the supervised term needs 3D"):
     config_lib.validate_against(config, data, num_devices=1, num_processes=1)
+
+
+def test_warm_start_takes_parameters_not_steps(tmp_path):
+  config = tiny.get_config()
+  config.train.num_steps = 3
+  train.train_and_evaluate(config, str(tmp_path / "first"))
+  trained = _final_params(str(tmp_path / "first"))
+  fresh = train.init_states(config, train.build_models(config), skeleton.get_layout(config.layout),
+                            jax.random.key(5), train.make_mesh())
+  started = jax.device_get(train.warm_start(fresh, str(tmp_path / "first")))
+  assert int(started.step) == 0 and int(trained.step) == 3
+  for a, b in zip(jax.tree.leaves((trained.lifter.params, trained.lifter.batch_stats, trained.temporal_disc.params)),
+                  jax.tree.leaves((started.lifter.params, started.lifter.batch_stats, started.temporal_disc.params))):
+    np.testing.assert_array_equal(a, b)
+  assert all(not np.any(m) for m in jax.tree.leaves(started.lifter.opt_state))  # A fresh Adam.
+  with pytest.raises(ValueError, match="no checkpoint"):
+    train.warm_start(fresh, str(tmp_path / "nothing"))
+  config.loss.w_temporal = 0.0  # Other networks than the checkpoint's.
+  other = train.init_states(config, train.build_models(config), skeleton.get_layout(config.layout),
+                            jax.random.key(5), train.make_mesh())
+  with pytest.raises(ValueError, match="other networks"):
+    train.warm_start(other, str(tmp_path / "first"))

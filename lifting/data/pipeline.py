@@ -41,6 +41,7 @@ class PoseData:
     train_3d: ``[N, J, 3]`` camera-frame 3D of the training frames in millimetres, or ``None``.
       Only the supervised reference trains on it; baselines use it for the mean pose depth.
     test_actions: ``[M]`` action label of every test pose (for per-action errors), or ``None``.
+    train_names: ``S`` training sequence names (``take/camK``), or ``None``.
   """
   train_2d: np.ndarray
   sequence_lengths: np.ndarray
@@ -50,6 +51,7 @@ class PoseData:
   layout: skeleton.Layout
   train_3d: np.ndarray | None = None
   test_actions: np.ndarray | None = None
+  train_names: tuple[str, ...] | None = None
 
   @property
   def has_sequences(self) -> bool:
@@ -129,7 +131,8 @@ def from_pose_sequences(train: PoseSequences, test: PoseSequences | None, c: flo
   if test is not None:
     test_2d, _ = normalize(test.pose2d, layout, c, mode, scale)
     test_3d, actions = test.pose3d, test.frame_actions
-  return PoseData(frames, np.asarray(train.lengths, np.int64), scale, test_2d, test_3d, layout, train_3d, actions)
+  return PoseData(frames, np.asarray(train.lengths, np.int64), scale, test_2d, test_3d, layout, train_3d, actions,
+                  tuple(train.names))
 
 
 def from_sequences(train_2d: np.ndarray, layout, c: float, mode: str,

@@ -1,0 +1,119 @@
+"""The ablation's figures: limb-length ratios (Fig. 6), test poses (Figs. 7-9), in-the-wild lifts
+(Figs. 10-11) and training curves. Called by `experiments.ablation`; each figure is skipped, with
+a log line, when its runs or data are missing.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+from absl import logging
+
+from experiments import ablation
+from lifting import geometry
+from lifting import metrics
+from lifting import plots
+from lifting import train
+from lifting.data import keypoints
+from lifting.data import pipeline
+
+_WILD = {"LSP": "lsp_2d/repo/pose_dataset/lsp/joints.mat", "MPII": "mpii_2d/repo/pose_dataset/mpii/test_joints.csv"}
+
+
+def _row(slug: str) -> ablation.Row:
+  return next(r for r in ablation.ROWS if r.slug == slug)
+
+
+class _Runs:
+  """Loads the shared test data once and the lifter of any finished run."""
+
+  def __init__(self, out: str, profile: str, steps: int, source: str):
+    self.out, self.profile, self.steps, self.source = out, profile, steps, source
+    self._data = None
+
+  def config(self, slug: str):
+    return ablation.row_config(_row(slug), 0, self.out, self.profile, self.steps, self.source)
+
+  @property
+  def data(self) -> pipeline.PoseData:
+    if self._data is None:
+      self._data = pipeline.load(self.config("adv_ss"))
+    return self._data
+
+  def lifter(self, slug: str):
+    """``lift(poses2d [N, J, 2]) -> [N, J, 3]`` with the seed-0 run of ``slug``."""
+    from lifting import checkpoint  # pylint: disable=import-outside-toplevel
+    config = self.config(slug)
+    mesh = train.make_mesh()
+    models = train.build_models(config)
+    template = train.init_states(config, models, self.data.layout, jax.random.key(0), mesh)
+    ckpt = checkpoint.Checkpointer(os.path.join(ablation.run_dir(self.out, slug, 0), "checkpoints"))
+    states = ckpt.restore(template)
+    ckpt.close()
+    lift_all = train.make_lift_fn(models, config.c, mesh)
+    return lambda poses2d: lift_all(states.lifter, poses2d)
+
+
+def _centred(poses: np.ndarray, layout) -> np.ndarray:
+  return poses - np.asarray(geometry.root_of(poses, layout.root_joints))[:, None]
+
+
+def limb_ratio_figure(runs: _Runs, done: dict, path: str) -> str | None:
+  names = {"ss": "SS", "ss_symm": "SS+Symm", "adv_ss": "Adv+SS"}
+  have = [s for s in names if done.get(s)]
+  if not have:
+    return None
+  ratios = {names[s]: np.asarray(metrics.limb_ratios(runs.lifter(s)(runs.data.test_2d), runs.data.layout))
+            for s in have}
+  reference = np.asarray(metrics.limb_ratios(runs.data.test_3d, runs.data.layout))
+  return plots.limb_ratio_histograms(ratios, path, reference=reference)
+
+
+def pose_figure(runs: _Runs, slug: str, path: str) -> str:
+  data, layout = runs.data, runs.data.layout
+  pred = _centred(runs.lifter(slug)(data.test_2d), layout)
+  gt = _centred(data.test_3d, layout)
+  aligned = np.asarray(jax.jit(geometry.procrustes_align)(pred, gt))
+  errors = np.mean(np.linalg.norm(aligned - gt, axis=-1), axis=-1)
+  order = np.argsort(errors)
+  picks = [("best", order[0]), ("typical", order[len(order) // 2]), ("typical", order[int(len(order) * 0.6)]),
+           ("worst", order[-1])]
+  items = [{"title": f"{label}: {data.test_actions[i]}, PA-MPJPE {errors[i]:.0f} mm", "pose2d": data.test_2d[i],
+            "pred3d": aligned[i], "gt3d": gt[i]} for label, i in picks]
+  return plots.pose_grid(items, layout, path)
+
+
+def wild_figure(runs: _Runs, slug: str, path: str, shared: str, count: int = 4) -> str | None:
+  config = runs.config(slug)
+  lift = runs.lifter(slug)
+  items = []
+  for name, rel in _WILD.items():
+    file = os.path.join(shared, rel)
+    if not os.path.exists(file):
+      logging.info("in-the-wild figure: %s not found at %s; skipped", name, file)
+      continue
+    kp = keypoints.to_paper14(keypoints.read_keypoints(file))
+    full = np.flatnonzero(kp.mask.all(axis=1))
+    picks = np.random.default_rng(0).choice(full, size=min(count, len(full)), replace=False)
+    # Their images have other scales than our cameras: each pose is scaled to head-to-root 1/c.
+    x, _ = pipeline.normalize(kp.poses[picks], runs.data.layout, config.c, "pose")
+    lifted = _centred(lift(x), runs.data.layout)
+    items += [{"title": f"{name} {kp.ids[i]}", "pose2d": x[k], "pred3d": lifted[k]} for k, i in enumerate(picks)]
+  return plots.pose_grid(items, runs.data.layout, path) if items else None
+
+
+def draw_all(out: str, done: dict, profile: str, steps: int = 0, source: str = "bandai",
+             shared: str = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")) -> list[str]:
+  runs = _Runs(out, profile, steps, source)
+  folder = os.path.join(out, "figures")
+  paths = [limb_ratio_figure(runs, done, os.path.join(folder, "limb_ratios.png"))]
+  best = next((s for s in ("adv_ss_td", "adv_ss", "adv") if done.get(s)), None)
+  if best:
+    paths.append(pose_figure(runs, best, os.path.join(folder, f"poses_{best}.png")))
+    paths.append(wild_figure(runs, best, os.path.join(folder, f"in_the_wild_{best}.png"), shared))
+  curves = {_row(s).name: os.path.join(ablation.run_dir(out, s, 0), "metrics.jsonl") for s in done if done[s]}
+  if curves:
+    paths.append(plots.training_curves(curves, os.path.join(folder, "training_curves.png")))
+  return [p for p in paths if p]

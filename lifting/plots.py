@@ -1,0 +1,267 @@
+"""Figures: skeleton drawing, limb-ratio histograms (Chen et al. Fig. 6), pose grids (Figs. 7-11), training
+curves and contact sheets.
+
+Everything is drawn on ``matplotlib.figure.Figure`` objects and saved through the Agg canvas, never through
+pyplot: no display is needed and no global figure registry grows when figures are made in a loop. Every
+function taking a ``path`` writes a PNG there (creating parent folders) and returns the path.
+
+Conventions: 2D poses ``[J, 2]`` are image coordinates with y down. 3D poses ``[J, 3]`` are camera coordinates
+(x right, y down, z forward) and are drawn as (x, z, -y) so that the person stands upright. Joints that are not
+finite are not drawn, nor are bones touching them. Nothing is centred or aligned here: callers pass poses ready
+to draw (root-centred; predictions aligned to ground truth).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib import cbook
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import NullFormatter
+from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+
+from lifting import skeleton
+from lifting.metrics import LIMB_RATIO_NAMES
+
+LEFT_COLOR = "#1f77b4"  # blue: the subject's own left
+RIGHT_COLOR = "#d62728"  # red
+CENTER_COLOR = "#7f7f7f"  # grey: torso, head
+_SIDE_COLORS = {"left": LEFT_COLOR, "right": RIGHT_COLOR, "center": CENTER_COLOR}
+# Tags on artists, so that a second pose drawn on the same 3D axes can re-frame around both.
+_JOINTS_GID, _FLOOR_GID = "lifting.joints", "lifting.floor"
+
+
+def _side(name: str) -> str | None:
+  return "left" if name.startswith("l_") else "right" if name.startswith("r_") else None
+
+
+def bone_side(layout: skeleton.Layout | str, i: int) -> str:
+  """'left', 'right' or 'center' for the bone from joint ``i`` to its parent.
+
+  A bone takes a side when one end is on it and the other is on the same side or unsided (torso), so e.g. the
+  paper14 hip-to-neck bones are coloured with their leg; torso bones and left-to-right bones are 'center'.
+  """
+  layout = skeleton.get_layout(layout)
+  if not 0 <= i < layout.num_joints or layout.parents[i] < 0:
+    raise ValueError(f"bone_side: joint {i} is not the child end of a bone in layout {layout.name!r}")
+  sides = {_side(layout.joints[i]), _side(layout.joints[layout.parents[i]])} - {None}
+  return sides.pop() if len(sides) == 1 else "center"
+
+
+def _array(x, shape: tuple, what: str) -> np.ndarray:
+  """``x`` as float64 of ``shape`` (None: any size), else a ValueError naming ``what``."""
+  a = np.asarray(x, dtype=np.float64)
+  if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
+    want = ", ".join("N" if s is None else str(s) for s in shape)
+    raise ValueError(f"{what}: expected shape [{want}], got {list(a.shape)}")
+  return a
+
+
+def _draw_skeleton(ax, pts: np.ndarray, layout: skeleton.Layout, color, kw: dict) -> None:
+  """Bones and joints of ``pts [J, D]`` (D = 2 or 3, already in plotting coordinates) via ``ax.plot``."""
+  ok = np.isfinite(pts).all(axis=-1)
+  style = {"linewidth": 2.0, "solid_capstyle": "round", **cbook.normalize_kwargs(kw, Line2D)}
+  for c, p in enumerate(layout.parents):
+    if p >= 0 and ok[c] and ok[p]:
+      ax.plot(*pts[[p, c]].T, color=color or _SIDE_COLORS[bone_side(layout, c)], **style)
+  ax.plot(*pts[ok].T, linestyle="none", marker="o", markersize=1.5 * style["linewidth"], color=color or "0.2",
+          alpha=style.get("alpha"), gid=_JOINTS_GID)
+
+
+def draw_2d(ax, pose2d, layout: skeleton.Layout | str, color=None, **kw):
+  """Draws ``pose2d [J, 2]`` (image coordinates, y down) on a 2D ``ax``; ``kw`` go to the bone lines. Returns ax."""
+  layout = skeleton.get_layout(layout)
+  pts = _array(pose2d, (layout.num_joints, 2), f"draw_2d: pose2d for layout {layout.name!r}")
+  _draw_skeleton(ax, pts, layout, color, kw)
+  if not ax.yaxis_inverted():  # invert_yaxis toggles: a second pose on the same axes must not undo it
+    ax.invert_yaxis()
+  ax.set_aspect("equal", adjustable="datalim")
+  return ax
+
+
+def draw_3d(ax, pose3d, layout: skeleton.Layout | str, color=None, elev=10, azim=-70, **kw):
+  """Draws ``pose3d [J, 3]`` (camera frame, y down) upright on a 3D ``ax``; ``kw`` go to the bone lines.
+
+  The axes are re-framed around every pose drawn on them so far: equal scales on all three axes and a faint floor
+  at the lowest joint. Returns ax.
+  """
+  layout = skeleton.get_layout(layout)
+  pts = _array(pose3d, (layout.num_joints, 3), f"draw_3d: pose3d for layout {layout.name!r}")
+  _draw_skeleton(ax, pts[:, [0, 2, 1]] * np.array([1.0, 1.0, -1.0]), layout, color, kw)
+  ax.view_init(elev=elev, azim=azim)
+  _frame_3d(ax)
+  return ax
+
+
+def _frame_3d(ax) -> None:
+  for coll in [c for c in ax.collections if c.get_gid() == _FLOOR_GID]:
+    coll.remove()
+  pts = [np.column_stack(line.get_data_3d()) for line in ax.lines if line.get_gid() == _JOINTS_GID]
+  pts = np.concatenate(pts) if pts else np.zeros((0, 3))
+  for axis in (ax.xaxis, ax.yaxis, ax.zaxis):  # units are arbitrary for predictions; labels only clutter
+    axis.set_major_formatter(NullFormatter())
+  ax.set_box_aspect((1, 1, 1))
+  if not len(pts):
+    return
+  lo, hi = pts.min(axis=0), pts.max(axis=0)
+  mid, half = (lo + hi) / 2, 0.55 * max(float((hi - lo).max()), 1e-9)
+  ax.set_xlim(mid[0] - half, mid[0] + half)
+  ax.set_ylim(mid[1] - half, mid[1] + half)
+  ax.set_zlim(mid[2] - half, mid[2] + half)
+  (x0, y0), (x1, y1), z = mid[:2] - half, mid[:2] + half, lo[2]
+  floor = Poly3DCollection([[(x0, y0, z), (x1, y0, z), (x1, y1, z), (x0, y1, z)]], facecolor="0.5", alpha=0.12,
+                           edgecolor="none", gid=_FLOOR_GID)
+  ax.add_collection3d(floor)
+
+
+def _save(fig: Figure, path) -> str:
+  path = os.fspath(path)
+  os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+  fig.savefig(path, format="png", dpi="figure")
+  fig.clear()  # frees the artists now rather than whenever the caller drops the figure
+  return path
+
+
+def _density(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
+  """Histogram of the finite ``values`` per unit x; values outside ``edges`` still count in the total."""
+  v = values[np.isfinite(values)]
+  return np.histogram(v, edges)[0] / max(len(v), 1) / np.diff(edges)
+
+
+def limb_ratio_histograms(ratios: dict[str, np.ndarray], path, reference: np.ndarray | None = None, bins: int = 40,
+                          range_=(0.5, 2.0), dpi: int = 100) -> str:
+  """Chen et al. Fig. 6: one panel per ``ratios`` entry ``[N, 4]`` (``LIMB_RATIO_NAMES`` order), the four limb
+  ratio densities overlaid; ``reference [M, 4]`` (e.g. ground truth) as thin black outlines in every panel."""
+  k = len(LIMB_RATIO_NAMES)
+  if not ratios:
+    raise ValueError("limb_ratio_histograms: expected at least one entry in ratios, got none")
+  data = {name: _array(r, (None, k), f"limb_ratio_histograms: ratios[{name!r}]") for name, r in ratios.items()}
+  ref = None if reference is None else _array(reference, (None, k), "limb_ratio_histograms: reference")
+  edges = np.linspace(range_[0], range_[1], bins + 1)
+  fig = Figure(figsize=(3.2 * len(data), 2.8), dpi=dpi, layout="constrained")
+  axes = fig.subplots(1, len(data), squeeze=False, sharey=True)[0]
+  for ax, (title, r) in zip(axes, data.items()):
+    for j, limb in enumerate(LIMB_RATIO_NAMES):
+      ls = "-" if "arm" in limb else "--"
+      if ref is not None:
+        ax.stairs(_density(ref[:, j], edges), edges, color="k", linewidth=0.7, linestyle=ls,
+                  label="reference" if j == 0 else None)
+      color = LEFT_COLOR if limb.startswith("l_") else RIGHT_COLOR
+      ax.stairs(_density(r[:, j], edges), edges, color=color, linewidth=1.5, linestyle=ls, label=limb)
+    ax.set_title(str(title))
+    ax.set_xlabel("upper / lower limb length")
+  axes[0].set_ylabel("density")
+  axes[0].legend(fontsize="x-small")
+  return _save(fig, path)
+
+
+def pose_grid(items: list[dict], layout: skeleton.Layout | str, path, views=((10, -70), (10, 20)),
+              dpi: int = 100) -> str:
+  """One row per item: the input ``pose2d [J, 2]``, then ``pred3d [J, 3]`` from each (elev, azim) of ``views``,
+  with the optional ``gt3d [J, 3]`` in thin grey on the same axes. Item keys: title, pose2d, pred3d, gt3d."""
+  layout = skeleton.get_layout(layout)
+  if not items:
+    raise ValueError("pose_grid: expected at least one item, got none")
+  rows, cols = len(items), 1 + len(views)
+  fig = Figure(figsize=(3 * cols, 3 * rows), dpi=dpi, layout="constrained")
+  for r, item in enumerate(items):
+    try:
+      if missing := {"pose2d", "pred3d"} - set(item):
+        raise ValueError(f"missing keys {sorted(missing)}")
+      ax = draw_2d(fig.add_subplot(rows, cols, r * cols + 1), item["pose2d"], layout)
+      ax.set_title(str(item.get("title", "")), fontsize="medium")
+      for c, (elev, azim) in enumerate(views):
+        ax = fig.add_subplot(rows, cols, r * cols + c + 2, projection="3d")
+        if item.get("gt3d") is not None:
+          draw_3d(ax, item["gt3d"], layout, color="0.35", elev=elev, azim=azim, linewidth=1.0)
+        draw_3d(ax, item["pred3d"], layout, elev=elev, azim=azim)
+        if r == 0:
+          ax.set_title(f"elev {elev}, azim {azim}", fontsize="small")
+    except ValueError as e:
+      raise ValueError(f"pose_grid: item {r}: {e}") from None
+  if any(item.get("gt3d") is not None for item in items):
+    fig.suptitle("coloured: prediction, grey: ground truth", fontsize="small")
+  return _save(fig, path)
+
+
+def _read_jsonl(path) -> list[dict]:
+  with open(path) as f:
+    return [json.loads(line) for line in f if line.strip()]
+
+
+def _is_number(v) -> bool:
+  return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _curve_keys(logs: Sequence[list[dict]]) -> list[str]:
+  """Default keys of ``training_curves``: losses (total first), discriminator losses, test PA-MPJPE."""
+  seen = {k for rows in logs for row in rows for k in row}
+  losses = sorted((k for k in seen if k.startswith("loss/")), key=lambda k: (k != "loss/total", k))
+  return losses + [k for k in ("pose_disc/loss", "temporal_disc/loss", "test/pa_mpjpe") if k in seen]
+
+
+def training_curves(runs: dict[str, str], path, keys: Sequence[str] | None = None, dpi: int = 100) -> str:
+  """One panel per key (default: ``_curve_keys``), one line per run, x = step. ``runs``: {name: metrics.jsonl}."""
+  if not runs:
+    raise ValueError("training_curves: expected at least one run, got none")
+  logs = {name: _read_jsonl(p) for name, p in runs.items()}
+  keys = list(keys) if keys is not None else _curve_keys(list(logs.values()))
+  if not keys:
+    raise ValueError(f"training_curves: no keys to plot in {sorted(map(str, runs.values()))}")
+  ncols = min(len(keys), 3)
+  nrows = math.ceil(len(keys) / ncols)
+  fig = Figure(figsize=(3.4 * ncols, 2.6 * nrows + 0.3), dpi=dpi, layout="constrained")
+  axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
+  for ax, key in zip(axes, keys):
+    ys_all = []
+    for i, rows in enumerate(logs.values()):
+      pts = sorted((row["step"], float(row[key])) for row in rows if "step" in row and _is_number(row.get(key)))
+      if pts:
+        steps, ys = zip(*pts)
+        ax.plot(steps, ys, color=f"C{i % 10}", linewidth=1.2)  # fixed colour per run, even when it lacks a key
+        ys_all.extend(ys)
+    finite = [y for y in ys_all if math.isfinite(y)]
+    if "loss" in key and finite and min(finite) > 0:
+      ax.set_yscale("log")
+    if not ys_all:
+      ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title(key, fontsize="medium")
+    ax.set_xlabel("step")
+  for ax in axes[len(keys):]:
+    ax.set_visible(False)
+  handles = [Line2D([], [], color=f"C{i % 10}", label=str(name)) for i, name in enumerate(logs)]
+  fig.legend(handles=handles, loc="outside upper center", ncols=min(len(handles), 4), fontsize="small")
+  return _save(fig, path)
+
+
+def contact_sheet(poses2d: np.ndarray, poses3d: np.ndarray, layout: skeleton.Layout | str, path, columns: int = 6,
+                  titles: Sequence[str] | None = None, view=(10, -70), dpi: int = 100) -> str:
+  """A grid of ``N`` small panel pairs: 2D input ``poses2d [N, J, 2]`` beside its lift ``poses3d [N, J, 3]``."""
+  layout = skeleton.get_layout(layout)
+  what = f"contact_sheet: {{}} for layout {layout.name!r}"
+  p2 = _array(poses2d, (None, layout.num_joints, 2), what.format("poses2d"))
+  p3 = _array(poses3d, (None, layout.num_joints, 3), what.format("poses3d"))
+  n = len(p2)
+  if n == 0 or len(p3) != n:
+    raise ValueError(f"contact_sheet: expected the same, non-zero number of 2D and 3D poses, got {n} and {len(p3)}")
+  if titles is not None and len(titles) != n:
+    raise ValueError(f"contact_sheet: expected {n} titles (one per pose), got {len(titles)}")
+  if columns < 1:
+    raise ValueError(f"contact_sheet: expected columns >= 1, got {columns}")
+  cols = min(columns, n)
+  rows = math.ceil(n / cols)
+  fig = Figure(figsize=(3.2 * cols, 1.8 * rows), dpi=dpi, layout="constrained")
+  for i in range(n):
+    ax = draw_2d(fig.add_subplot(rows, 2 * cols, 2 * i + 1), p2[i], layout, linewidth=1.2)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if titles is not None:
+      ax.set_title(str(titles[i]), fontsize="small", loc="left")
+    draw_3d(fig.add_subplot(rows, 2 * cols, 2 * i + 2, projection="3d"), p3[i], layout, elev=view[0], azim=view[1],
+            linewidth=1.2)
+  return _save(fig, path)

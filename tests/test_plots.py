@@ -1,0 +1,163 @@
+"""Tests for lifting.plots: bone colouring, drawing conventions, and that every figure writes a PNG."""
+
+import json
+
+import numpy as np
+import pytest
+from matplotlib import colors
+from matplotlib.figure import Figure
+from matplotlib.image import imread
+
+from lifting import plots, skeleton
+
+DPI = 30  # tiny images: these tests check files and conventions, not looks
+LAYOUT = skeleton.get_layout("paper14")
+# A T-pose in camera coordinates (mm; x right, y down, z forward), root (hip midpoint) at the origin, facing the
+# camera, so the subject's left (l_*) is on the image's right (+x).
+POSE3D = np.array([
+  [-120, 900, 0], [-110, 450, 20], [-100, 0, 0],  # r_ankle, r_knee, r_hip
+  [100, 0, 0], [110, 450, 20], [120, 900, 0],  # l_hip, l_knee, l_ankle
+  [-700, -500, 0], [-450, -500, 0], [-180, -500, 0],  # r_wrist, r_elbow, r_shoulder
+  [180, -500, 0], [450, -500, 0], [700, -500, 0],  # l_shoulder, l_elbow, l_wrist
+  [0, -520, 0], [0, -700, 0],  # neck, head
+], float)
+POSE2D = 1000 * POSE3D[:, :2] / (POSE3D[:, 2:] + 4000) + 500  # pinhole, 4 m from the camera, pixels
+
+
+def with_nan(pose, joint="l_knee"):
+  pose = pose.copy()
+  pose[LAYOUT.index(joint)] = np.nan
+  return pose
+
+
+def assert_png(path, height, width):
+  with open(path, "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+  assert imread(path).shape[:2] == (height, width)
+
+
+def bone_lines(ax):
+  return [line for line in ax.lines if line.get_gid() != plots._JOINTS_GID]
+
+
+def test_bone_side_paper14():
+  def side(name):
+    return plots.bone_side(LAYOUT, LAYOUT.index(name))
+
+  assert side("l_knee") == "left"  # l_knee -> l_hip
+  assert side("l_hip") == "left"  # l_hip -> neck: a left joint to the torso
+  assert side("r_elbow") == side("r_shoulder") == "right"
+  assert side("head") == "center"  # head -> neck
+  with pytest.raises(ValueError, match="not the child end of a bone"):
+    side("neck")  # the root has no bone
+  with pytest.raises(ValueError, match="not the child end"):
+    plots.bone_side("paper14", 14)
+
+
+def test_bone_side_across_the_body_is_center():
+  lay = skeleton.Layout("bar", ("r_hip", "l_hip"), (-1, 0), ((1, 0),), (0, 1), 0, "hip bar")
+  assert plots.bone_side(lay, 1) == "center"
+
+
+def test_draw_2d_colours_image_axis_and_nan():
+  ax = Figure().add_subplot()
+  plots.draw_2d(ax, POSE2D, "paper14")
+  hexes = [colors.to_hex(line.get_color()) for line in bone_lines(ax)]
+  assert len(hexes) == len(LAYOUT.bones) == 13
+  assert hexes.count(plots.LEFT_COLOR) == hexes.count(plots.RIGHT_COLOR) == 6
+  assert hexes.count(plots.CENTER_COLOR) == 1
+  plots.draw_2d(ax, POSE2D + 5, LAYOUT, color="k", linewidth=1)  # a second pose must not flip y back
+  assert ax.yaxis_inverted() and ax.get_aspect() == 1.0
+  ax = Figure().add_subplot()
+  plots.draw_2d(ax, with_nan(POSE2D), LAYOUT)
+  assert len(bone_lines(ax)) == 11  # l_knee's two bones are skipped
+  with pytest.raises(ValueError, match=r"pose2d for layout 'paper14': expected shape \[14, 2\], got \[14, 3\]"):
+    plots.draw_2d(ax, POSE3D, LAYOUT)
+
+
+def test_draw_3d_upright_equal_scales_and_reframes():
+  ax = Figure().add_subplot(projection="3d")
+  plots.draw_3d(ax, POSE3D, LAYOUT)
+  (joints,) = [line for line in ax.lines if line.get_gid() == plots._JOINTS_GID]
+  up = joints.get_data_3d()[2]
+  assert up[LAYOUT.index("head")] > up[LAYOUT.index("neck")] > up[LAYOUT.index("l_ankle")]
+  plots.draw_3d(ax, 2 * POSE3D + [0, 0, 500], LAYOUT, color="0.5")  # a bigger pose: frame must grow to fit both
+  lims = np.array([ax.get_xlim(), ax.get_ylim(), ax.get_zlim()])
+  np.testing.assert_allclose(np.diff(lims, axis=1), np.diff(lims[:1], axis=1).repeat(3, 0))
+  assert lims[0, 0] < -1400 < 1400 < lims[0, 1] and lims[1, 1] > 500 and lims[2, 0] < -1800
+  assert sum(c.get_gid() == plots._FLOOR_GID for c in ax.collections) == 1
+  ax = Figure().add_subplot(projection="3d")
+  plots.draw_3d(ax, with_nan(POSE3D), LAYOUT)
+  assert len(bone_lines(ax)) == 11
+  plots.draw_3d(Figure().add_subplot(projection="3d"), np.full((14, 3), np.nan), LAYOUT)  # nothing to draw
+  with pytest.raises(ValueError, match=r"expected shape \[14, 3\], got \[13, 3\]"):
+    plots.draw_3d(ax, POSE3D[:13], LAYOUT)
+
+
+def test_limb_ratio_histograms(tmp_path):
+  rng = np.random.default_rng(0)
+  ratios = {name: rng.lognormal(0, 0.2, (50, 4)) for name in ("SS", "SS+Symm", "Adv+SS")}
+  ratios["SS"][:3, 0] = [np.nan, np.inf, 0]  # ignored, and a ratio off the range
+  path = tmp_path / "a" / "b" / "hist.png"
+  assert plots.limb_ratio_histograms(ratios, path, reference=ratios["Adv+SS"], dpi=DPI) == str(path)
+  assert_png(path, round(2.8 * DPI), round(3 * 3.2 * DPI))
+  with pytest.raises(ValueError, match=r"ratios\['SS'\]: expected shape \[N, 4\], got \[50, 3\]"):
+    plots.limb_ratio_histograms({"SS": ratios["SS"][:, :3]}, path)
+  with pytest.raises(ValueError, match=r"reference: expected shape \[N, 4\]"):
+    plots.limb_ratio_histograms(ratios, path, reference=np.ones(4))
+  with pytest.raises(ValueError, match="at least one entry"):
+    plots.limb_ratio_histograms({}, path)
+
+
+def test_pose_grid(tmp_path):
+  items = [
+    {"title": "typical", "pose2d": POSE2D, "pred3d": with_nan(POSE3D, "head"), "gt3d": POSE3D},
+    {"title": "in the wild", "pose2d": with_nan(POSE2D), "pred3d": POSE3D},
+  ]
+  path = tmp_path / "figs" / "grid.png"
+  assert plots.pose_grid(items, "paper14", path, dpi=DPI) == str(path)
+  assert_png(path, 2 * 3 * DPI, 3 * 3 * DPI)
+  with pytest.raises(ValueError, match=r"pose_grid: item 1: draw_2d: pose2d .* got \[13, 2\]"):
+    plots.pose_grid([items[0], {**items[1], "pose2d": POSE2D[:13]}], LAYOUT, path)
+  with pytest.raises(ValueError, match=r"item 0: missing keys \['pred3d'\]"):
+    plots.pose_grid([{"pose2d": POSE2D}], LAYOUT, path)
+  with pytest.raises(ValueError, match="at least one item"):
+    plots.pose_grid([], LAYOUT, path)
+
+
+def write_jsonl(path, rows):
+  path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+  return str(path)
+
+
+def test_training_curves(tmp_path):
+  a = write_jsonl(tmp_path / "a.jsonl", [
+    {"step": s, "time": 0.0, "loss/total": 1 / (s + 1), "loss/adv": 0.5 - s / 100, "pose_disc/loss": 0.7}
+    for s in range(0, 50, 10)] + [{"step": 40, "test/pa_mpjpe": 80.0, "test/n_mpjpe": 90.0}])
+  b = write_jsonl(tmp_path / "b.jsonl", [
+    {"step": s, "loss/total": float("nan") if s == 1 else 2.0, "loss/symmetry": 0.1} for s in range(3)])
+  logs = [plots._read_jsonl(a), plots._read_jsonl(b)]
+  assert plots._curve_keys(logs) == ["loss/total", "loss/adv", "loss/symmetry", "pose_disc/loss", "test/pa_mpjpe"]
+  path = tmp_path / "out" / "curves.png"
+  assert plots.training_curves({"SS": a, "Adv+SS": b}, path, dpi=DPI) == str(path)
+  assert_png(path, round((2 * 2.6 + 0.3) * DPI), round(3 * 3.4 * DPI))
+  plots.training_curves({"SS": a}, path, keys=["test/n_mpjpe", "loss/temporal"], dpi=DPI)  # one key is absent
+  assert_png(path, round((2.6 + 0.3) * DPI), round(2 * 3.4 * DPI))
+  with pytest.raises(ValueError, match="at least one run"):
+    plots.training_curves({}, path)
+  with pytest.raises(ValueError, match="no keys to plot"):
+    plots.training_curves({"SS": write_jsonl(tmp_path / "empty.jsonl", [])}, path)
+
+
+def test_contact_sheet(tmp_path):
+  poses2d = np.stack([POSE2D, with_nan(POSE2D), POSE2D * 0.5])
+  poses3d = np.stack([POSE3D, POSE3D, with_nan(POSE3D, "l_wrist")])
+  path = tmp_path / "sheets" / "sheet.png"
+  assert plots.contact_sheet(poses2d, poses3d, LAYOUT, path, columns=2, titles=["a", "b", "c"], dpi=DPI) == str(path)
+  assert_png(path, round(2 * 1.8 * DPI), round(2 * 3.2 * DPI))
+  with pytest.raises(ValueError, match="same, non-zero number of 2D and 3D poses, got 3 and 2"):
+    plots.contact_sheet(poses2d, poses3d[:2], LAYOUT, path)
+  with pytest.raises(ValueError, match=r"poses3d for layout 'paper14': expected shape \[N, 14, 3\]"):
+    plots.contact_sheet(poses2d, poses3d[:, :, :2], LAYOUT, path)
+  with pytest.raises(ValueError, match="expected 3 titles"):
+    plots.contact_sheet(poses2d, poses3d, LAYOUT, path, titles=["a"])

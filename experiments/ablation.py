@@ -171,10 +171,17 @@ def main(argv):
     write_table(_OUT.value, done, _PROFILE.value)
   print(write_table(_OUT.value, done, _PROFILE.value), end="")
   if _FIGURES.value:
-    from experiments import figures  # pylint: disable=import-outside-toplevel
-    for path in figures.draw_all(_OUT.value, done, _PROFILE.value, _STEPS.value, _DATA.value):
-      logging.info("wrote %s", path)
+    draw_figures(_OUT.value, done, _PROFILE.value, _STEPS.value, _DATA.value)
 
+
+def draw_figures(out: str, done: dict, profile: str, steps: int = 0, source: str = "bandai") -> list[str]:
+  from experiments import figures  # pylint: disable=import-outside-toplevel
+  rows = {r.slug: r for r in ROWS}
+  paths = figures.draw_all(out, done, lambda slug: row_config(rows[slug], 0, out, profile, steps, source),
+                           lambda slug: run_dir(out, slug, 0), {s: r.name for s, r in rows.items()})
+  for path in paths:
+    logging.info("wrote %s", path)
+  return paths
 
 if __name__ == "__main__":
   app.run(main)

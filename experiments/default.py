@@ -109,8 +109,7 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
     config.train.log_every = 100
     config.train.eval_every = 500
     config.train.checkpoint_every = 500
-    config.optim.lifter_lr = 1e-3
-    config.optim.disc_lr = 1e-3
-    config.optim.temporal_lr = 1e-3
+    # Learning rates stay at 2e-4: on held-out training actors (experiments/README.md) they beat 1e-3
+    # by 11 mm. The decay is faster, since the run is 50x shorter.
     config.optim.decay_steps = 200
   return config

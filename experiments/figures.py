@@ -1,6 +1,7 @@
 """The ablation's figures: limb-length ratios (Fig. 6), test poses (Figs. 7-9), in-the-wild lifts
-(Figs. 10-11) and training curves. Called by `experiments.ablation`; each figure is skipped, with
-a log line, when its runs or data are missing.
+(Figs. 10-11) and training curves. Called by `experiments.ablation`, which passes in how to build
+a row's config and where its runs live (so this module does not import the command and its
+flags); each figure is skipped, with a log line, when its runs or data are missing.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ import jax
 import numpy as np
 from absl import logging
 
-from experiments import ablation
 from lifting import geometry
 from lifting import metrics
 from lifting import plots
@@ -22,19 +22,12 @@ from lifting.data import pipeline
 _WILD = {"LSP": "lsp_2d/repo/pose_dataset/lsp/joints.mat", "MPII": "mpii_2d/repo/pose_dataset/mpii/test_joints.csv"}
 
 
-def _row(slug: str) -> ablation.Row:
-  return next(r for r in ablation.ROWS if r.slug == slug)
-
-
 class _Runs:
   """Loads the shared test data once and the lifter of any finished run."""
 
-  def __init__(self, out: str, profile: str, steps: int, source: str):
-    self.out, self.profile, self.steps, self.source = out, profile, steps, source
+  def __init__(self, config_for, run_dir):
+    self.config, self.run_dir = config_for, run_dir
     self._data = None
-
-  def config(self, slug: str):
-    return ablation.row_config(_row(slug), 0, self.out, self.profile, self.steps, self.source)
 
   @property
   def data(self) -> pipeline.PoseData:
@@ -49,7 +42,7 @@ class _Runs:
     mesh = train.make_mesh()
     models = train.build_models(config)
     template = train.init_states(config, models, self.data.layout, jax.random.key(0), mesh)
-    ckpt = checkpoint.Checkpointer(os.path.join(ablation.run_dir(self.out, slug, 0), "checkpoints"))
+    ckpt = checkpoint.Checkpointer(os.path.join(self.run_dir(slug), "checkpoints"))
     states = ckpt.restore(template)
     ckpt.close()
     lift_all = train.make_lift_fn(models, config.c, mesh)
@@ -104,16 +97,21 @@ def wild_figure(runs: _Runs, slug: str, path: str, shared: str, count: int = 4) 
   return plots.pose_grid(items, runs.data.layout, path) if items else None
 
 
-def draw_all(out: str, done: dict, profile: str, steps: int = 0, source: str = "bandai",
+def draw_all(out: str, done: dict, config_for, run_dir, names: dict[str, str],
              shared: str = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")) -> list[str]:
-  runs = _Runs(out, profile, steps, source)
+  """Every figure from the finished runs in ``done`` (slug -> results).
+
+  ``config_for(slug)`` and ``run_dir(slug)`` give a row's seed-0 config and run folder;
+  ``names`` maps slugs to row names for legends.
+  """
+  runs = _Runs(config_for, run_dir)
   folder = os.path.join(out, "figures")
   paths = [limb_ratio_figure(runs, done, os.path.join(folder, "limb_ratios.png"))]
   best = next((s for s in ("adv_ss_td", "adv_ss", "adv") if done.get(s)), None)
   if best:
     paths.append(pose_figure(runs, best, os.path.join(folder, f"poses_{best}.png")))
     paths.append(wild_figure(runs, best, os.path.join(folder, f"in_the_wild_{best}.png"), shared))
-  curves = {_row(s).name: os.path.join(ablation.run_dir(out, s, 0), "metrics.jsonl") for s in done if done[s]}
+  curves = {names[s]: os.path.join(run_dir(s), "metrics.jsonl") for s in done if done[s]}
   if curves:
     paths.append(plots.training_curves(curves, os.path.join(folder, "training_curves.png")))
   return [p for p in paths if p]

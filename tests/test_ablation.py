@@ -58,11 +58,10 @@ def test_unknown_row_is_rejected(tmp_path):
 
 
 def test_figures_from_finished_runs(tiny_rows, tmp_path):
-  from experiments import figures  # pylint: disable=import-outside-toplevel
   out = str(tmp_path)
   rows = {r.slug: r for r in ablation.ROWS}
   done = {slug: [ablation.run_one(rows[slug], 0, out, "cpu", 0, "synthetic")] for slug in ("ss", "adv_ss_td")}
-  paths = figures.draw_all(out, done, "cpu", 0, "synthetic")
+  paths = ablation.draw_figures(out, done, "cpu", 0, "synthetic")
   names = {os.path.basename(p) for p in paths}
   assert {"limb_ratios.png", "poses_adv_ss_td.png", "training_curves.png"} <= names
   for p in paths:

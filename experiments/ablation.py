@@ -82,29 +82,24 @@ def run_one(row: Row, seed: int, out: str, profile: str, steps: int, source: str
 
   workdir = run_dir(out, row.slug, seed)
   results_path = os.path.join(workdir, "results.json")
-  timing_path = os.path.join(workdir, "timing.json")
-  if os.path.exists(results_path) and os.path.exists(timing_path):
+  if os.path.exists(results_path):  # Written only once a run has finished.
     with open(results_path) as f:
       return json.load(f)
   config = row_config(row, seed, out, profile, steps, source)
   os.makedirs(workdir, exist_ok=True)
+  partial = os.path.join(workdir, "timing.partial.json")  # Time of earlier, interrupted attempts.
   spent = 0.0
-  if os.path.exists(timing_path + ".partial"):  # Time of earlier, interrupted attempts.
-    with open(timing_path + ".partial") as f:
+  if os.path.exists(partial):
+    with open(partial) as f:
       spent = json.load(f)["wall_s"]
   t0 = time.time()
   try:
-    train.train_and_evaluate(config, workdir)
+    results = train.train_and_evaluate(config, workdir)  # Ends with a test evaluation and the baselines.
   finally:
-    with open(timing_path + ".partial", "w") as f:
+    with open(partial, "w") as f:
       json.dump({"wall_s": spent + time.time() - t0}, f)
-  wall = spent + time.time() - t0
-  results = train.evaluate(config, workdir)
-  results["wall_s"] = round(wall, 1)
-  with open(results_path, "w") as f:
-    json.dump(results, f, indent=2)
-  with open(timing_path, "w") as f:
-    json.dump({"wall_s": round(wall, 1)}, f)
+  results["wall_s"] = round(spent + time.time() - t0, 1)
+  train.write_results(workdir, results)
   return results
 
 

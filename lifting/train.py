@@ -264,16 +264,17 @@ def draw_batch(pool: dict, key: jax.Array, num_windows: int, window: int, mesh=N
   offsets = jnp.arange(window, dtype=starts.dtype)
   k_x, k_real, k_sup = jax.random.split(key, 3)
 
-  def pick(k, candidates, extra=()):
+  def pick(k, candidates, windows: bool):
     idx = candidates[jax.random.randint(k, (num_windows,), 0, candidates.shape[0])]
-    idx = idx[:, None] + offsets if len(extra) else idx
+    if windows:
+      idx = idx[:, None] + offsets
     if mesh is not None:
       idx = jax.lax.with_sharding_constraint(idx, NamedSharding(mesh, P(DATA_AXIS)))
     return idx
 
-  batch = {"x": pool["frames"][pick(k_x, starts, offsets)], "real": pool["frames"][pick(k_real, starts, offsets)]}
+  batch = {"x": pool["frames"][pick(k_x, starts, True)], "real": pool["frames"][pick(k_real, starts, True)]}
   if "labelled" in pool:
-    idx = pick(k_sup, pool["labelled"])
+    idx = pick(k_sup, pool["labelled"], False)
     batch["sup_x"], batch["sup_3d"] = pool["frames"][idx], pool["frames_3d"][idx]
   return batch
 
@@ -553,6 +554,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   writer.close()
   if data.test_3d is not None:
     results["baselines"] = baselines(data, config.c)
+    results["data"] = config.data.source
   results["step"] = int(states.step)
   return results
 
@@ -581,14 +583,20 @@ def evaluate(config, workdir: str) -> dict:
   results["baselines"] = baselines(data, config.c)
   results["step"] = int(states.step)
   results["data"] = config.data.source
-  if jax.process_index() == 0:
-    with open(f"{workdir}/results.json", "w") as f:
-      json.dump(results, f, indent=2)
-    name = os.path.basename(os.path.normpath(workdir))
-    rows = [markdown_row(f"baseline: {k}", v) for k, v in results["baselines"].items()] + [markdown_row(name, results)]
-    with open(f"{workdir}/results.md", "w") as f:
-      f.write("\n".join([MARKDOWN_HEADER, *rows]) + "\n")
+  write_results(workdir, results)
   return results
+
+
+def write_results(workdir: str, results: dict) -> None:
+  """``results.json`` and ``results.md`` (baseline rows, then this run's row) in ``workdir``; process 0 only."""
+  if jax.process_index() != 0:
+    return
+  with open(f"{workdir}/results.json", "w") as f:
+    json.dump(results, f, indent=2)
+  name = os.path.basename(os.path.normpath(workdir))
+  rows = [markdown_row(f"baseline: {k}", v) for k, v in results["baselines"].items()] + [markdown_row(name, results)]
+  with open(f"{workdir}/results.md", "w") as f:
+    f.write("\n".join([MARKDOWN_HEADER, *rows]) + "\n")
 
 
 MARKDOWN_HEADER = ("| run | steps | PA-MPJPE (mm) | N-MPJPE (mm) | PCK@150 (%) | AUC (%) | test poses |\n"

@@ -2,7 +2,8 @@
 
 With no arguments it trains the shared default (the paper's Adv + SS) on the embedded demo
 poses for a few minutes on a CPU, then prints the test error. Training resumes by itself from
-the latest checkpoint in ``--workdir``.
+the latest checkpoint in ``--workdir``. ``--mode=eval`` evaluates the latest checkpoint;
+``--mode=adapt`` prepares in-the-wild 2D poses for ``config.data.extra`` (`lifting.adapt`).
 """
 
 import os
@@ -28,9 +29,11 @@ try:  # config_flags reads --config.* overrides here, at definition time.
 except (AttributeError, KeyError, TypeError, ValueError) as e:
   _bad_override(e)
 _WORKDIR = flags.DEFINE_string("workdir", "runs/default", "Directory for checkpoints, logs and results.")
-_MODE = flags.DEFINE_enum("mode", "train", ["train", "eval"],
-                          "train: train (resuming if possible), evaluating at intervals; eval: evaluate the latest checkpoint "
-                          "on the test split, writing results.json and results.md.")
+_MODE = flags.DEFINE_enum(
+    "mode", "train", ["train", "eval", "adapt"],
+    "train: train (resuming if possible), evaluating at intervals; eval: evaluate the latest checkpoint on the test "
+    "split, writing results.json and results.md; adapt: complete and domain-adapt the 2D poses of "
+    "config.adapt.sources to the training data and cache them for data.extra.")
 
 
 def main(argv):
@@ -42,6 +45,11 @@ def main(argv):
 
   config = flags.FLAGS.config
   try:
+    if _MODE.value == "adapt":
+      from lifting import adapt
+      meta = adapt.prepare(config, _WORKDIR.value)
+      print(adapt.summary(meta))
+      return
     if _MODE.value == "train":
       results = train.train_and_evaluate(config, _WORKDIR.value)
     else:

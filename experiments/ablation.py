@@ -8,6 +8,10 @@ Each row is one config of this folder, a small override of `default.py`. Runs go
 ``OUT/runs/<row>-seed<k>``; a finished run (``results.json`` present) is skipped and an
 interrupted one resumes from its checkpoint, so the command can be stopped and restarted.
 Writes ``OUT/table.md``, ``OUT/table.json`` and ``OUT/figures/*.png``.
+
+The DA rows and their controls read in-the-wild poses prepared by ``run.py --mode=adapt``
+(`lifting.adapt.prepare`); the command prepares them first, once per adapt setting, in
+``OUT/runs/adapt-<key>`` (adapted and raw poses, adapter, counts and diagnostics).
 """
 
 from __future__ import annotations
@@ -47,9 +51,12 @@ ROWS = (
     Row("Adv", "adv", multi_seed=True),
     Row("Adv+SS", "adv_ss", multi_seed=True),
     Row("Adv+SS+TD", "adv_ss_td", multi_seed=True),
-    Row("Adv+DA", "adv_da", pending="domain adaptation (its own issue)"),
-    Row("Adv+SS+DA", "adv_ss_da", pending="domain adaptation (its own issue)"),
-    Row("Adv+SS+DA+TD", "adv_ss_da_td", pending="domain adaptation (its own issue)"),
+    Row("Adv+DA", "adv_da", multi_seed=True),
+    Row("Adv+SS+DA", "adv_ss_da", multi_seed=True),
+    Row("Adv+SS+DA+TD", "adv_ss_da_td", multi_seed=True),
+    Row("Adv+SS + raw source poses (control)", "adv_ss_raw", multi_seed=True),
+    Row("Adv+SS+DA, complete source poses only", "adv_ss_da_complete_only", multi_seed=True),
+    Row("Adv+SS+DA, half of each batch in-the-wild", "adv_ss_da_half", multi_seed=True),
     Row("supervised (reference)", "supervised"),
     Row("semi-supervised 5% (from Adv+SS+TD)", "semi_supervised", init_from="adv_ss_td"),
 )
@@ -65,7 +72,17 @@ def row_config(row: Row, seed: int, out: str, profile: str, steps: int = 0, sour
     config.train.eval_every = config.train.checkpoint_every = max(steps // 4, 1)
   if row.init_from:
     config.train.init_from = run_dir(out, row.init_from, 0)
+  if config.data.extra.kind != "none":
+    if steps:
+      config.adapt.num_steps = config.adapt.completion.num_steps = steps
+    config.data.extra.path = os.path.join(adapt_dir(out, config), "poses.npz")
   return config
+
+
+def adapt_dir(out: str, config) -> str:
+  """Where the command prepares the in-the-wild poses of ``config`` (one folder per adapt setting)."""
+  from lifting.data import wild  # pylint: disable=import-outside-toplevel
+  return os.path.join(out, "runs", f"adapt-{wild.cache_key(config)}")
 
 
 def run_dir(out: str, slug: str, seed: int) -> str:
@@ -86,6 +103,9 @@ def run_one(row: Row, seed: int, out: str, profile: str, steps: int, source: str
     with open(results_path) as f:
       return json.load(f)
   config = row_config(row, seed, out, profile, steps, source)
+  if config.data.extra.kind != "none":
+    from lifting import adapt  # pylint: disable=import-outside-toplevel
+    adapt.prepare(config, adapt_dir(out, config))  # Reuses an earlier preparation.
   os.makedirs(workdir, exist_ok=True)
   partial = os.path.join(workdir, "timing.partial.json")  # Time of earlier, interrupted attempts.
   spent = 0.0
@@ -138,6 +158,7 @@ def write_table(out: str, done: dict[str, list[dict]], profile: str) -> str:
         "name": row.name, "seeds": len(runs), "steps": runs[0]["step"], "wall_s": [r["wall_s"] for r in runs],
         **{k: {"mean": statistics.mean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "per_seed": v}
            for k, v in vals.items()},
+        **({"extra": runs[0]["extra"]} if "extra" in runs[0] else {}),
         "per_action_pa_mpjpe": {a: statistics.mean(r["per_action"][a]["pa_mpjpe"] for r in runs)
                                 for a in runs[0].get("per_action", {})}}
   text = "\n".join(lines) + "\n"
@@ -174,6 +195,10 @@ def draw_figures(out: str, done: dict, profile: str, steps: int = 0, source: str
   rows = {r.slug: r for r in ROWS}
   paths = figures.draw_all(out, done, lambda slug: row_config(rows[slug], 0, out, profile, steps, source),
                            lambda slug: run_dir(out, slug, 0), {s: r.name for s, r in rows.items()})
+  da = next((r for r in ROWS if r.slug == "adv_ss_da" and done.get(r.slug)), None)
+  if da is not None:  # Fig. 5, the mean corrections and the ratio distributions of the DA rows' adapter.
+    from lifting import adapt  # pylint: disable=import-outside-toplevel
+    paths += adapt.figures_from_cache(row_config(da, 0, out, profile, steps, source), os.path.join(out, "figures"))
   for path in paths:
     logging.info("wrote %s", path)
   return paths

@@ -54,6 +54,37 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
       train_subjects=("S1", "S5", "S6", "S7", "S8"), test_subjects=("S9", "S11"),
       train_stride=1, test_stride=1))
 
+  # Extra single 2D poses from other sources (sec. 3.6), prepared by `run.py --mode=adapt` (config.adapt).
+  config.data.extra = ml_collections.ConfigDict(dict(
+      kind="none",  # "adapted" (x_sc = x_s + C(x_s)), "raw" (the same poses unadapted: the control) or "none".
+      path="",      # The .npz --mode=adapt wrote; "" = the cache file that config.adapt and the data map to.
+      share=0.0))   # Share of each batch's poses drawn from them; 0 = their share of all training poses.
+
+  # Unsupervised 2D domain adaptation (sec. 3.6, eq. 7) and joint completion (sec. 4.6):
+  # `run.py --mode=adapt` reads the source keypoints, completes and adapts them to the target
+  # (the training 2D of config.data), and caches the result for data.extra.
+  config.adapt = ml_collections.ConfigDict()
+  # Comma-separated "format:path" entries (formats of lifting.data.keypoints). LSP and MPII's held-out
+  # CSV are kept for in-the-wild pictures, so by default the source is LSPET and MPII's training CSV.
+  config.adapt.sources = ",".join((
+      f"lspet:{os.path.join(_DATA, 'lsp_2d', 'repo', 'pose_dataset', 'lsp_ext', 'joints.mat')}",
+      f"mpii_csv:{os.path.join(_DATA, 'mpii_2d', 'repo', 'pose_dataset', 'mpii', 'train_joints.csv')}"))
+  config.adapt.min_visible = 10      # Fewer usable joints: dropped (the paper's Kinetics cut, sec. 4.6).
+  config.adapt.complete = True       # Fill the missing joints of the others; False keeps complete poses only.
+  config.adapt.occluded_missing = False  # Treat annotated-but-occluded joints as missing.
+  config.adapt.min_score = 0.0       # Detector files: joints below this confidence are missing.
+  config.adapt.seed = 0              # Shared by every lifter seed, so all use the same adapted poses.
+  config.adapt.width = 1024
+  config.adapt.blocks = 4            # Adapter C: 4 residual blocks with BatchNorm (sec. 3.7) ...
+  config.adapt.disc_blocks = 3       # ... domain discriminator D_D: 3, without.
+  config.adapt.gan = "standard"      # Eq. 7 is the standard GAN loss.
+  config.adapt.reg = 10.0            # lambda of eq. 7, on corrections in head-to-root lengths (experiments/README.md).
+  config.adapt.lr = 1e-4
+  config.adapt.batch_size = 8192
+  config.adapt.num_steps = 10_000
+  config.adapt.completion = ml_collections.ConfigDict(dict(
+      width=1024, layers=2, num_steps=10_000, batch_size=8192, lr=1e-3))
+
   config.model = ml_collections.ConfigDict()
   config.model.width = 1024
   config.model.lifter_blocks = 4
@@ -112,4 +143,8 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
     # Learning rates stay at 2e-4: on held-out training actors (experiments/README.md) they beat 1e-3
     # by 11 mm. The decay is faster, since the run is 50x shorter.
     config.optim.decay_steps = 200
+    config.adapt.width = 256
+    config.adapt.batch_size = 512
+    config.adapt.num_steps = 2_000
+    config.adapt.completion.update(width=256, batch_size=1024, num_steps=2_000)
   return config

@@ -11,6 +11,22 @@ def window_size(config) -> int:
   return 1 + config.model.temporal_neighbours if config.loss.w_temporal > 0 else 1
 
 
+def batch_split(config, num_target: int, num_extra: int, num_devices: int = 1) -> tuple[int, int]:
+  """``(windows, extra)``: target windows and extra single poses per step (``config.data.extra``).
+
+  Without extras every pose of ``train.batch_size`` comes in windows. With them, ``extra`` is
+  ``data.extra.share`` of the batch (0: the extras' share of all ``num_target + num_extra``
+  training poses); both counts are multiples of ``num_devices`` so each device gets an equal share.
+  """
+  t, b = window_size(config), config.train.batch_size
+  if not num_extra:
+    return b // t, 0
+  share = config.data.extra.share or num_extra / (num_target + num_extra)
+  extra = min(max(round(share * b / num_devices), 1), (b - t * num_devices) // num_devices) * num_devices
+  windows = (b - extra) // t // num_devices * num_devices
+  return windows, extra
+
+
 def validate(config) -> None:
   """Raises ``ValueError`` naming the first inconsistent field of ``config``."""
   skeleton.get_layout(config.layout)
@@ -50,6 +66,10 @@ def validate(config) -> None:
     raise ValueError(f"data.supervised_fraction: expected a fraction in (0, 1], got {config.data.supervised_fraction}")
   if config.data.scale not in ("dataset", "pose"):
     raise ValueError(f"data.scale: expected 'dataset' or 'pose', got {config.data.scale!r}")
+  if config.data.extra.kind not in ("none", "adapted", "raw"):
+    raise ValueError(f"data.extra.kind: expected 'none', 'adapted' or 'raw', got {config.data.extra.kind!r}")
+  if not 0 <= config.data.extra.share < 1:
+    raise ValueError(f"data.extra.share: expected a share in [0, 1) (0: proportional), got {config.data.extra.share}")
   t = window_size(config)
   if config.train.batch_size < t or config.train.batch_size % t:
     raise ValueError(f"train.batch_size: expected a multiple of the {t}-frame training window, "
@@ -69,7 +89,36 @@ def validate_against(config, data, num_devices: int, num_processes: int) -> None
   if config.loss.w_supervised > 0 and data.train_3d is None:
     raise ValueError(f"loss.w_supervised: the supervised term needs 3D for the training frames, but data.source "
                      f"{config.data.source!r} provides none")
-  windows = config.train.batch_size // window_size(config)
+  extra = 0 if data.extra_2d is None else len(data.extra_2d)
+  windows, _ = batch_split(config, len(data.train_2d), extra, num_devices)
+  if windows < 1:
+    raise ValueError(f"train.batch_size: {config.train.batch_size} poses leave no room for target windows beside "
+                     f"data.extra's share on {num_devices} devices")
   if windows % num_devices or windows % num_processes:
     raise ValueError(f"train.batch_size: {windows} windows per step do not split evenly over "
                      f"{num_devices} devices in {num_processes} processes")
+
+
+def validate_adapt(config) -> None:
+  """Raises ``ValueError`` naming the first bad field of ``config.adapt`` (`run.py --mode=adapt`)."""
+  validate(config)
+  a = config.adapt
+  if a.gan not in losses.GAN_LOSSES:
+    raise ValueError(f"adapt.gan: expected one of {losses.GAN_LOSSES}, got {a.gan!r}")
+  if a.reg < 0:
+    raise ValueError(f"adapt.reg: expected lambda >= 0, got {a.reg}")
+  num_joints = skeleton.get_layout(config.layout).num_joints
+  if not 2 <= a.min_visible <= num_joints:
+    raise ValueError(f"adapt.min_visible: expected an integer in [2, {num_joints}], got {a.min_visible}")
+  for block, names in ((a, ("width", "batch_size", "num_steps")),
+                       (a.completion, ("width", "layers", "batch_size", "num_steps"))):
+    for name in names:
+      if block[name] < 1:
+        where = "adapt" if block is a else "adapt.completion"
+        raise ValueError(f"{where}.{name}: expected a positive integer, got {block[name]}")
+  for name in ("blocks", "disc_blocks"):
+    if a[name] < 0:
+      raise ValueError(f"adapt.{name}: expected an integer >= 0, got {a[name]}")
+  for name, lr in (("adapt.lr", a.lr), ("adapt.completion.lr", a.completion.lr)):
+    if lr <= 0:
+      raise ValueError(f"{name}: expected a positive learning rate, got {lr}")

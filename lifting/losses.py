@@ -132,3 +132,15 @@ def supervised_3d(pred: jax.Array, target: jax.Array, root_joints: Sequence[int]
   t = t / jnp.sqrt(jnp.maximum(jnp.mean(jnp.sum(t * t, -1), -1), 1e-12))[..., None, None]
   s = jnp.sum(p * t, axis=(-2, -1)) / jnp.maximum(jnp.sum(p * p, axis=(-2, -1)), 1e-12)
   return jnp.mean(jnp.sum((s[..., None, None] * p - t) ** 2, axis=(-2, -1)))
+
+
+def correction_penalty(correction: jax.Array, c: float = 10.0) -> jax.Array:
+  """The regulariser ``||C(x_s)||^2`` of eq. 7 on ``[..., J, 2]`` adapter corrections.
+
+  Measured on ``c`` times the correction, i.e. in units of the mean head-to-root length of
+  normalised poses, so its weight lambda means the same at any normalisation. A mean over
+  poses of the per-pose sum over joints and coordinates, like the other terms.
+  """
+  if correction.ndim < 2 or correction.shape[-1] != 2:
+    raise ValueError(f"correction_penalty: expected corrections of shape [..., J, 2], got {tuple(correction.shape)}")
+  return jnp.mean(jnp.sum((c * correction) ** 2, axis=(-2, -1)))

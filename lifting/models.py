@@ -154,3 +154,30 @@ class DomainDiscriminator(PoseDiscriminator):
   Same architecture as the pose discriminator (3 residual blocks, no BatchNorm), another role:
   it tells adapted source poses from target poses.
   """
+
+
+class Completer(nn.Module):
+  """Joint completion network (sec. 4.6): a masked pose to a full pose, both [..., J, 2] in the visible frame.
+
+  ``__call__(pose2d [..., J, 2], mask [..., J] bool) -> [..., J, 2]``. The input is the pose with
+  its missing joints zeroed, followed by the mask as floats, so a zero coordinate and a missing
+  joint are told apart. ``num_layers`` hidden Dense+ReLU layers ("a two-layer fully connected
+  network") and an output Dense; no BatchNorm or dropout. See `lifting.completion`.
+  """
+  width: int = 1024
+  num_layers: int = 2
+
+  @nn.compact
+  def __call__(self, pose2d: jax.Array, mask: jax.Array, train: bool = False) -> jax.Array:
+    del train  # Same behaviour in training and inference; kept for the common interface.
+    x = _flatten_pose(pose2d, "Completer")
+    if mask.shape != pose2d.shape[:-1]:
+      raise ValueError(f"Completer: expected a mask of shape {tuple(pose2d.shape[:-1])} for poses of shape "
+                       f"{tuple(pose2d.shape)}, got {tuple(mask.shape)}")
+    mask = mask.astype(bool)
+    # jnp.where rather than a product: a NaN at a missing joint must not leak into the input.
+    x = jnp.where(jnp.repeat(mask, 2, axis=-1), x, 0.0)
+    h = jnp.concatenate([x, mask.astype(x.dtype)], axis=-1)
+    for _ in range(self.num_layers):
+      h = nn.relu(nn.Dense(self.width, kernel_init=_hidden_init)(h))
+    return nn.Dense(x.shape[-1])(h).reshape(pose2d.shape)

@@ -265,3 +265,81 @@ def contact_sheet(poses2d: np.ndarray, poses3d: np.ndarray, layout: skeleton.Lay
     draw_3d(fig.add_subplot(rows, 2 * cols, 2 * i + 2, projection="3d"), p3[i], layout, elev=view[0], azim=view[1],
             linewidth=1.2)
   return _save(fig, path)
+
+
+def adaptation_examples(items: list[dict], layout: skeleton.Layout | str, path, dpi: int = 100) -> str:
+  """Chen et al. Fig. 5: one row per item: the ``source [J, 2]`` pose, its ``adapted [J, 2]`` version (the source
+  in thin grey beneath) and the ``target [J, 2]`` pose nearest to it. Item keys: source, adapted, target, title."""
+  layout = skeleton.get_layout(layout)
+  if not items:
+    raise ValueError("adaptation_examples: expected at least one item, got none")
+  fig = Figure(figsize=(7.5, 2.6 * len(items)), dpi=dpi, layout="constrained")
+  axes = fig.subplots(len(items), 3, squeeze=False)
+  for r, item in enumerate(items):
+    if missing := {"source", "adapted", "target"} - set(item):
+      raise ValueError(f"adaptation_examples: item {r}: missing keys {sorted(missing)}")
+    draw_2d(axes[r, 0], item["source"], layout)
+    draw_2d(axes[r, 1], item["source"], layout, color="0.75", linewidth=1.0)
+    draw_2d(axes[r, 1], item["adapted"], layout)
+    draw_2d(axes[r, 2], item["target"], layout)
+    axes[r, 0].set_ylabel(str(item.get("title", "")), fontsize="small")
+    for ax in axes[r]:
+      ax.set_xticks([])
+      ax.set_yticks([])
+  for ax, title in zip(axes[0], ("source", "adapted (source in grey)", "nearest target pose")):
+    ax.set_title(title, fontsize="medium")
+  return _save(fig, path)
+
+
+def correction_figure(corrections: dict[str, dict[str, float]], path, dpi: int = 100) -> str:
+  """The adapter's mean correction per joint (`lifting.adapt.mean_corrections`) as bars: ``up`` (along root to
+  neck) and ``outward`` (away from the body's midline), plus the head's ``towards_neck``; units as given."""
+  if not corrections:
+    raise ValueError("correction_figure: expected corrections for at least one joint, got none")
+  names = list(corrections)
+  y = np.arange(len(names))
+  fig = Figure(figsize=(8.0, 0.32 * len(names) + 1.4), dpi=dpi, layout="constrained")
+  axes = fig.subplots(1, 2, sharey=True)
+  for ax, key, label in ((axes[0], "up", "up (+) / down (-)"), (axes[1], "outward", "outward (+) / inward (-)")):
+    values = np.array([corrections[n].get(key, np.nan) for n in names])
+    colors = [_SIDE_COLORS[_side(n) or "center"] for n in names]
+    ax.barh(y, values, color=colors)
+    ax.axvline(0.0, color="k", linewidth=0.7)
+    ax.set_xlabel(f"mean correction, {label}")
+  for n, v in corrections.items():
+    if "towards_neck" in v:
+      axes[0].annotate(f"towards neck {v['towards_neck']:+.2f}", (0, names.index(n)), xytext=(4, -3),
+                       textcoords="offset points", fontsize="x-small")
+  axes[0].set_yticks(y, names)
+  axes[0].invert_yaxis()
+  fig.suptitle("mean adapter correction per joint, in target head-to-root lengths", fontsize="medium")
+  return _save(fig, path)
+
+
+def ratio_distributions(sets: dict[str, dict[str, np.ndarray]], path, bins: int = 40, dpi: int = 100) -> str:
+  """One panel per ratio, one density line per set (e.g. raw source, adapted source, target).
+
+  ``sets``: {set name: {ratio name: [N] values}}; every set must have the same ratio names. The x range of a
+  panel is the 1st to 99th percentile of all sets together, so the long tails of side views do not squash it.
+  """
+  if not sets:
+    raise ValueError("ratio_distributions: expected at least one set, got none")
+  ratio_names = list(next(iter(sets.values())))
+  for name, ratios in sets.items():
+    if list(ratios) != ratio_names:
+      raise ValueError(f"ratio_distributions: set {name!r} has ratios {list(ratios)}, expected {ratio_names}")
+  fig = Figure(figsize=(3.0 * len(ratio_names), 2.8), dpi=dpi, layout="constrained")
+  axes = fig.subplots(1, len(ratio_names), squeeze=False)[0]
+  styles = ("-", "-", "--", ":")
+  for ax, ratio in zip(axes, ratio_names):
+    values = [np.asarray(s[ratio], np.float64) for s in sets.values()]
+    finite = np.concatenate([v[np.isfinite(v)] for v in values])
+    lo, hi = (np.percentile(finite, [1, 99]) if len(finite) else (0.0, 1.0))
+    edges = np.linspace(lo, hi if hi > lo else lo + 1.0, bins + 1)
+    for i, (name, v) in enumerate(zip(sets, values)):
+      ax.stairs(_density(v, edges), edges, color="k" if i == len(sets) - 1 else f"C{i}",
+                linestyle=styles[i % len(styles)], linewidth=1.4, label=str(name))
+    ax.set_title(ratio, fontsize="small")
+  axes[0].set_ylabel("density")
+  axes[0].legend(fontsize="x-small")
+  return _save(fig, path)

@@ -164,7 +164,9 @@ def make_update(config, models: Models, layout: skeleton.Layout):
   ``batch`` holds ``x`` and ``real``, each ``[B, T, J, 2]``: B windows of T consecutive
   normalised 2D frames, and, when the supervised term is on, ``sup_x [B', J, 2]`` and
   ``sup_3d [B', J, 3]``: labelled frames and their ground truth (a separate draw, since only
-  some frames may carry 3D). ``key`` is the run's base key; the update folds in
+  some frames may carry 3D). With extra single poses from other sources (sec. 3.6) also
+  ``x_extra`` and ``real_extra`` ``[E, J, 2]``: lifted and scored like the window frames, but
+  never part of a temporal window. ``key`` is the run's base key; the update folds in
   ``states.step``. Use it with your own input pipeline; `make_train_step` wraps it with
   on-device batch drawing.
   """
@@ -188,6 +190,18 @@ def make_update(config, models: Models, layout: skeleton.Layout):
     k_rot, k_drop1, k_drop2, k_drop3, k_disc, k_temp = jax.random.split(key, 6)
     # One camera per window, so the temporal discriminator sees the motion of a single view.
     rotation = geometry.random_rotation(k_rot, (x.shape[0], 1), **rot)
+    inputs, real_poses, num_windowed = x, real, None
+    if "x_extra" in batch:
+      # Window frames and extra poses go through the lifter and the pose discriminator as one flat
+      # batch; only the first num_windowed frames are reassembled into windows for T.
+      num_windowed = x.shape[0] * x.shape[1]
+      extra_rotation = geometry.random_rotation(jax.random.fold_in(k_rot, 1), (batch["x_extra"].shape[0],), **rot)
+      rotation = jnp.concatenate([jnp.broadcast_to(rotation, x.shape[:2] + (3, 3)).reshape(-1, 3, 3), extra_rotation])
+      inputs = jnp.concatenate([x.reshape(-1, *x.shape[2:]), batch["x_extra"]])
+      real_poses = jnp.concatenate([real.reshape(-1, *real.shape[2:]), batch["real_extra"]])
+
+    def windows(poses):
+      return poses if num_windowed is None else poses[:num_windowed].reshape(x.shape)
 
     def disc_logits(model, params, inputs, rng):
       return model.apply({"params": params}, inputs, train=True, rngs={"dropout": rng})
@@ -195,7 +209,8 @@ def make_update(config, models: Models, layout: skeleton.Layout):
     def lifter_loss(params):
       stats, y, terms = states.lifter.batch_stats, None, {}
       if unsupervised:
-        points, stats = lift(models.lifter, {"params": params, "batch_stats": stats}, x, c, train=True, rng=k_drop1)
+        points, stats = lift(models.lifter, {"params": params, "batch_stats": stats}, inputs, c, train=True,
+                             rng=k_drop1)
         root = geometry.root_of(points, layout.root_joints)
         rotated = geometry.rigid_transform(points, rotation, root, c)
         y = geometry.project(rotated)
@@ -203,14 +218,14 @@ def make_update(config, models: Models, layout: skeleton.Layout):
           logits = disc_logits(models.pose_disc, states.pose_disc.params, y, k_disc)
           terms["adv"] = losses.generator_loss(logits, gan)
         if weights["temporal"]:
-          logits = disc_logits(models.temporal_disc, states.temporal_disc.params, y, k_temp)
+          logits = disc_logits(models.temporal_disc, states.temporal_disc.params, windows(y), k_temp)
           terms["temporal"] = losses.generator_loss(logits, gan)
         if weights["loop_2d"] or weights["loop_3d"]:
           variables = {"params": params, "batch_stats": stats}
           rotated_tilde, stats = lift(models.lifter, variables, y, c, train=True, rng=k_drop2)
           x_tilde = geometry.project(geometry.inverse_rigid_transform(rotated_tilde, rotation, root, c))
           if weights["loop_2d"]:
-            terms["loop_2d"] = losses.loop_closure_2d(x, x_tilde)
+            terms["loop_2d"] = losses.loop_closure_2d(inputs, x_tilde)
           if weights["loop_3d"]:
             terms["loop_3d"] = losses.loop_closure_3d(rotated, rotated_tilde)
         if weights["symmetry"]:
@@ -231,8 +246,8 @@ def make_update(config, models: Models, layout: skeleton.Layout):
     # Discriminators learn on the same fakes, frozen: one lifter forward serves both updates.
     fake = None if fake is None else jax.lax.stop_gradient(fake)
     for name, model, inputs_real, inputs_fake, rng in (
-        ("pose_disc", models.pose_disc, real, fake, k_disc),
-        ("temporal_disc", models.temporal_disc, real, fake, k_temp)):
+        ("pose_disc", models.pose_disc, real_poses, fake, k_disc),
+        ("temporal_disc", models.temporal_disc, real, None if fake is None else windows(fake), k_temp)):
       if model is None:
         continue
 
@@ -251,21 +266,22 @@ def make_update(config, models: Models, layout: skeleton.Layout):
   return step_fn
 
 
-def draw_batch(pool: dict, key: jax.Array, num_windows: int, window: int, mesh=None) -> dict:
+def draw_batch(pool: dict, key: jax.Array, num_windows: int, window: int, mesh=None, num_extra: int = 0) -> dict:
   """Draws a batch from a `device_pool` inside the compiled step.
 
   ``x`` and ``real`` are independent draws (sec. 3.4: the discriminator's real poses need not
   match the lifter's inputs), each ``num_windows`` windows of ``window`` consecutive frames of
   one sequence. When the pool has labelled frames, ``sup_x`` and ``sup_3d`` (``num_windows``
-  labelled frames and their ground truth) come too. With a ``mesh`` the indices are sharded
-  over ``data`` first, so each device gathers only its share.
+  labelled frames and their ground truth) come too; with ``num_extra`` and an ``extra`` pool,
+  ``x_extra`` and ``real_extra`` (independent draws of ``num_extra`` extra single poses). With
+  a ``mesh`` the indices are sharded over ``data`` first, so each device gathers only its share.
   """
   starts = pool["starts"]
   offsets = jnp.arange(window, dtype=starts.dtype)
   k_x, k_real, k_sup = jax.random.split(key, 3)
 
-  def pick(k, candidates, windows: bool):
-    idx = candidates[jax.random.randint(k, (num_windows,), 0, candidates.shape[0])]
+  def pick(k, candidates, windows: bool, count: int = num_windows):
+    idx = candidates[jax.random.randint(k, (count,), 0, candidates.shape[0])]
     if windows:
       idx = idx[:, None] + offsets
     if mesh is not None:
@@ -276,6 +292,12 @@ def draw_batch(pool: dict, key: jax.Array, num_windows: int, window: int, mesh=N
   if "labelled" in pool:
     idx = pick(k_sup, pool["labelled"], False)
     batch["sup_x"], batch["sup_3d"] = pool["frames"][idx], pool["frames_3d"][idx]
+  if num_extra:
+    # Its own key, so the target draws are those of a run without extras.
+    k_xe, k_re = jax.random.split(jax.random.fold_in(key, 7))
+    every = jnp.arange(pool["extra"].shape[0], dtype=starts.dtype)
+    batch["x_extra"] = pool["extra"][pick(k_xe, every, False, num_extra)]
+    batch["real_extra"] = pool["extra"][pick(k_re, every, False, num_extra)]
   return batch
 
 
@@ -288,11 +310,13 @@ def make_train_step(config, models: Models, layout: skeleton.Layout, mesh=None):
   """
   update = make_update(config, models, layout)
   window = config_lib.window_size(config)
-  num_windows = config.train.batch_size // window
 
   def step_fn(states: TrainStates, pool: dict, key: jax.Array):
+    num_extra = pool["extra"].shape[0] if "extra" in pool else 0
+    num_windows, batch_extra = config_lib.batch_split(config, pool["frames"].shape[0], num_extra,
+                                                      1 if mesh is None else mesh.size)
     k_data, k_update = jax.random.split(key)
-    batch = draw_batch(pool, jax.random.fold_in(k_data, states.step), num_windows, window, mesh)
+    batch = draw_batch(pool, jax.random.fold_in(k_data, states.step), num_windows, window, mesh, batch_extra)
     return update(states, batch, k_update)
 
   return step_fn
@@ -325,10 +349,12 @@ def device_pool(data: pipeline.PoseData, mesh: jax.sharding.Mesh, window: int,
 
   ``frames [N, J, 2]`` and ``starts [K]`` (frames that begin a ``window``-frame run inside one
   sequence); with ``labelled`` (indices, see `labelled_frames`) also ``frames_3d [N, J, 3]``
-  and ``labelled``, for the supervised term.
+  and ``labelled``, for the supervised term; with ``data.extra_2d`` also ``extra [E, J, 2]``.
   """
   arrays = {"frames": np.asarray(data.train_2d, np.float32),
             "starts": np.asarray(data.window_starts(window), np.int32)}
+  if data.extra_2d is not None:
+    arrays["extra"] = np.asarray(data.extra_2d, np.float32)
   if labelled is not None:
     arrays["frames_3d"] = np.asarray(data.train_3d, np.float32)
     arrays["labelled"] = np.asarray(labelled, np.int32)
@@ -494,6 +520,15 @@ def _test(lift_all, states, data, writer, step) -> dict:
   return results
 
 
+def _batch_text(config, data: pipeline.PoseData, window: int, num_devices: int) -> str:
+  extra = 0 if data.extra_2d is None else len(data.extra_2d)
+  windows, batch_extra = config_lib.batch_split(config, len(data.train_2d), extra, num_devices)
+  text = f"{windows} windows of {window}"
+  if batch_extra:
+    text += f" + {batch_extra} of {extra:,} extra {config.data.extra.kind} source poses"
+  return text
+
+
 def train_and_evaluate(config, workdir: str) -> dict:
   """Trains per ``config``, resuming from the latest checkpoint in ``workdir``; returns test metrics.
 
@@ -527,7 +562,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   logs.log(f"{jax.device_count()} device(s) ({jax.devices()[0].platform}), {jax.process_count()} process(es); "
            f"lifter {num_params:,} parameters; {len(data.train_2d):,} training frames in "
            f"{len(data.sequence_lengths):,} sequences; batch {config.train.batch_size} poses = "
-           f"{config.train.batch_size // window} windows of {window}")
+           + _batch_text(config, data, window, mesh.size))
 
   pool = make_pool(config, data, mesh)
   step_fn = compile_train_step(make_train_step(config, models, layout, mesh), mesh)
@@ -555,6 +590,9 @@ def train_and_evaluate(config, workdir: str) -> dict:
   if data.test_3d is not None:
     results["baselines"] = baselines(data, config.c)
     results["data"] = config.data.source
+  if data.extra_2d is not None:
+    per_batch = config_lib.batch_split(config, len(data.train_2d), len(data.extra_2d), mesh.size)[1]
+    results["extra"] = {"kind": config.data.extra.kind, "poses": len(data.extra_2d), "per_batch": per_batch}
   results["step"] = int(states.step)
   return results
 

@@ -3,16 +3,26 @@
 import json
 import os
 
+import numpy as np
 import pytest
+import scipy.io
 
 from experiments import ablation
 from experiments import tiny
+from lifting.data import synthetic
 
 
 @pytest.fixture
-def tiny_rows(monkeypatch):
-  """Every row config shrunk to tiny sizes on the demo data, keeping its loss terms."""
+def tiny_rows(monkeypatch, tmp_path_factory):
+  """Every row config shrunk to tiny sizes on the demo data, keeping its loss terms; DA rows read 40 LSPET-format
+  demo poses, 10 of them with a missing joint."""
   real = ablation.row_config
+  demo = synthetic.make_demo_data(seed=3, num_train_sequences=2, num_test_sequences=1, num_frames=20, num_cameras=1)
+  visible = np.ones((40, 14), bool)
+  visible[30:, 0] = False
+  joints = np.concatenate([demo.train_2d.reshape(-1, 14, 2)[:40], visible[..., None]], axis=-1)
+  source_file = str(tmp_path_factory.mktemp("wild") / "joints.mat")
+  scipy.io.savemat(source_file, {"joints": joints.transpose(1, 2, 0)})  # LSPET: [14, 3, N]
 
   def shrunk(row, seed, out, profile, steps=0, source="bandai"):
     config = real(row, seed, out, profile, steps, "synthetic")
@@ -21,6 +31,11 @@ def tiny_rows(monkeypatch):
     config.model.width, config.model.lifter_blocks, config.model.disc_blocks = 16, 1, 1
     config.train.batch_size, config.train.num_steps = 16, 4
     config.train.eval_every = config.train.checkpoint_every = 2
+    config.adapt.sources = f"lspet:{source_file}"
+    config.adapt.update(width=16, blocks=1, disc_blocks=1, batch_size=16, num_steps=3)
+    config.adapt.completion.update(width=16, batch_size=16, num_steps=3)
+    if config.data.extra.kind != "none":
+      config.data.extra.path = os.path.join(ablation.adapt_dir(out, config), "poses.npz")
     return config
 
   monkeypatch.setattr(ablation, "row_config", shrunk)
@@ -30,7 +45,8 @@ def test_rows_seeds_resume_and_table(tiny_rows, tmp_path):
   out = str(tmp_path)
   rows = {r.slug: r for r in ablation.ROWS}
   done = {}
-  for slug, seeds in (("adv_ss", [0, 1]), ("supervised", [0]), ("adv_ss_td", [0]), ("semi_supervised", [0])):
+  for slug, seeds in (("adv_ss", [0, 1]), ("supervised", [0]), ("adv_ss_td", [0]), ("semi_supervised", [0]),
+                      ("adv_ss_da", [0]), ("adv_ss_raw", [0])):
     done[slug] = [ablation.run_one(rows[slug], s, out, "cpu", 0) for s in seeds]
   # Fine-tuning started from the Adv+SS+TD run, on its own fresh schedule.
   with open(os.path.join(ablation.run_dir(out, "semi_supervised", 0), "config.json")) as f:
@@ -42,10 +58,20 @@ def test_rows_seeds_resume_and_table(tiny_rows, tmp_path):
   text = ablation.write_table(out, done, "cpu")
   lines = {line.split("|")[1].strip(): line for line in text.splitlines()[2:]}
   assert " ± " in lines["Adv+SS"] and "| 2 |" in lines["Adv+SS"]
-  assert "domain adaptation" in lines["Adv+DA"] and "not run" in lines["SS"]
+  assert "not run" in lines["Adv+DA"] and "not run" in lines["SS"]
+  # The DA row and its control share one preparation of the source poses: adapted vs raw.
+  adapt_runs = [d for d in os.listdir(os.path.join(out, "runs")) if d.startswith("adapt-")]
+  assert len(adapt_runs) == 1
+  with open(os.path.join(out, "runs", adapt_runs[0], "adapt.json")) as f:
+    assert json.load(f)["sources"]["lspet"]["completed"] == 10
+  for slug, kind in (("adv_ss_da", "adapted"), ("adv_ss_raw", "raw")):
+    with open(os.path.join(ablation.run_dir(out, slug, 0), "config.json")) as f:
+      assert json.load(f)["data"]["extra"]["kind"] == kind
+    assert lines[rows[slug].name].count("|") == 10 and "not run" not in lines[rows[slug].name]
   assert "baseline: flat" in lines and "| 1.00 |" in lines["supervised (reference)"]
   with open(tmp_path / "table.json") as f:
     table = json.load(f)
+  assert table["rows"]["adv_ss_raw"]["extra"]["kind"] == "raw" and "extra" not in table["rows"]["adv_ss"]
   assert len(table["rows"]["adv_ss"]["pa_mpjpe"]["per_seed"]) == 2 and table["rows"]["adv_ss"]["wall_s"][0] > 0
 
 
@@ -60,10 +86,12 @@ def test_unknown_row_is_rejected(tmp_path):
 def test_figures_from_finished_runs(tiny_rows, tmp_path):
   out = str(tmp_path)
   rows = {r.slug: r for r in ablation.ROWS}
-  done = {slug: [ablation.run_one(rows[slug], 0, out, "cpu", 0, "synthetic")] for slug in ("ss", "adv_ss_td")}
+  done = {slug: [ablation.run_one(rows[slug], 0, out, "cpu", 0, "synthetic")]
+          for slug in ("ss", "adv_ss_td", "adv_ss_da")}
   paths = ablation.draw_figures(out, done, "cpu", 0, "synthetic")
   names = {os.path.basename(p) for p in paths}
-  assert {"limb_ratios.png", "poses_adv_ss_td.png", "training_curves.png"} <= names
+  assert {"limb_ratios.png", "poses_adv_ss_td.png", "training_curves.png", "adaptation_examples.png",
+          "adaptation_corrections.png", "adaptation_ratios.png"} <= names
   for p in paths:
     with open(p, "rb") as f:
       assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -161,3 +161,26 @@ def test_contact_sheet(tmp_path):
     plots.contact_sheet(poses2d, poses3d[:, :, :2], LAYOUT, path)
   with pytest.raises(ValueError, match="expected 3 titles"):
     plots.contact_sheet(poses2d, poses3d, LAYOUT, path, titles=["a"])
+
+
+def test_adaptation_figures(tmp_path):
+  shifted = POSE2D + np.array([0.0, 5.0])
+  items = [{"source": POSE2D, "adapted": shifted, "target": POSE2D, "title": "a"},
+           {"source": with_nan(POSE2D), "adapted": shifted, "target": POSE2D}]
+  with open(plots.adaptation_examples(items, LAYOUT, tmp_path / "ex.png", dpi=DPI), "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+  with pytest.raises(ValueError, match="missing keys"):
+    plots.adaptation_examples([{"source": POSE2D}], LAYOUT, tmp_path / "bad.png")
+  with pytest.raises(ValueError, match="at least one"):
+    plots.adaptation_examples([], LAYOUT, tmp_path / "bad.png")
+  corr = {name: {"up": 0.1 * i, "outward": -0.05 * i, "norm": 0.2} for i, name in enumerate(LAYOUT.joints)}
+  corr["head"]["towards_neck"] = 0.4
+  assert plots.correction_figure(corr, tmp_path / "corr.png", dpi=DPI).endswith("corr.png")
+  with pytest.raises(ValueError, match="at least one joint"):
+    plots.correction_figure({}, tmp_path / "bad.png")
+  rng = np.random.default_rng(0)
+  sets = {"raw": {"r1": rng.normal(1, 0.3, 50), "r2": np.append(rng.normal(2, 1, 49), np.inf)},
+          "target": {"r1": rng.normal(1, 0.1, 50), "r2": rng.normal(2, 0.2, 50)}}
+  assert plots.ratio_distributions(sets, tmp_path / "ratios.png", dpi=DPI).endswith("ratios.png")
+  with pytest.raises(ValueError, match="has ratios"):
+    plots.ratio_distributions({"a": {"r1": [1.0]}, "b": {"r2": [1.0]}}, tmp_path / "bad.png")

@@ -42,6 +42,9 @@ class PoseData:
       Only the supervised reference trains on it; baselines use it for the mean pose depth.
     test_actions: ``[M]`` action label of every test pose (for per-action errors), or ``None``.
     train_names: ``S`` training sequence names (``take/camK``), or ``None``.
+    extra_2d: ``[E, J, 2]`` single 2D poses from other sources (``config.data.extra``), normalised
+      like ``train_2d``; they join the lifter's inputs and the pose discriminator's real poses,
+      never the temporal discriminator's windows. ``None`` without extras.
   """
   train_2d: np.ndarray
   sequence_lengths: np.ndarray
@@ -52,6 +55,7 @@ class PoseData:
   train_3d: np.ndarray | None = None
   test_actions: np.ndarray | None = None
   train_names: tuple[str, ...] | None = None
+  extra_2d: np.ndarray | None = None
 
   @property
   def has_sequences(self) -> bool:
@@ -210,7 +214,14 @@ def load_splits(config) -> tuple[PoseSequences, PoseSequences | None]:
   return clean(train, f"{source} train"), (None if test is None else clean(test, f"{source} test"))
 
 
-def load(config) -> PoseData:
-  """The normalised data a config names (``config.data.source``)."""
+def load(config, extra: bool = True) -> PoseData:
+  """The normalised data a config names (``config.data.source``), with ``config.data.extra`` if ``extra``."""
   train, test = load_splits(config)
-  return from_pose_sequences(train, test, config.c, config.data.scale, config.layout)
+  data = from_pose_sequences(train, test, config.c, config.data.scale, config.layout)
+  if extra and config.data.extra.kind != "none":
+    from lifting.data import wild  # pylint: disable=g-import-not-at-top
+    poses = wild.read_extra(config, data.layout.num_joints)
+    logging.info("data.extra: %d %s source poses (%s) beside %d target frames", len(poses), config.data.extra.kind,
+                 wild.extra_path(config), len(data.train_2d))
+    data = dataclasses.replace(data, extra_2d=poses)
+  return data

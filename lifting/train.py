@@ -520,6 +520,29 @@ def _test(lift_all, states, data, writer, step) -> dict:
   return results
 
 
+def normalization_stats(config, data: pipeline.PoseData) -> dict:
+  """How the training 2D was normalised, so new keypoints can be brought into the same frame.
+
+  ``dataset_scale``: pixels to normalised units (``None`` with per-pose scales); ``body_size``:
+  the median `lifting.data.wild.body_size` of the normalised training poses, the size an
+  in-the-wild pose is scaled to (its head and neck may mean other points, its limbs do not).
+  """
+  from lifting.data import wild  # pylint: disable=g-import-not-at-top
+  try:
+    body = float(np.median(wild.body_size(data.train_2d, data.layout)))
+  except ValueError:  # A layout without the eight limb bones.
+    body = None
+  return {"layout": data.layout.name, "c": float(config.c), "scale_mode": config.data.scale,
+          "dataset_scale": data.scale, "body_size": body, "source": config.data.source}
+
+
+def write_normalization(workdir: str, config, data: pipeline.PoseData) -> None:
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "normalization.json"), "w") as f:
+      json.dump(normalization_stats(config, data), f, indent=2)
+
+
 def _batch_text(config, data: pipeline.PoseData, window: int, num_devices: int) -> str:
   extra = 0 if data.extra_2d is None else len(data.extra_2d)
   windows, batch_extra = config_lib.batch_split(config, len(data.train_2d), extra, num_devices)
@@ -548,6 +571,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   writer = logs.MetricWriter(workdir, enabled=jax.process_index() == 0)
   writer.write_config(config)
+  write_normalization(workdir, config, data)
   ckpt = checkpoint.Checkpointer(f"{workdir}/checkpoints", config.train.max_checkpoints)
   init_key, train_key = jax.random.split(jax.random.key(config.seed))
   states = init_states(config, models, layout, init_key, mesh)

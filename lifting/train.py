@@ -525,7 +525,8 @@ def normalization_stats(config, data: pipeline.PoseData) -> dict:
 
   ``dataset_scale``: pixels to normalised units (``None`` with per-pose scales); ``body_size``:
   the median `lifting.data.wild.body_size` of the normalised training poses, the size an
-  in-the-wild pose is scaled to (its head and neck may mean other points, its limbs do not).
+  in-the-wild pose is scaled to (its head and neck may mean other points, its limbs do not);
+  ``mean_pose``: the mean normalised training pose ``[J, 2]``.
   """
   from lifting.data import wild  # pylint: disable=g-import-not-at-top
   try:
@@ -533,7 +534,8 @@ def normalization_stats(config, data: pipeline.PoseData) -> dict:
   except ValueError:  # A layout without the eight limb bones.
     body = None
   return {"layout": data.layout.name, "c": float(config.c), "scale_mode": config.data.scale,
-          "dataset_scale": data.scale, "body_size": body, "source": config.data.source}
+          "dataset_scale": data.scale, "body_size": body, "source": config.data.source,
+          "mean_pose": np.mean(data.train_2d, axis=0).round(6).tolist()}
 
 
 def write_normalization(workdir: str, config, data: pipeline.PoseData) -> None:

@@ -105,7 +105,8 @@ def run_one(row: Row, seed: int, out: str, profile: str, steps: int, source: str
   config = row_config(row, seed, out, profile, steps, source)
   if config.data.extra.kind != "none":
     from lifting import adapt  # pylint: disable=import-outside-toplevel
-    adapt.prepare(config, adapt_dir(out, config))  # Reuses an earlier preparation.
+    # Reuses an earlier preparation; the command draws the adapter's figures with the others.
+    adapt.prepare(config, adapt_dir(out, config), figures=False)
   os.makedirs(workdir, exist_ok=True)
   partial = os.path.join(workdir, "timing.partial.json")  # Time of earlier, interrupted attempts.
   spent = 0.0

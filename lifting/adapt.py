@@ -304,12 +304,12 @@ def figures_from_cache(config, folder: str) -> list[str]:
 
 # ---- The --mode=adapt entry point ----
 
-def prepare(config, workdir: str, reuse: bool = True) -> dict:
+def prepare(config, workdir: str, reuse: bool = True, figures: bool = True) -> dict:
   """Completes, scales and adapts the sources of ``config.adapt`` to the target data; writes the cache.
 
   Returns the metadata written beside the poses (counts per source, completion errors,
   diagnostics, the cache path). With ``reuse`` an existing cache file is kept and its metadata
-  returned.
+  returned. With ``figures`` the diagnostics are also drawn to ``workdir/figures``.
   """
   config_lib.validate_adapt(config)
   layout = skeleton.get_layout(config.layout)
@@ -368,7 +368,8 @@ def prepare(config, workdir: str, reuse: bool = True) -> dict:
     wild.write_extra(path, adapted, raw, completed, src.source, meta)
     with open(os.path.join(workdir, "adapt.json"), "w") as f:
       json.dump(meta, f, indent=2)
-    for figure in draw_figures(os.path.join(workdir, "figures"), raw, adapted, target, layout, config.c, completed):
+    for figure in (draw_figures(os.path.join(workdir, "figures"), raw, adapted, target, layout, config.c, completed)
+                   if figures else []):
       logs.log(f"wrote {figure}")
   _save_adapter(workdir, states)  # Orbax saves from every process.
   logs.log(f"wrote {len(raw):,} adapted and raw source poses to {path}")

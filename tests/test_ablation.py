@@ -12,10 +12,11 @@ from experiments import tiny
 from lifting.data import synthetic
 
 
-@pytest.fixture
-def tiny_rows(monkeypatch, tmp_path_factory):
+@pytest.fixture(scope="module")
+def tiny_rows(tmp_path_factory):
   """Every row config shrunk to tiny sizes on the demo data, keeping its loss terms; DA rows read 40 LSPET-format
   demo poses, 10 of them with a missing joint."""
+  monkeypatch = pytest.MonkeyPatch()
   real = ablation.row_config
   demo = synthetic.make_demo_data(seed=3, num_train_sequences=2, num_test_sequences=1, num_frames=20, num_cameras=1)
   visible = np.ones((40, 14), bool)
@@ -39,15 +40,26 @@ def tiny_rows(monkeypatch, tmp_path_factory):
     return config
 
   monkeypatch.setattr(ablation, "row_config", shrunk)
+  yield
+  monkeypatch.undo()
 
 
-def test_rows_seeds_resume_and_table(tiny_rows, tmp_path):
-  out = str(tmp_path)
+@pytest.fixture(scope="module")
+def finished(tiny_rows, tmp_path_factory):
+  """Tiny runs of the rows the tests need, shared by them (each run costs a compilation)."""
+  out = str(tmp_path_factory.mktemp("ablation"))
   rows = {r.slug: r for r in ablation.ROWS}
   done = {}
   for slug, seeds in (("adv_ss", [0, 1]), ("supervised", [0]), ("adv_ss_td", [0]), ("semi_supervised", [0]),
-                      ("adv_ss_da", [0]), ("adv_ss_raw", [0])):
+                      ("adv_ss_da", [0]), ("adv_ss_raw", [0]), ("ss", [0])):
     done[slug] = [ablation.run_one(rows[slug], s, out, "cpu", 0) for s in seeds]
+  return out, done
+
+
+def test_rows_seeds_resume_and_table(finished):
+  out, done = finished
+  done = {k: v for k, v in done.items() if k != "ss"}
+  rows = {r.slug: r for r in ablation.ROWS}
   # Fine-tuning started from the Adv+SS+TD run, on its own fresh schedule.
   with open(os.path.join(ablation.run_dir(out, "semi_supervised", 0), "config.json")) as f:
     assert json.load(f)["train"]["init_from"] == ablation.run_dir(out, "adv_ss_td", 0)
@@ -69,7 +81,7 @@ def test_rows_seeds_resume_and_table(tiny_rows, tmp_path):
       assert json.load(f)["data"]["extra"]["kind"] == kind
     assert lines[rows[slug].name].count("|") == 10 and "not run" not in lines[rows[slug].name]
   assert "baseline: flat" in lines and "| 1.00 |" in lines["supervised (reference)"]
-  with open(tmp_path / "table.json") as f:
+  with open(os.path.join(out, "table.json")) as f:
     table = json.load(f)
   assert table["rows"]["adv_ss_raw"]["extra"]["kind"] == "raw" and "extra" not in table["rows"]["adv_ss"]
   assert len(table["rows"]["adv_ss"]["pa_mpjpe"]["per_seed"]) == 2 and table["rows"]["adv_ss"]["wall_s"][0] > 0
@@ -83,11 +95,9 @@ def test_unknown_row_is_rejected(tmp_path):
     ablation.main([])
 
 
-def test_figures_from_finished_runs(tiny_rows, tmp_path):
-  out = str(tmp_path)
-  rows = {r.slug: r for r in ablation.ROWS}
-  done = {slug: [ablation.run_one(rows[slug], 0, out, "cpu", 0, "synthetic")]
-          for slug in ("ss", "adv_ss_td", "adv_ss_da")}
+def test_figures_from_finished_runs(finished):
+  out, runs = finished
+  done = {slug: runs[slug] for slug in ("ss", "adv_ss_td", "adv_ss_da")}
   paths = ablation.draw_figures(out, done, "cpu", 0, "synthetic")
   names = {os.path.basename(p) for p in paths}
   assert {"limb_ratios.png", "poses_adv_ss_td.png", "training_curves.png", "adaptation_examples.png",

@@ -58,9 +58,9 @@ def parse_sources(entries) -> list[tuple[str, str]]:
   for entry in entries:
     fmt, sep, path = str(entry).partition(":")
     fmt = fmt.strip().lower()
-    if not sep or not path.strip() or fmt not in keypoints.FORMATS:
-      raise ValueError(f"adapt.sources: expected 'format:path' entries with a format in {keypoints.FORMATS}, "
-                       f"got {entry!r}")
+    formats = tuple(f for f in keypoints.FORMATS if f != "array")  # Arrays need a layout this syntax lacks.
+    if not sep or not path.strip() or fmt not in formats:
+      raise ValueError(f"adapt.sources: expected 'format:path' entries with a format in {formats}, got {entry!r}")
     out.append((fmt, os.path.abspath(os.path.expanduser(os.path.expandvars(path.strip())))))
   if not out:
     raise ValueError("adapt.sources: expected at least one 'format:path' entry, got none")

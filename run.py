@@ -30,10 +30,26 @@ except (AttributeError, KeyError, TypeError, ValueError) as e:
   _bad_override(e)
 _WORKDIR = flags.DEFINE_string("workdir", "runs/default", "Directory for checkpoints, logs and results.")
 _MODE = flags.DEFINE_enum(
-    "mode", "train", ["train", "eval", "adapt"],
+    "mode", "train", ["train", "eval", "adapt", "lift"],
     "train: train (resuming if possible), evaluating at intervals; eval: evaluate the latest checkpoint on the test "
     "split, writing results.json and results.md; adapt: complete and domain-adapt the 2D poses of "
-    "config.adapt.sources to the training data and cache them for data.extra.")
+    "config.adapt.sources to the training data and cache them for data.extra; lift: lift the keypoints in --input "
+    "with the checkpoint in --workdir (its own config.json; --config is ignored) and write them to --output.")
+# --mode=lift
+_INPUT = flags.DEFINE_string("input", None, "lift: keypoint file or folder (COCO JSON, OpenPose JSON folder or file, "
+                             "LSP/LSPET .mat, MPII CSV, .npy/.npz/.csv arrays [F, J, 2|3]).")
+_OUTPUT = flags.DEFINE_string("output", None, "lift: output folder (poses3d.npz, poses3d.json, pictures/).")
+_FORMAT = flags.DEFINE_string("format", None, "lift: input format (default: from the file); one of "
+                              "lsp, lspet, mpii_csv, coco, openpose, array.")
+_LAYOUT = flags.DEFINE_string("layout", None, "lift: joint layout of array inputs, e.g. coco17, openpose25, h36m17.")
+_MIN_SCORE = flags.DEFINE_list("min_score", ["0"], "lift: joints with a lower confidence are missing; one value, or "
+                               "one per joint of the input's layout (comma-separated).")
+_IMAGE_SIZE = flags.DEFINE_list("image_size", None, "lift: W,H; joints further outside the image are missing.")
+_PICTURES = flags.DEFINE_integer("pictures", 4, "lift: PNGs (2D input and two 3D views) of this many poses.")
+_CONTACT_SHEET = flags.DEFINE_integer("contact_sheet", 0, "lift: a contact sheet of this many random poses (0: none).")
+_ANIMATE = flags.DEFINE_bool("animate", False, "lift: an animated GIF of the whole sequence, 3D beside 2D.")
+_COMPLETION = flags.DEFINE_string("completion", "auto", "lift: completion network folder (run.py --mode=adapt's "
+                                  "completion/), 'auto' (the one the run's data.extra came from) or 'none'.")
 
 
 def main(argv):
@@ -45,6 +61,9 @@ def main(argv):
 
   config = flags.FLAGS.config
   try:
+    if _MODE.value == "lift":
+      _lift()
+      return
     if _MODE.value == "adapt":
       from lifting import adapt
       meta = adapt.prepare(config, _WORKDIR.value)
@@ -54,7 +73,7 @@ def main(argv):
       results = train.train_and_evaluate(config, _WORKDIR.value)
     else:
       results = train.evaluate(config, _WORKDIR.value)
-  except ValueError as e:  # Config and data problems: one line, non-zero exit.
+  except (ValueError, OSError) as e:  # Config, data and file problems: one line, non-zero exit.
     sys.exit(f"run.py: error: {e}")
   if "pa_mpjpe" in results:
     flat = results["baselines"]["flat"]["pa_mpjpe"]
@@ -63,6 +82,31 @@ def main(argv):
           f"over {int(results['num_poses']):,} poses; a flat pose scores PA-MPJPE {flat:.1f} mm (workdir {_WORKDIR.value})")
   if _MODE.value == "eval":
     print(open(os.path.join(_WORKDIR.value, "results.md")).read(), end="")
+
+
+def _lift():
+  from lifting import inference
+  if not _INPUT.value or not _OUTPUT.value:
+    raise ValueError("--mode=lift needs --input=FILE and --output=DIR (and --workdir=a trained run)")
+  size = None
+  if _IMAGE_SIZE.value:
+    try:
+      size = tuple(int(v) for v in _IMAGE_SIZE.value)
+      assert len(size) == 2
+    except (ValueError, AssertionError):
+      raise ValueError(f"--image_size: expected W,H in pixels, got {','.join(_IMAGE_SIZE.value)}") from None
+  try:
+    min_score = [float(v) for v in _MIN_SCORE.value]
+  except ValueError:
+    raise ValueError(f"--min_score: expected numbers, got {','.join(_MIN_SCORE.value)}") from None
+  completion = None if _COMPLETION.value.lower() == "none" else _COMPLETION.value
+  out = inference.lift_file(_WORKDIR.value, _INPUT.value, _OUTPUT.value, _FORMAT.value, _LAYOUT.value,
+                            min_score, size, _PICTURES.value, _CONTACT_SHEET.value, _ANIMATE.value, completion)
+  c = out["joint_counts"]
+  print(f"lifted {out['valid_poses']:,} of {out['num_poses']:,} poses ({out['input_layout']} -> paper14) with step "
+        f"{out['step']} of {out['model']}: {c['observed']:,} joints observed, {c['completed']:,} completed, "
+        f"{c['missing']:,} missing (fallback); wrote {', '.join(out['files'][:6])}"
+        f"{' ...' if len(out['files']) > 6 else ''} in {out['output']}")
 
 
 def _parse_flags(argv):

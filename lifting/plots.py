@@ -16,10 +16,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import tempfile
 from collections.abc import Sequence
 
 import numpy as np
-from matplotlib import cbook
+from matplotlib import animation, cbook
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import NullFormatter
@@ -34,6 +36,9 @@ CENTER_COLOR = "#7f7f7f"  # grey: torso, head
 _SIDE_COLORS = {"left": LEFT_COLOR, "right": RIGHT_COLOR, "center": CENTER_COLOR}
 # Tags on artists, so that a second pose drawn on the same 3D axes can re-frame around both.
 _JOINTS_GID, _FLOOR_GID = "lifting.joints", "lifting.floor"
+# Per-joint provenance of a 2D input (e.g. after `lifting.completion`): completed joints are drawn as hollow rings
+# with dashed bones, missing ones are not drawn.
+FLAGS = ("observed", "completed", "missing")
 
 
 def _side(name: str) -> str | None:
@@ -62,40 +67,99 @@ def _array(x, shape: tuple, what: str) -> np.ndarray:
   return a
 
 
-def _draw_skeleton(ax, pts: np.ndarray, layout: skeleton.Layout, color, kw: dict) -> None:
-  """Bones and joints of ``pts [J, D]`` (D = 2 or 3, already in plotting coordinates) via ``ax.plot``."""
+def _flags(flags, shape: tuple, what: str) -> np.ndarray | None:
+  """``flags`` as a str array of ``shape`` with values in ``FLAGS`` (None stays None), else a ValueError."""
+  if flags is None:
+    return None
+  f = np.asarray(flags, dtype=object)
+  if f.shape != shape:
+    raise ValueError(f"{what}: expected shape {list(shape)}, got {list(f.shape)}")
+  if bad := sorted({repr(v) for v in f.ravel() if not isinstance(v, str) or v not in FLAGS}):
+    raise ValueError(f"{what}: expected values in {FLAGS}, got {', '.join(bad)}")
+  return f.astype(str)
+
+
+def _draw_skeleton(ax, pts: np.ndarray, layout: skeleton.Layout, color, kw: dict, flags=None) -> None:
+  """Bones and joints of ``pts [J, D]`` (D = 2 or 3, already in plotting coordinates) via ``ax.plot``; ``flags
+  [J]`` (checked, or None) marks completed joints (hollow rings, dashed bones) and missing ones (not drawn)."""
   ok = np.isfinite(pts).all(axis=-1)
+  completed = np.zeros(len(pts), bool) if flags is None else flags == "completed"
+  if flags is not None:
+    ok &= flags != "missing"
   style = {"linewidth": 2.0, "solid_capstyle": "round", **cbook.normalize_kwargs(kw, Line2D)}
+  dashed = {**style, "linestyle": "--", "dash_capstyle": "round"}
   for c, p in enumerate(layout.parents):
     if p >= 0 and ok[c] and ok[p]:
-      ax.plot(*pts[[p, c]].T, color=color or _SIDE_COLORS[bone_side(layout, c)], **style)
-  ax.plot(*pts[ok].T, linestyle="none", marker="o", markersize=1.5 * style["linewidth"], color=color or "0.2",
+      ax.plot(*pts[[p, c]].T, color=color or _SIDE_COLORS[bone_side(layout, c)],
+              **(dashed if completed[c] or completed[p] else style))
+  size = 1.5 * style["linewidth"]
+  ax.plot(*pts[ok & ~completed].T, linestyle="none", marker="o", markersize=size, color=color or "0.2",
           alpha=style.get("alpha"), gid=_JOINTS_GID)
+  if (ok & completed).any():  # same gid: `_frame_3d` frames them too; white face hides the bone ends inside
+    ax.plot(*pts[ok & completed].T, linestyle="none", marker="o", markersize=1.6 * size, markerfacecolor="white",
+            markeredgecolor=color or "0.2", markeredgewidth=0.6 * style["linewidth"], alpha=style.get("alpha"),
+            gid=_JOINTS_GID)
 
 
-def draw_2d(ax, pose2d, layout: skeleton.Layout | str, color=None, **kw):
-  """Draws ``pose2d [J, 2]`` (image coordinates, y down) on a 2D ``ax``; ``kw`` go to the bone lines. Returns ax."""
+def draw_2d(ax, pose2d, layout: skeleton.Layout | str, color=None, *, flags=None, **kw):
+  """Draws ``pose2d [J, 2]`` (image coordinates, y down) on a 2D ``ax``; ``kw`` go to the bone lines. ``flags``:
+  optional ``[J]`` values of ``FLAGS`` (completed joints hollow with dashed bones, missing ones left out). Returns ax.
+  """
   layout = skeleton.get_layout(layout)
   pts = _array(pose2d, (layout.num_joints, 2), f"draw_2d: pose2d for layout {layout.name!r}")
-  _draw_skeleton(ax, pts, layout, color, kw)
+  flags = _flags(flags, (layout.num_joints,), f"draw_2d: flags for layout {layout.name!r}")
+  _draw_skeleton(ax, pts, layout, color, kw, flags)
   if not ax.yaxis_inverted():  # invert_yaxis toggles: a second pose on the same axes must not undo it
     ax.invert_yaxis()
   ax.set_aspect("equal", adjustable="datalim")
   return ax
 
 
-def draw_3d(ax, pose3d, layout: skeleton.Layout | str, color=None, elev=10, azim=-70, **kw):
-  """Draws ``pose3d [J, 3]`` (camera frame, y down) upright on a 3D ``ax``; ``kw`` go to the bone lines.
+def draw_3d(ax, pose3d, layout: skeleton.Layout | str, color=None, elev=10, azim=-70, *, flags=None, **kw):
+  """Draws ``pose3d [J, 3]`` (camera frame, y down) upright on a 3D ``ax``; ``kw`` go to the bone lines, ``flags``
+  as in `draw_2d`.
 
   The axes are re-framed around every pose drawn on them so far: equal scales on all three axes and a faint floor
   at the lowest joint. Returns ax.
   """
   layout = skeleton.get_layout(layout)
   pts = _array(pose3d, (layout.num_joints, 3), f"draw_3d: pose3d for layout {layout.name!r}")
-  _draw_skeleton(ax, pts[:, [0, 2, 1]] * np.array([1.0, 1.0, -1.0]), layout, color, kw)
+  flags = _flags(flags, (layout.num_joints,), f"draw_3d: flags for layout {layout.name!r}")
+  _draw_skeleton(ax, _upright(pts), layout, color, kw, flags)
   ax.view_init(elev=elev, azim=azim)
   _frame_3d(ax)
   return ax
+
+
+def _upright(pts: np.ndarray) -> np.ndarray:
+  """Camera-frame ``[..., 3]`` (x right, y down, z forward) as plotting coordinates (x, z, -y): z is up."""
+  return pts[..., [0, 2, 1]] * np.array([1.0, 1.0, -1.0])
+
+
+def _cube(pts: np.ndarray) -> np.ndarray:
+  """``[3, 2]`` (low, high) limits of an equal-sided cube around the plotting coordinates ``pts [N, 3]``."""
+  lo, hi = pts.min(axis=0), pts.max(axis=0)
+  mid, half = (lo + hi) / 2, 0.55 * max(float((hi - lo).max()), 1e-9)
+  return np.stack([mid - half, mid + half], axis=1)
+
+
+def _set_frame_3d(ax, lims: np.ndarray, floor_z: float) -> None:
+  """Sets the ``[3, 2]`` limits of a 3D ``ax`` and lays a faint floor over the x-y square at height ``floor_z``."""
+  for coll in [c for c in ax.collections if c.get_gid() == _FLOOR_GID]:
+    coll.remove()
+  ax.set_xlim(*lims[0])
+  ax.set_ylim(*lims[1])
+  ax.set_zlim(*lims[2])
+  (x0, x1), (y0, y1), z = lims[0], lims[1], floor_z
+  floor = Poly3DCollection([[(x0, y0, z), (x1, y0, z), (x1, y1, z), (x0, y1, z)]], facecolor="0.5", alpha=0.12,
+                           edgecolor="none", gid=_FLOOR_GID)
+  ax.add_collection3d(floor)
+
+
+def _style_3d(ax) -> None:
+  for axis in (ax.xaxis, ax.yaxis, ax.zaxis):  # units are arbitrary for predictions; labels only clutter
+    axis.set_major_formatter(NullFormatter())
+  ax.set_box_aspect((1, 1, 1))
 
 
 def _frame_3d(ax) -> None:
@@ -103,20 +167,9 @@ def _frame_3d(ax) -> None:
     coll.remove()
   pts = [np.column_stack(line.get_data_3d()) for line in ax.lines if line.get_gid() == _JOINTS_GID]
   pts = np.concatenate(pts) if pts else np.zeros((0, 3))
-  for axis in (ax.xaxis, ax.yaxis, ax.zaxis):  # units are arbitrary for predictions; labels only clutter
-    axis.set_major_formatter(NullFormatter())
-  ax.set_box_aspect((1, 1, 1))
-  if not len(pts):
-    return
-  lo, hi = pts.min(axis=0), pts.max(axis=0)
-  mid, half = (lo + hi) / 2, 0.55 * max(float((hi - lo).max()), 1e-9)
-  ax.set_xlim(mid[0] - half, mid[0] + half)
-  ax.set_ylim(mid[1] - half, mid[1] + half)
-  ax.set_zlim(mid[2] - half, mid[2] + half)
-  (x0, y0), (x1, y1), z = mid[:2] - half, mid[:2] + half, lo[2]
-  floor = Poly3DCollection([[(x0, y0, z), (x1, y0, z), (x1, y1, z), (x0, y1, z)]], facecolor="0.5", alpha=0.12,
-                           edgecolor="none", gid=_FLOOR_GID)
-  ax.add_collection3d(floor)
+  _style_3d(ax)
+  if len(pts):
+    _set_frame_3d(ax, _cube(pts), float(pts[:, 2].min()))
 
 
 def _save(fig: Figure, path) -> str:
@@ -239,31 +292,42 @@ def training_curves(runs: dict[str, str], path, keys: Sequence[str] | None = Non
   return _save(fig, path)
 
 
-def contact_sheet(poses2d: np.ndarray, poses3d: np.ndarray, layout: skeleton.Layout | str, path, columns: int = 6,
-                  titles: Sequence[str] | None = None, view=(10, -70), dpi: int = 100) -> str:
-  """A grid of ``N`` small panel pairs: 2D input ``poses2d [N, J, 2]`` beside its lift ``poses3d [N, J, 3]``."""
-  layout = skeleton.get_layout(layout)
-  what = f"contact_sheet: {{}} for layout {layout.name!r}"
+def _paired(poses2d, poses3d, layout: skeleton.Layout, who: str, noun: str) -> tuple[np.ndarray, np.ndarray, int]:
+  """``poses2d [N, J, 2]`` and ``poses3d [N, J, 3]`` checked to match, and N."""
+  what = f"{who}: {{}} for layout {layout.name!r}"
   p2 = _array(poses2d, (None, layout.num_joints, 2), what.format("poses2d"))
   p3 = _array(poses3d, (None, layout.num_joints, 3), what.format("poses3d"))
-  n = len(p2)
-  if n == 0 or len(p3) != n:
-    raise ValueError(f"contact_sheet: expected the same, non-zero number of 2D and 3D poses, got {n} and {len(p3)}")
+  if len(p2) == 0 or len(p3) != len(p2):
+    raise ValueError(f"{who}: expected the same, non-zero number of 2D and 3D {noun}, got {len(p2)} and {len(p3)}")
+  return p2, p3, len(p2)
+
+
+def contact_sheet(poses2d: np.ndarray, poses3d: np.ndarray, layout: skeleton.Layout | str, path, columns: int = 6,
+                  titles: Sequence[str] | None = None, view=(10, -70), dpi: int = 100, flags=None) -> str:
+  """A grid of ``N`` small panel pairs: 2D input ``poses2d [N, J, 2]`` beside its lift ``poses3d [N, J, 3]``;
+  optional ``flags [N, J]`` as in `draw_2d` (completed joints hollow, missing ones left out, in both panels)."""
+  layout = skeleton.get_layout(layout)
+  what = f"contact_sheet: {{}} for layout {layout.name!r}"
+  p2, p3, n = _paired(poses2d, poses3d, layout, "contact_sheet", "poses")
   if titles is not None and len(titles) != n:
     raise ValueError(f"contact_sheet: expected {n} titles (one per pose), got {len(titles)}")
   if columns < 1:
     raise ValueError(f"contact_sheet: expected columns >= 1, got {columns}")
+  fl = _flags(flags, (n, layout.num_joints), what.format("flags"))
   cols = min(columns, n)
   rows = math.ceil(n / cols)
   fig = Figure(figsize=(3.2 * cols, 1.8 * rows), dpi=dpi, layout="constrained")
   for i in range(n):
-    ax = draw_2d(fig.add_subplot(rows, 2 * cols, 2 * i + 1), p2[i], layout, linewidth=1.2)
+    f = None if fl is None else fl[i]
+    ax = draw_2d(fig.add_subplot(rows, 2 * cols, 2 * i + 1), p2[i], layout, flags=f, linewidth=1.2)
     ax.set_xticks([])
     ax.set_yticks([])
     if titles is not None:
       ax.set_title(str(titles[i]), fontsize="small", loc="left")
     draw_3d(fig.add_subplot(rows, 2 * cols, 2 * i + 2, projection="3d"), p3[i], layout, elev=view[0], azim=view[1],
-            linewidth=1.2)
+            flags=f, linewidth=1.2)
+  if fl is not None:
+    fig.suptitle("hollow joints, dashed bones: completed; missing joints not drawn", fontsize="small")
   return _save(fig, path)
 
 
@@ -343,3 +407,162 @@ def ratio_distributions(sets: dict[str, dict[str, np.ndarray]], path, bins: int 
   axes[0].set_ylabel("density")
   axes[0].legend(fontsize="x-small")
   return _save(fig, path)
+
+
+def _view(view, what: str) -> tuple[float, float]:
+  v = np.asarray(view, dtype=np.float64)
+  if v.shape != (2,) or not np.isfinite(v).all():
+    raise ValueError(f"{what}: expected a finite (elev, azim) pair, got {view!r}")
+  return float(v[0]), float(v[1])
+
+
+def _flag_counts(flags: np.ndarray) -> str:
+  """'2 completed, 1 missing' for ``flags [J]``; '' when all are observed."""
+  return ", ".join(f"{int((flags == k).sum())} {k}" for k in FLAGS[1:] if (flags == k).any())
+
+
+def _flag_legend(ax, flags: np.ndarray) -> None:
+  """A small legend on a 2D ``ax`` counting the observed, completed (hollow) and missing (not drawn) joints."""
+  n = {k: int((flags == k).sum()) for k in FLAGS}
+  handles = [Line2D([], [], linestyle="none", marker="o", markersize=3, color="0.2",
+                    label=f"observed ({n['observed']})"),
+             Line2D([], [], linestyle="--", marker="o", markersize=4.8, color="0.2", markerfacecolor="white",
+                    label=f"completed ({n['completed']})"),
+             Line2D([], [], linestyle="none", label=f"missing ({n['missing']})")]
+  # Below the axes, where it can cover no joint; constrained layout makes room for it.
+  ax.legend(handles=handles, fontsize="x-small", loc="upper center", bbox_to_anchor=(0.5, -0.08), ncols=3,
+            handlelength=1.5, handletextpad=0.4, columnspacing=0.8, frameon=False)
+
+
+def pose_picture(pose2d, pose3d, layout: skeleton.Layout | str, path, flags=None, title: str = "",
+                 views=((10, -70), (10, 20)), dpi: int = 100) -> str:
+  """One picture of one pose: the 2D input ``pose2d [J, 2]`` (image coordinates, y down), then its lift ``pose3d
+  [J, 3]`` from each (elev, azim) of ``views``, each panel 3 x 3 inches.
+
+  ``flags``: optional ``[J]`` values of ``FLAGS``, the provenance of the 2D joints: completed joints are hollow
+  rings with dashed bones (2D and 3D), missing ones are not drawn, and a legend in the 2D panel counts them.
+  """
+  layout = skeleton.get_layout(layout)
+  what = f"pose_picture: {{}} for layout {layout.name!r}"
+  p2 = _array(pose2d, (layout.num_joints, 2), what.format("pose2d"))
+  p3 = _array(pose3d, (layout.num_joints, 3), what.format("pose3d"))
+  fl = _flags(flags, (layout.num_joints,), what.format("flags"))
+  if len(views) == 0:
+    raise ValueError("pose_picture: expected at least one (elev, azim) in views, got none")
+  views = [_view(v, f"pose_picture: views[{i}]") for i, v in enumerate(views)]
+  cols = 1 + len(views)
+  fig = Figure(figsize=(3 * cols, 3), dpi=dpi, layout="constrained")
+  ax = draw_2d(fig.add_subplot(1, cols, 1), p2, layout, flags=fl)
+  ax.set_title("2D input", fontsize="medium")
+  if fl is not None:
+    _flag_legend(ax, fl)
+  for c, (elev, azim) in enumerate(views):
+    ax = draw_3d(fig.add_subplot(1, cols, c + 2, projection="3d"), p3, layout, elev=elev, azim=azim, flags=fl)
+    ax.set_title(f"elev {elev:g}, azim {azim:g}", fontsize="small")
+  if title:
+    fig.suptitle(str(title), fontsize="medium")
+  return _save(fig, path)
+
+
+def _sequence_limits(poses2d: np.ndarray, poses3d: np.ndarray, flags: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, float]:
+  """Axes limits fixed over a whole sequence, from every drawn joint of every frame.
+
+  Args: ``poses2d [F, J, 2]`` image coordinates, ``poses3d [F, J, 3]`` camera frame, ``flags [F, J]`` or None
+  (missing joints do not count, as they are not drawn).
+  Returns ``lim2d [2, 2]``: x (low, high) and y (high, low), so y points down, with a 5% margin; ``lim3d [3, 2]``:
+  an equal-sided cube in plotting coordinates (x, z, -y); ``floor_z``: the lowest drawn joint over the sequence.
+  """
+  drawn = np.ones(poses2d.shape[:2], bool) if flags is None else flags != "missing"
+  q2 = poses2d[drawn & np.isfinite(poses2d).all(axis=-1)]
+  if len(q2):
+    lo, hi = q2.min(axis=0), q2.max(axis=0)
+    pad = 0.05 * max(float((hi - lo).max()), 1e-9)
+    lim2d = np.array([[lo[0] - pad, hi[0] + pad], [hi[1] + pad, lo[1] - pad]])
+  else:
+    lim2d = np.array([[0.0, 1.0], [1.0, 0.0]])
+  up = _upright(poses3d)
+  q3 = up[drawn & np.isfinite(up).all(axis=-1)]
+  if len(q3):
+    return lim2d, _cube(q3), float(q3[:, 2].min())
+  return lim2d, np.array([[-1.0, 1.0]] * 3), -1.0
+
+
+def _animation(poses2d, poses3d, layout: skeleton.Layout | str, view=(10, -70), flags=None, dpi: int = 80):
+  """The figure of `animate` and its ``update(i)``, which draws frame ``i`` (axes limits stay put).
+
+  Returns ``(fig, update, num_frames)``; ``fig.axes`` are the 2D and the 3D axes.
+  """
+  layout = skeleton.get_layout(layout)
+  what = f"animate: {{}} for layout {layout.name!r}"
+  p2, p3, n = _paired(poses2d, poses3d, layout, "animate", "frames")
+  fl = _flags(flags, (n, layout.num_joints), what.format("flags"))
+  elev, azim = _view(view, "animate: view")
+  lim2d, lim3d, floor_z = _sequence_limits(p2, p3, fl)
+  fig = Figure(figsize=(6.4, 3.4), dpi=dpi)
+  FigureCanvasAgg(fig)  # FuncAnimation and the writers draw through fig.canvas
+  # A fixed layout rather than a constrained one: text changing from frame to frame must not move the axes.
+  fig.subplots_adjust(left=0.04, right=0.98, bottom=0.04, top=0.84, wspace=0.08)
+  ax2, ax3 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2, projection="3d")
+  ax2.set_xlim(*lim2d[0])
+  ax2.set_ylim(*lim2d[1])
+  ax2.set_aspect("equal", adjustable="box")  # "box" keeps the limits as set; "datalim" would adjust them per draw
+  ax2.set_xticks([])
+  ax2.set_yticks([])
+  _style_3d(ax3)
+  ax3.view_init(elev=elev, azim=azim)
+  _set_frame_3d(ax3, lim3d, floor_z)
+  ax3.set_title(f"elev {elev:g}, azim {azim:g}", fontsize="small")
+  suptitle = fig.suptitle("", fontsize="medium")
+
+  def update(i: int) -> list:
+    for ax in (ax2, ax3):
+      for line in list(ax.lines):
+        line.remove()
+    f = None if fl is None else fl[i]
+    _draw_skeleton(ax2, p2[i], layout, None, {}, f)
+    _draw_skeleton(ax3, _upright(p3[i]), layout, None, {}, f)
+    counts = "" if f is None else _flag_counts(f)
+    ax2.set_title("2D input" + (f" ({counts})" if counts else ""), fontsize="small")
+    suptitle.set_text(f"frame {i} / {n}")
+    return [*ax2.lines, *ax3.lines]
+
+  return fig, update, n
+
+
+def animate(poses2d, poses3d, layout: skeleton.Layout | str, path, fps: float = 25, view=(10, -70), flags=None,
+            dpi: int = 80) -> str:
+  """An animation of a sequence: the 2D input ``poses2d [F, J, 2]`` beside its lift ``poses3d [F, J, 3]``.
+
+  The axes limits are computed once from every frame (`_sequence_limits`), so the figure does not jump; the floor
+  lies at the lowest joint of the sequence. ``flags``: optional ``[F, J]`` as in `pose_picture`. ``path`` ending
+  ``.gif`` is written with Pillow, ``.mp4`` with ffmpeg (a ValueError when ffmpeg is not installed). The movie is
+  written to a temporary file beside ``path`` and renamed at the end, so a failure leaves no partial file.
+  Returns ``path``.
+  """
+  path = os.fspath(path)
+  ext = os.path.splitext(path)[1].lower()
+  if ext not in (".gif", ".mp4"):
+    raise ValueError(f"animate: expected a path ending in .gif or .mp4, got {path!r}")
+  if ext == ".mp4" and not animation.writers.is_available("ffmpeg"):
+    raise ValueError(f"animate: ffmpeg is missing, so {path!r} cannot be written; install ffmpeg or use .gif")
+  if not fps > 0:
+    raise ValueError(f"animate: expected fps > 0, got {fps}")
+  fig, update, n = _animation(poses2d, poses3d, layout, view=view, flags=flags, dpi=dpi)
+  writer = animation.PillowWriter(fps=fps) if ext == ".gif" else animation.FFMpegWriter(fps=fps)
+  folder = os.path.dirname(path) or "."
+  os.makedirs(folder, exist_ok=True)
+  # Same folder, so the final rename stays on one file system; same extension, as Pillow picks the format by it.
+  fd, tmp = tempfile.mkstemp(suffix=ext, prefix="." + os.path.basename(path) + ".", dir=folder)
+  os.close(fd)
+  try:
+    anim = animation.FuncAnimation(fig, update, frames=n, interval=1000 / fps, blit=False, cache_frame_data=False)
+    anim.save(tmp, writer=writer, dpi=dpi)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+  finally:
+    fig.clear()
+  return path

@@ -419,3 +419,202 @@ def test_real_mpii():
   for kp in (train, test):
     assert kp.mask.all() and kp.counts["rows_malformed"] == 0 and _check_paper14(kp).mask.all()
   assert (train.poses < 0).sum() == 159  # README: slightly negative values are points outside the image
+
+
+# ----------------------------------------------------------------------------- plain arrays
+
+
+def _scored(rng, f, j):
+  """[F, J, 3] pixel coordinates and confidences in [0.2, 1]."""
+  return np.concatenate([_points(rng, f, j), rng.uniform(0.2, 1, (f, j, 1)).round(3)], -1)
+
+
+def _write_csv(path, rows, header=None):
+  lines = ([header] if header else []) + [",".join(repr(float(v)) for v in row) for row in rows]
+  path.write_text("\n".join(lines) + "\n")
+  return str(path)
+
+
+def test_read_array_npy_with_confidence(tmp_path):
+  kps = _scored(np.random.default_rng(10), 3, 17)
+  kps[0, 2] = (np.nan, np.nan, 0.0)  # missing: NaN is fine where the confidence says so
+  kps[1, 4, 2] = 0.1  # below min_score
+  kps[2, 5, 2] = -1.0  # negative: below any min_score
+  path = str(tmp_path / "p.npy")
+  np.save(path, kps)
+  kp = K.read_array(path, "coco17", min_score=0.15)
+  assert kp.layout == "coco17" and kp.ids == ("frame000000", "frame000001", "frame000002") and kp.source == path
+  expected = np.ones((3, 17), bool)
+  expected[0, 2] = expected[1, 4] = expected[2, 5] = False
+  np.testing.assert_array_equal(kp.mask, expected)
+  np.testing.assert_allclose(kp.poses[expected], kps[..., :2][expected], rtol=1e-6)
+  assert np.isnan(kp.poses[~expected]).all() and not kp.occluded.any()
+  np.testing.assert_allclose(kp.scores, np.nan_to_num(kps[..., 2]), rtol=1e-6)
+  c = kp.counts
+  assert c["joints_missing"] == 1 and c["joints_low_score"] == 2 and c["joints_masked"] == 3 and c["poses"] == 3
+  assert K.read_array(path, "coco17").mask.sum() == 3 * 17 - 2  # default min_score 0: only 0 and negative
+
+
+def test_read_array_without_confidence_and_single_frame(tmp_path):
+  xy = _points(np.random.default_rng(11), 2, 14)
+  np.save(tmp_path / "two.npy", xy.astype(np.float32))
+  kp = K.read_array(str(tmp_path / "two.npy"), "lsp14")
+  assert kp.mask.all() and np.all(kp.scores == 1) and kp.counts["joints_masked"] == 0
+  np.testing.assert_allclose(kp.poses, xy, rtol=1e-6)
+  np.save(tmp_path / "one.npy", np.rint(xy[0]).astype(np.int32))  # [J, 2], integer pixels
+  kp = K.read_array(str(tmp_path / "one.npy"), "lsp14")
+  assert len(kp) == 1 and kp.ids == ("frame000000",) and kp.poses.shape == (1, 14, 2)
+  np.testing.assert_array_equal(kp.poses[0], np.rint(xy[0]))
+  kp = K.read_array(str(tmp_path / "one.npy"), "paper14")  # any 14-joint layout: the caller says which
+  assert kp.layout == "paper14"
+
+
+def test_read_array_npz(tmp_path):
+  kps = _scored(np.random.default_rng(12), 2, 25)
+  np.savez(tmp_path / "one.npz", anything=kps)
+  np.savez(tmp_path / "named.npz", poses=kps, frame_times=np.arange(2.0))
+  np.savez_compressed(tmp_path / "packed.npz", keypoints=kps, fps=np.array(30))
+  for name in ("one", "named", "packed"):
+    kp = K.read_array(str(tmp_path / f"{name}.npz"), "openpose25")
+    np.testing.assert_allclose(kp.poses, kps[..., :2], rtol=1e-6)
+  np.savez(tmp_path / "many.npz", a=kps, b=kps)
+  with pytest.raises(K.KeypointFileError, match=r"many\.npz: expected one array, .*'poses', got \['a', 'b'\]"):
+    K.read_array(str(tmp_path / "many.npz"), "openpose25")
+  np.savez(tmp_path / "both.npz", keypoints=kps, poses=kps)
+  with pytest.raises(K.KeypointFileError, match=r"got \['keypoints', 'poses'\]"):
+    K.read_array(str(tmp_path / "both.npz"), "openpose25")
+
+
+def test_read_array_csv(tmp_path):
+  kps = _scored(np.random.default_rng(13), 3, 16)
+  kps[1, 0, 2] = 0
+  header = ",".join(f"{j}_{a}" for j in skeleton.get_layout("mpii16").joints for a in "xyc")
+  path = _write_csv(tmp_path / "c.csv", kps.reshape(3, -1), header)
+  with open(path, "a") as f:
+    f.write("\n \n")  # blank lines are ignored
+  kp = K.read_array(path, "mpii16")
+  assert kp.ids == ("frame000000", "frame000001", "frame000002") and kp.mask.sum() == 3 * 16 - 1
+  assert not kp.mask[1, 0] and kp.counts["joints_missing"] == 1
+  np.testing.assert_allclose(kp.poses[kp.mask], kps[..., :2][kp.mask], rtol=1e-6)
+  np.testing.assert_allclose(kp.scores, kps[..., 2], rtol=1e-6)
+  path = _write_csv(tmp_path / "xy.csv", kps[..., :2].reshape(3, -1))  # no header, no confidence
+  kp = K.read_array(path, "mpii16")
+  assert kp.mask.all() and np.all(kp.scores == 1)
+  np.testing.assert_allclose(kp.poses, kps[..., :2], rtol=1e-6)
+
+
+def test_read_array_nonfinite_is_an_error_unless_marked_missing(tmp_path):
+  kps = _scored(np.random.default_rng(14), 3, 17)
+  kps[0, 1] = (np.nan, np.nan, 0.0)  # marked missing: masked
+  kps[2, 6, :2] = (np.nan, 5.0)
+  kps[2, 6, 2] = 1.0  # not marked: an error
+  np.save(tmp_path / "nan.npy", kps)
+  with pytest.raises(K.KeypointFileError, match=r"nan\.npy: frame 2, joint 6 \(r_shoulder\) = \[nan, 5\.0, 1\.0\]: "
+                     r"non-finite coordinates .*mark missing joints with confidence 0"):
+    K.read_array(str(tmp_path / "nan.npy"), "coco17")
+  kps[2, 6, 2] = 0.0
+  np.save(tmp_path / "nan.npy", kps)
+  kp = K.read_array(str(tmp_path / "nan.npy"), "coco17")
+  assert not kp.mask[0, 1] and not kp.mask[2, 6] and kp.mask.sum() == 3 * 17 - 2
+  assert np.isnan(kp.poses[~kp.mask]).all() and np.isfinite(kp.poses[kp.mask]).all()
+
+  xy = np.nan_to_num(kps[..., :2])
+  xy[1, 3, 0] = np.inf
+  np.save(tmp_path / "inf.npy", xy)  # [F, J, 2]: nothing can mark a joint missing
+  with pytest.raises(K.KeypointFileError, match=r"frame 1, joint 3 \(l_ear\) = \[inf, .*\(store x, y, confidence\)"):
+    K.read_array(str(tmp_path / "inf.npy"), "coco17")
+  kps[1, 3, 2] = np.nan
+  np.save(tmp_path / "conf.npy", kps)
+  with pytest.raises(K.KeypointFileError, match=r"conf\.npy: frame 1, joint 3 \(l_ear\) = .*non-finite confidence"):
+    K.read_array(str(tmp_path / "conf.npy"), "coco17")
+  kps[1, 3, 2], kps[2, 6, 2] = 1.0, 1.0
+  path = _write_csv(tmp_path / "nan.csv", kps.reshape(3, -1), "header")
+  with pytest.raises(K.KeypointFileError, match=r"nan\.csv:4: frame 2, joint 6 "):  # line 4: after the header
+    K.read_array(path, "coco17")
+
+
+def test_read_array_errors(tmp_path):
+  kps = _scored(np.random.default_rng(15), 2, 17)
+  np.save(tmp_path / "p.npy", kps)
+  path = str(tmp_path / "p.npy")
+  with pytest.raises(K.KeypointFileError, match=r"p\.npy: expected 14 joints for layout lsp14, got 17"):
+    K.read_array(path, "lsp14")
+  with pytest.raises(K.KeypointFileError, match=r"p\.npy: unknown layout 'coco18'; known layouts are \[.*'coco17'"):
+    K.read_array(path, "coco18")
+  cases = {
+    "empty.npy": b"",
+    "empty.csv": b"",
+    "header_only.csv": b"x,y,c\n\n",
+    "bad_header.npy": b"\x93NUMPY\x01\x00\x10\x00{'descr': nonsense",
+    "bad_zip.npz": b"PK\x03\x04" + bytes(range(40)),
+    "pickle.npy": b"\x80\x04\x95...",
+    "binary.csv": bytes(range(128, 256)),
+  }
+  for name, blob in cases.items():
+    (tmp_path / name).write_bytes(blob)
+  np.save(tmp_path / "zero.npy", np.zeros((0, 17, 3)))
+  np.save(tmp_path / "shape.npy", np.zeros((2, 17, 4)))
+  np.save(tmp_path / "text.npy", np.array([["a", "b"]] * 17))
+  _write_csv(tmp_path / "row.csv", [kps[0].ravel(), kps[1].ravel()[:-1]], "h")
+  _write_csv(tmp_path / "width.csv", [kps[0].ravel(), kps[1, :, :2].ravel()])
+  (tmp_path / "field.csv").write_text(",".join(["1"] * 33 + ["oops"] + ["1"] * 17) + "\n")
+  expected = {
+    "empty.npy": "no poses",
+    "empty.csv": "no poses",
+    "header_only.csv": "no poses",
+    "zero.npy": "no poses",
+    "bad_header.npy": "not a readable .npy/.npz file (",
+    "bad_zip.npz": "not a readable .npy/.npz file (BadZipFile: ",
+    "pickle.npy": "not a .npy or .npz file",
+    "binary.csv": "cannot read CSV (UnicodeDecodeError: ",
+    "shape.npy": "expected shape [F, J, 2], [F, J, 3], [J, 2] or [J, 3], got (2, 17, 4)",
+    "text.npy": "expected a numeric (int or float) array, got dtype <U1",
+    "row.csv": "row.csv:3: expected 51 values like line 2, got 50",
+    "width.csv": "width.csv:2: expected 51 values like line 1, got 34",
+    "field.csv": "field.csv:1: field 34 is not a number: 'oops'",
+  }
+  for name, reason in expected.items():
+    with pytest.raises(K.KeypointFileError) as err:
+      K.read_array(str(tmp_path / name), "coco17")
+    message = str(err.value)
+    assert message.startswith(str(tmp_path / name)) and reason in message and "\n" not in message, message
+  (tmp_path / "short.csv").write_text("1,2,3\n")
+  with pytest.raises(K.KeypointFileError, match=r"short\.csv:1: expected 34 or 51 values \(17 joints .*got 3"):
+    K.read_array(str(tmp_path / "short.csv"), "coco17")
+  (tmp_path / "p.txt").write_text("1")
+  with pytest.raises(K.KeypointFileError, match=r"p\.txt: expected a \.npy, \.npz, \.csv file, got extension '\.txt'"):
+    K.read_array(str(tmp_path / "p.txt"), "coco17")
+
+
+def test_read_keypoints_dispatches_arrays(tmp_path):
+  kps = _scored(np.random.default_rng(16), 2, 17)
+  np.save(tmp_path / "p.npy", kps)
+  np.savez(tmp_path / "p.npz", keypoints=kps)
+  _write_csv(tmp_path / "p.csv", kps.reshape(2, -1))
+  assert "array" in K.FORMATS
+  for name in ("p.npy", "p.npz", "p.csv"):
+    path = str(tmp_path / name)
+    for kp in (K.read_keypoints(path, layout="coco17"), K.read_keypoints(path, "array", layout="coco17")):
+      assert kp.layout == "coco17" and len(kp) == 2 and kp.mask.all()
+      np.testing.assert_allclose(kp.poses[kp.mask], kps[..., :2][kp.mask], rtol=1e-6)
+    assert K.read_keypoints(path, layout="coco17", min_score=0.5).mask.sum() == (kps[..., 2] >= 0.5).sum()
+  for name, format in (("p.npy", None), ("p.npz", None), ("p.csv", "array")):
+    with pytest.raises(K.KeypointFileError, match=r"p\.\w+: a plain array file needs layout=, one of \[.*'coco17'"):
+      K.read_keypoints(str(tmp_path / name), format)
+  with pytest.raises(K.KeypointFileError, match=r"p\.csv:1: no valid rows .*expected 33 fields"):  # MPII: no layout
+    K.read_keypoints(str(tmp_path / "p.csv"))
+
+
+def test_fuzz_regressions(tmp_path):
+  """Inputs the fuzz tests (test_keypoints_fuzz.py) found to escape as other errors or inconsistent Keypoints."""
+  # An integer past Python's 4300-digit parsing limit raised a plain ValueError from json.loads.
+  (tmp_path / "long.json").write_text('{"annotations": [{"id": ' + "9" * 5000 + "}]}")
+  with pytest.raises(K.KeypointFileError, match=r"long\.json: invalid JSON: ValueError: Exceeds the limit"):
+    K.read_coco_json(str(tmp_path / "long.json"))
+  # A finite confidence past float32's range became an infinite score.
+  person = _openpose_person(np.ones((25, 2)), np.full(25, 1e300))
+  kp = K.read_openpose(_write_json(tmp_path / "big_keypoints.json", {"people": [person]}))
+  assert kp.mask.all() and np.isfinite(kp.scores).all() and kp.scores[0, 0] == np.finfo(np.float32).max
+  kps = np.concatenate([np.ones((1, 17, 2)), np.full((1, 17, 1), 1e40)], -1)
+  np.save(tmp_path / "big.npy", kps)
+  assert np.isfinite(K.read_array(str(tmp_path / "big.npy"), "coco17").scores).all()

@@ -184,3 +184,159 @@ def test_adaptation_figures(tmp_path):
   assert plots.ratio_distributions(sets, tmp_path / "ratios.png", dpi=DPI).endswith("ratios.png")
   with pytest.raises(ValueError, match="has ratios"):
     plots.ratio_distributions({"a": {"r1": [1.0]}, "b": {"r2": [1.0]}}, tmp_path / "bad.png")
+
+
+def flags_for(completed=(), missing=()):
+  flags = ["observed"] * LAYOUT.num_joints
+  for name in completed:
+    flags[LAYOUT.index(name)] = "completed"
+  for name in missing:
+    flags[LAYOUT.index(name)] = "missing"
+  return flags
+
+
+def joint_lines(ax):
+  return [line for line in ax.lines if line.get_gid() == plots._JOINTS_GID]
+
+
+def test_draw_with_flags_hollow_dashed_and_missing():
+  flags = flags_for(completed=["l_knee"], missing=["head"])
+  ax = plots.draw_2d(Figure().add_subplot(), POSE2D, LAYOUT, flags=flags)
+  bones = bone_lines(ax)
+  assert len(bones) == 12  # head -> neck is not drawn
+  assert sum(line.get_linestyle() == "--" for line in bones) == 2  # l_hip -> l_knee -> l_ankle
+  filled, hollow = joint_lines(ax)
+  assert len(filled.get_xdata()) == 12 and len(hollow.get_xdata()) == 1
+  assert colors.to_hex(hollow.get_markerfacecolor()) == "#ffffff"
+  ax = plots.draw_3d(Figure().add_subplot(projection="3d"), POSE3D, LAYOUT, flags=flags)
+  assert [len(line.get_data_3d()[0]) for line in joint_lines(ax)] == [12, 1]
+  with pytest.raises(ValueError, match=r"draw_2d: flags for layout 'paper14': expected shape \[14\], got \[13\]"):
+    plots.draw_2d(ax, POSE2D, LAYOUT, flags=flags[:13])
+
+
+def test_pose_picture(tmp_path):
+  path = tmp_path / "pics" / "one.png"
+  assert plots.pose_picture(POSE2D, POSE3D, LAYOUT, path, dpi=DPI) == str(path)
+  assert_png(path, 3 * DPI, 3 * 3 * DPI)
+  flags = flags_for(completed=["l_knee", "r_wrist"], missing=["head"])
+  plots.pose_picture(with_nan(POSE2D, "r_ankle"), with_nan(POSE3D), LAYOUT, path, flags=flags, title="completed",
+                     views=[(10, -70)], dpi=DPI)
+  assert_png(path, 3 * DPI, 2 * 3 * DPI)
+
+
+def test_pose_picture_rejects_bad_input(tmp_path):
+  path = tmp_path / "bad.png"
+  with pytest.raises(ValueError, match=r"pose_picture: pose2d for layout 'paper14': expected shape \[14, 2\], got"):
+    plots.pose_picture(POSE3D, POSE3D, LAYOUT, path)
+  with pytest.raises(ValueError, match=r"pose3d .* expected shape \[14, 3\], got \[13, 3\]"):
+    plots.pose_picture(POSE2D, POSE3D[:13], LAYOUT, path)
+  with pytest.raises(ValueError, match=r"flags .* expected shape \[14\], got \[2, 14\]"):
+    plots.pose_picture(POSE2D, POSE3D, LAYOUT, path, flags=[flags_for()] * 2)
+  with pytest.raises(ValueError, match=r"expected values in \('observed', 'completed', 'missing'\), got 'hidden', 1"):
+    plots.pose_picture(POSE2D, POSE3D, LAYOUT, path, flags=["hidden", 1] + flags_for()[2:])
+  with pytest.raises(ValueError, match=r"views\[1\]: expected a finite \(elev, azim\) pair"):
+    plots.pose_picture(POSE2D, POSE3D, LAYOUT, path, views=[(10, 20), (10,)])
+  with pytest.raises(ValueError, match="at least one"):
+    plots.pose_picture(POSE2D, POSE3D, LAYOUT, path, views=[])
+  assert not path.exists()
+
+
+def sequence(num_frames=3):
+  """A pose walking forward and up the image over ``num_frames`` frames: ``[F, J, 2]``, ``[F, J, 3]``."""
+  t = np.linspace(0, 1, num_frames)[:, None, None]
+  return POSE2D + t * np.array([40.0, 30.0]), POSE3D + t * np.array([300.0, -200.0, 500.0])
+
+
+def test_sequence_limits_cover_all_frames():
+  p2, p3 = sequence(4)
+  p3[2, LAYOUT.index("l_ankle")] = [0.0, 5000.0, 0.0]  # not drawn: must not count
+  flags = np.array([flags_for()] * 4)
+  flags[2, LAYOUT.index("l_ankle")] = "missing"
+  lim2d, lim3d, floor_z = plots._sequence_limits(p2, p3, flags)
+  assert lim2d[1, 0] > lim2d[1, 1]  # y down
+  assert lim2d[0, 0] < p2[..., 0].min() and lim2d[0, 1] > p2[..., 0].max()
+  widths = np.diff(lim3d, axis=1).ravel()
+  np.testing.assert_allclose(widths, widths[0])
+  up = plots._upright(p3)
+  up[2, LAYOUT.index("l_ankle")] = np.nan
+  assert floor_z == np.nanmin(up[..., 2]) == -900.0  # the lowest ankle of the sequence (y down: -y up)
+  assert (lim3d[:, 0] < np.nanmin(up, axis=(0, 1))).all() and (lim3d[:, 1] > np.nanmax(up, axis=(0, 1))).all()
+  lim2d, lim3d, _ = plots._sequence_limits(np.full((1, 14, 2), np.nan), np.full((1, 14, 3), np.nan))
+  assert np.isfinite(lim2d).all() and np.isfinite(lim3d).all()
+
+
+def test_animation_limits_fixed_over_frames():
+  p2, p3 = sequence(3)
+  fig, update, n = plots._animation(p2, p3, LAYOUT, dpi=DPI)
+  ax2, ax3 = fig.axes
+  lims = []
+  for i in range(n):
+    update(i)
+    lims.append([*ax2.get_xlim(), *ax2.get_ylim(), *ax3.get_xlim(), *ax3.get_ylim(), *ax3.get_zlim()])
+    assert fig.get_suptitle() == f"frame {i} / 3"
+    assert len(bone_lines(ax3)) == len(LAYOUT.bones)  # the previous frame's lines are gone
+  np.testing.assert_array_equal(lims, [lims[0]] * n)
+  _, lim3d, floor_z = plots._sequence_limits(p2, p3)
+  np.testing.assert_array_equal(lims[0][4:], lim3d.ravel())
+  assert sum(c.get_gid() == plots._FLOOR_GID for c in ax3.collections) == 1
+  assert floor_z == -900.0  # the ankles of frame 0; later frames move up (y down)
+
+
+def test_animate_gif(tmp_path):
+  from PIL import Image
+
+  p2, p3 = sequence(3)
+  p3[1, LAYOUT.index("head")] = np.nan
+  flags = np.array([flags_for(), flags_for(completed=["l_knee"]), flags_for(missing=["head"])])
+  path = tmp_path / "movies" / "walk.gif"
+  assert plots.animate(p2, p3, LAYOUT, path, fps=10, flags=flags, dpi=DPI) == str(path)
+  with Image.open(path) as im:
+    assert im.format == "GIF" and im.n_frames == 3 and im.size == (round(6.4 * DPI), round(3.4 * DPI))
+  assert sorted(p.name for p in path.parent.iterdir()) == ["walk.gif"]  # no temporary file left
+
+
+def test_animate_mp4_needs_ffmpeg(tmp_path, monkeypatch):
+  from matplotlib import animation
+
+  p2, p3 = sequence(2)
+  path = tmp_path / "walk.mp4"
+  if animation.writers.is_available("ffmpeg"):
+    assert plots.animate(p2, p3, LAYOUT, path, dpi=DPI) == str(path) and path.stat().st_size > 0
+    path.unlink()
+  monkeypatch.setattr(animation.writers, "is_available", lambda name: False)
+  with pytest.raises(ValueError, match=r"ffmpeg is missing.*use \.gif"):
+    plots.animate(p2, p3, LAYOUT, path, dpi=DPI)
+  assert list(tmp_path.iterdir()) == []
+
+
+def test_animate_rejects_bad_input_and_leaves_no_file(tmp_path, monkeypatch):
+  from matplotlib import animation
+
+  p2, p3 = sequence(2)
+  with pytest.raises(ValueError, match=r"expected a path ending in \.gif or \.mp4, got '.*walk\.avi'"):
+    plots.animate(p2, p3, LAYOUT, tmp_path / "out" / "walk.avi")
+  with pytest.raises(ValueError, match="same, non-zero number of 2D and 3D frames, got 2 and 1"):
+    plots.animate(p2, p3[:1], LAYOUT, tmp_path / "walk.gif")
+  with pytest.raises(ValueError, match=r"animate: flags for layout 'paper14': expected shape \[2, 14\], got \[14\]"):
+    plots.animate(p2, p3, LAYOUT, tmp_path / "walk.gif", flags=flags_for())
+  with pytest.raises(ValueError, match="fps > 0"):
+    plots.animate(p2, p3, LAYOUT, tmp_path / "walk.gif", fps=0)
+  assert list(tmp_path.iterdir()) == []
+
+  def fail(self):
+    raise RuntimeError("disk full")
+
+  monkeypatch.setattr(animation.PillowWriter, "finish", fail)
+  with pytest.raises(RuntimeError, match="disk full"):
+    plots.animate(p2, p3, LAYOUT, tmp_path / "walk.gif", dpi=DPI)
+  assert list(tmp_path.iterdir()) == []  # neither the movie nor its temporary file
+
+
+def test_contact_sheet_flags(tmp_path):
+  poses2d, poses3d = np.stack([POSE2D, POSE2D]), np.stack([POSE3D, POSE3D])
+  flags = [flags_for(completed=["l_knee"]), flags_for(missing=["head"])]
+  path = tmp_path / "sheet.png"
+  plots.contact_sheet(poses2d, poses3d, LAYOUT, path, flags=flags, dpi=DPI)
+  assert_png(path, round(1.8 * DPI), round(2 * 3.2 * DPI))
+  with pytest.raises(ValueError, match=r"contact_sheet: flags for layout 'paper14': expected shape \[2, 14\]"):
+    plots.contact_sheet(poses2d, poses3d, LAYOUT, path, flags=flags[:1])

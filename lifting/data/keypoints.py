@@ -1,10 +1,12 @@
-"""Readers for 2D keypoint files: LSP/LSPET ``joints.mat``, MPII CSV, COCO JSON and OpenPose JSON.
+"""Readers for 2D keypoint files: LSP/LSPET ``joints.mat``, MPII CSV, COCO JSON, OpenPose JSON and plain arrays.
 
 Each reader returns a ``Keypoints`` in the file's own layout (see ``lifting.skeleton``); ``to_paper14``
 converts it to the library's 14-joint layout. A joint that cannot be trusted (not annotated, flagged
 unreliable, below the confidence threshold, non-finite, or absurdly out of range) gets ``mask`` False and
 NaN coordinates, so it can never leak into training as a real point; ``counts`` says how many were masked
 and why. Missing or malformed files raise ``KeypointFileError`` naming the file (and line where known).
+``read_array`` is stricter about NaN: plain arrays come from users' own exports, where a non-finite point that
+its confidence does not mark missing is a bug to report, not a joint to mask.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from absl import logging
 
 from lifting import skeleton
 
-FORMATS: tuple[str, ...] = ("lsp", "lspet", "mpii_csv", "coco", "openpose")
+FORMATS: tuple[str, ...] = ("lsp", "lspet", "mpii_csv", "coco", "openpose", "array")
 # Real images are at most a few thousand pixels wide; a coordinate past this is a corrupt value.
 MAX_ABS_COORD = 1e5
 _MAX_ROW_WARNINGS = 5  # per file, so a broken file cannot flood the log
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 class KeypointFileError(ValueError):
@@ -63,6 +66,11 @@ class Keypoints:
     return len(self.ids)
 
 
+def _one_line(e: BaseException) -> str:
+  """``"Type: message"`` with whitespace runs collapsed, so a library's multi-line message stays one log line."""
+  return " ".join(f"{type(e).__name__}: {e}".split())
+
+
 def _check_exists(path) -> str:
   path = os.fspath(path)
   if not os.path.exists(path):
@@ -85,7 +93,9 @@ def _finish(path, layout, kps, usable, occluded, scores, ids, counts, lo=-MAX_AB
     **counts,
   }
   poses = np.where(mask[..., None], xy, np.nan).astype(np.float32)
-  scores = np.where(np.isfinite(scores), scores, 0.0).astype(np.float32)
+  # A finite score past float32's range (a corrupt file) would become inf in the cast.
+  scores = np.asarray(scores, np.float64)
+  scores = np.where(np.isfinite(scores), np.clip(scores, -_F32_MAX, _F32_MAX), 0.0).astype(np.float32)
   # Every file's tally goes to the log, so masked or dropped poses are never silent.
   logging.info("%s: %s", path, ", ".join(f"{k} {v}" for k, v in counts.items()))
   return Keypoints(poses, mask, occluded & mask, scores, layout, ids, path, counts)
@@ -206,6 +216,8 @@ def _load_json(path):
     raise KeypointFileError(path, f"invalid JSON: {e.msg} (column {e.colno})", e.lineno) from e
   except RecursionError as e:
     raise KeypointFileError(path, "invalid JSON: nested too deeply") from e
+  except ValueError as e:  # Python refuses integers of more than sys.get_int_max_str_digits() digits
+    raise KeypointFileError(path, f"invalid JSON: {_one_line(e)}") from e
 
 
 def _numbers(path, values, sizes, what) -> list:
@@ -326,6 +338,141 @@ def _openpose(source, frames, min_score=0.05):
   return _finish(source, layout, kps, usable, np.zeros_like(usable), kps[..., 2], ids, counts)
 
 
+_ARRAY_EXTENSIONS = (".npy", ".npz", ".csv")
+_NPZ_NAMES = ("keypoints", "poses")  # which array of a several-array .npz holds the poses
+
+
+def _load_numpy(path) -> np.ndarray:
+  """The keypoint array of a ``.npy`` file, or of a ``.npz`` (its only array, or the one in ``_NPZ_NAMES``)."""
+  try:
+    with open(path, "rb") as f:
+      magic = f.read(6)
+  except OSError as e:
+    raise KeypointFileError(path, f"cannot read ({_one_line(e)})") from e
+  # np.load tries to unpickle anything without these (its test for .npy / zip); its error would blame pickles.
+  if magic != b"\x93NUMPY" and magic[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
+    raise KeypointFileError(path, f"not a .npy or .npz file (starts with {magic!r})")
+  try:
+    loaded = np.load(path, allow_pickle=False)
+    if not isinstance(loaded, np.lib.npyio.NpzFile):
+      return loaded
+    with loaded:
+      names = list(loaded.files)
+      picked = names if len(names) == 1 else [n for n in _NPZ_NAMES if n in names]
+      if len(picked) != 1:
+        raise KeypointFileError(path, f"expected one array, or one named 'keypoints' or 'poses', got {names}")
+      return loaded[picked[0]]
+  except KeypointFileError:
+    raise
+  except Exception as e:  # numpy and zipfile signal corrupt files with many types (ValueError, EOFError, ...)
+    raise KeypointFileError(path, f"not a readable .npy/.npz file ({_one_line(e)})") from e
+
+
+def _float_or_none(field: str) -> float | None:
+  try:
+    return float(field)
+  except ValueError:
+    return None
+
+
+def _load_csv(path, num_joints: int) -> tuple[np.ndarray, list[int]]:
+  """``[F, J * C]`` floats (C = 2 or 3) and the line of each row; skips blank lines and a first header row."""
+  rows, lines, line, header = [], [], None, False
+  try:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # -sig: spreadsheets often start with a BOM
+      reader = csv.reader(f)
+      for row in reader:
+        line = reader.line_num
+        if not any(field.strip() for field in row):
+          continue
+        values = [_float_or_none(field) for field in row]
+        if not rows and not header and all(v is None for v in values):
+          header = True
+          continue
+        if None in values:
+          k = values.index(None)
+          raise KeypointFileError(path, f"field {k + 1} is not a number: {row[k]!r}", line)
+        if rows and len(values) != len(rows[0]):
+          raise KeypointFileError(path, f"expected {len(rows[0])} values like line {lines[0]}, got {len(values)}", line)
+        if len(values) not in (2 * num_joints, 3 * num_joints):
+          want = f"{2 * num_joints} or {3 * num_joints} values ({num_joints} joints as x, y or x, y, confidence)"
+          raise KeypointFileError(path, f"expected {want}, got {len(values)}", line)
+        rows.append(values)
+        lines.append(line)
+  except (OSError, UnicodeDecodeError, csv.Error) as e:
+    raise KeypointFileError(path, f"cannot read CSV ({_one_line(e)})", line) from e
+  if not rows:
+    raise KeypointFileError(path, "no poses (only a header or blank lines)" if header else "no poses (file is empty)")
+  return np.asarray(rows, np.float64), lines
+
+
+def read_array(path, layout: str, min_score: float = 0.0) -> Keypoints:
+  """One person's 2D keypoints over frames in a ``.npy``, ``.npz`` or ``.csv`` file -> ``layout``.
+
+  Arrays are ``[F, J, 2]`` (x, y) or ``[F, J, 3]`` (x, y, confidence); ``[J, 2|3]`` is one frame. A ``.npz``
+  holds one array, or several with one named "keypoints" or "poses". A CSV has one frame per row
+  (``x0, y0[, c0], x1, ...``), an optional header row first and no other text.
+  Joints with confidence 0 or < ``min_score`` are masked, and so are coordinates past ``MAX_ABS_COORD``.
+  Non-finite coordinates anywhere else are an error, not a mask: a silently dropped NaN would hide a broken
+  export. ids are ``f"frame{i:06d}"``.
+  """
+  path = _check_exists(path)
+  if not isinstance(layout, str) or layout not in skeleton.LAYOUTS:
+    raise KeypointFileError(path, f"unknown layout {layout!r}; known layouts are {sorted(skeleton.LAYOUTS)}")
+  if not np.isfinite(min_score):
+    raise ValueError(f"min_score must be a finite number, got {min_score!r}")
+  joint_names = skeleton.get_layout(layout).joints
+  j = len(joint_names)
+  ext = os.path.splitext(path)[1].lower()
+  if ext not in _ARRAY_EXTENSIONS:
+    raise KeypointFileError(path, f"expected a {', '.join(_ARRAY_EXTENSIONS)} file, got extension {ext!r}")
+  if os.path.isfile(path) and os.path.getsize(path) == 0:
+    raise KeypointFileError(path, "no poses (file is empty)")
+  lines = None
+  if ext == ".csv":
+    flat, lines = _load_csv(path, j)
+    arr = flat.reshape(len(flat), j, -1)
+  else:
+    arr = _load_numpy(path)
+    if arr.dtype.kind not in "iuf":
+      raise KeypointFileError(path, f"expected a numeric (int or float) array, got dtype {arr.dtype}")
+    if arr.ndim == 2:  # one frame
+      arr = arr[None]
+    if arr.ndim != 3 or arr.shape[2] not in (2, 3):
+      raise KeypointFileError(path, f"expected shape [F, J, 2], [F, J, 3], [J, 2] or [J, 3], got {arr.shape}")
+    if arr.shape[1] != j:
+      raise KeypointFileError(path, f"expected {j} joints for layout {layout}, got {arr.shape[1]}")
+    if not len(arr):
+      raise KeypointFileError(path, "no poses (zero frames)")
+    with np.errstate(over="ignore"):  # float128 past float64's range becomes inf, reported below
+      arr = arr.astype(np.float64)
+
+  def fail(bad, what, fix):
+    f, k = (int(i) for i in np.argwhere(bad)[0])
+    line = None if lines is None else lines[f]
+    where = f"frame {f}, joint {k} ({joint_names[k]}) = {arr[f, k].tolist()}"
+    raise KeypointFileError(path, f"{where}: {what}; {fix}", line)
+
+  xy = arr[..., :2]
+  if arr.shape[2] == 3:
+    c = arr[..., 2]
+    if not np.isfinite(c).all():
+      fail(~np.isfinite(c), "non-finite confidence", "write 0 for a missing joint")
+    zero, low = c == 0, (c != 0) & (c < min_score)
+    usable = ~zero & ~low
+    fix = "mark missing joints with confidence 0"
+  else:
+    c, usable = np.ones(arr.shape[:2]), np.ones(arr.shape[:2], bool)
+    zero = low = ~usable
+    fix = "mark missing joints with confidence 0 (store x, y, confidence)"
+  nonfinite = usable & ~np.isfinite(xy).all(-1)
+  if nonfinite.any():
+    fail(nonfinite, "non-finite coordinates at a joint not marked missing", fix)
+  ids = tuple(f"frame{i:06d}" for i in range(len(arr)))
+  counts = {"joints_missing": int(zero.sum()), "joints_low_score": int(low.sum())}
+  return _finish(path, layout, arr, usable, np.zeros_like(usable), c, ids, counts)
+
+
 def to_paper14(kp: Keypoints) -> Keypoints:
   """Converts to layout 'paper14' with ``skeleton.conversion_matrix``.
 
@@ -344,11 +491,18 @@ def to_paper14(kp: Keypoints) -> Keypoints:
   return Keypoints(poses, mask, occluded, scores.astype(np.float32), "paper14", kp.ids, kp.source, counts)
 
 
+def _read_array_kwargs(path, **kwargs) -> Keypoints:
+  if "layout" not in kwargs:
+    raise KeypointFileError(path, f"a plain array file needs layout=, one of {sorted(skeleton.LAYOUTS)}")
+  return read_array(path, **kwargs)
+
+
 def read_keypoints(path, format: str | None = None, **kwargs) -> Keypoints:
   """Reads any supported file; ``format`` is one of ``FORMATS`` or None to infer it from the path.
 
-  Inference: ``.mat`` -> LSP/LSPET by array shape, ``.csv`` -> MPII, a folder or a JSON object with "people"
-  -> OpenPose, any other JSON -> COCO. ``kwargs`` go to the reader.
+  Inference: ``.mat`` -> LSP/LSPET by array shape, ``.npy``/``.npz`` -> ``read_array``, ``.csv`` -> ``read_array``
+  when ``layout=`` is given and MPII otherwise, a folder or a JSON object with "people" -> OpenPose, any other
+  JSON -> COCO. ``kwargs`` go to the reader; array files need ``layout=``.
   """
   path = _check_exists(path)
   readers = {
@@ -357,6 +511,7 @@ def read_keypoints(path, format: str | None = None, **kwargs) -> Keypoints:
     "mpii_csv": read_mpii_csv,
     "coco": read_coco_json,
     "openpose": read_openpose,
+    "array": _read_array_kwargs,
   }
   if format is not None:
     if format not in readers:
@@ -367,6 +522,9 @@ def read_keypoints(path, format: str | None = None, **kwargs) -> Keypoints:
     return read_openpose(path, **kwargs)
   if ext == ".mat":
     return read_lsp(path, **kwargs)
+  # MPII rows start with an image name, so a .csv is a plain array exactly when the caller names its layout.
+  if ext in (".npy", ".npz") or (ext == ".csv" and "layout" in kwargs):
+    return _read_array_kwargs(path, **kwargs)
   if ext == ".csv":
     return read_mpii_csv(path, **kwargs)
   if ext == ".json":

@@ -1,0 +1,466 @@
+"""Lift your own 2D keypoints to 3D with a trained checkpoint.
+
+    from lifting import inference
+    model = inference.load("runs/bandai")                     # a workdir of run.py or the ablation command
+    out = model.lift(keypoints, layout="coco17")              # [N, 17, 2] or [N, 17, 3] (x, y, confidence)
+    out.poses3d, out.scale, out.flags                          # [N, 14, 3], [N], [N, 14]
+
+What happens to every pose:
+
+1. **Joints.** The input layout is converted to the model's 14 joints (`lifting.skeleton`). A
+   joint is *observed* when all its source joints are usable: finite, confidence at least
+   ``min_score`` (and above 0), and, with ``image_size``, not further outside the image than
+   the image's own size.
+2. **Missing joints** are never lifted as zeros. With a completion network (sec. 4.6; the one
+   `run.py --mode=adapt` trained, found beside the checkpoint or given to `load`) they are
+   *completed* when at most its ``max_missing`` joints are missing. Otherwise the documented
+   fallback fills them and flags them *missing*: a limb joint whose left/right partner is
+   observed is that partner mirrored across the body's root-to-neck axis; any other joint comes
+   from the model's mean training pose fitted to the observed joints by scale and translation.
+   Poses with fewer than ``min_observed`` observed joints are not lifted (``valid`` False, NaN).
+3. **Scale.** Each pose is root-centred and scaled so its eight limb bones have the training
+   poses' median 2D length (`lifting.data.wild.body_size`); head and neck semantics differ
+   between keypoint sets, limb lengths do not.
+4. **Lift.** One jitted function, called on power-of-two chunks (256 to ``max_batch`` poses),
+   so any number of poses compiles at most a handful of shapes.
+
+Output ``poses3d`` is root-relative (root = hip midpoint) in the camera frame (x right, y down,
+z away from the camera), scaled to unit 3D head-to-root length; ``poses3d * scale[:, None,
+None]`` is in the input's units (pixels at the depth of the root, weak perspective).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import jax
+import numpy as np
+from absl import logging
+
+from lifting import checkpoint
+from lifting import completion as completion_lib
+from lifting import geometry
+from lifting import skeleton
+from lifting.data import pipeline
+from lifting.data import wild
+
+OBSERVED, COMPLETED, MISSING = 0, 1, 2
+FLAG_NAMES = ("observed", "completed", "missing")
+
+
+@dataclasses.dataclass(frozen=True)
+class Lifted:
+  """3D poses lifted from 2D keypoints (see the module docstring).
+
+  Attributes:
+    poses3d: ``[N, J, 3]`` root-relative camera-frame joints, unit head-to-root length; NaN where
+      ``~valid``.
+    scale: ``[N]`` multiply ``poses3d`` by it for the input's units (pixels at the root's depth).
+    flags: ``[N, J]`` int8 per joint: 0 observed, 1 completed by the network, 2 missing (the
+      fallback's guess; treat its position as unknown). See `FLAG_NAMES`.
+    pose2d: ``[N, J, 2]`` the 2D input in the model's layout and the input's units, missing and
+      completed joints filled as they were lifted.
+    valid: ``[N]`` False for poses with too few observed joints to lift.
+    joints: joint names of the model's layout.
+    ids: ``[N]`` where each pose came from (frame or image and person), if known.
+  """
+  poses3d: np.ndarray
+  scale: np.ndarray
+  flags: np.ndarray
+  pose2d: np.ndarray
+  valid: np.ndarray
+  joints: tuple[str, ...]
+  ids: tuple[str, ...]
+
+  def __len__(self) -> int:
+    return len(self.poses3d)
+
+  def to_json(self) -> list[dict]:
+    """One dict per pose: id, valid, scale, and per joint its xyz and flag."""
+    out = []
+    for i in range(len(self)):
+      joints = {name: {"xyz": None if not self.valid[i] else [round(float(v), 6) for v in self.poses3d[i, j]],
+                       "flag": FLAG_NAMES[self.flags[i, j]]} for j, name in enumerate(self.joints)}
+      out.append({"id": self.ids[i], "valid": bool(self.valid[i]),
+                  "scale": float(self.scale[i]) if self.valid[i] else None, "joints": joints})
+    return out
+
+
+class Model:
+  """A trained lifter, ready to lift keypoints; made by `load`."""
+
+  def __init__(self, config, lifter, variables, normalization: dict, completion=None, step: int = 0,
+               workdir: str = "", max_batch: int = 65536):
+    self.config, self.lifter, self.variables = config, lifter, variables
+    self.layout = skeleton.get_layout(config.layout)
+    self.c = float(config.c)
+    self.normalization, self.completion, self.step, self.workdir = normalization, completion, step, workdir
+    self.max_batch = max_batch
+    self._lift = jax.jit(self._lift_normalised)
+
+  def __repr__(self) -> str:
+    return (f"Model({self.workdir!r}, step {self.step}, layout {self.layout.name}, "
+            f"completion {'on' if self.completion is not None else 'off'})")
+
+  def _lift_normalised(self, variables, poses):
+    offsets = self.lifter.apply(variables, poses, train=False)
+    points = geometry.depth_to_points(poses, offsets, self.c)
+    return points - geometry.root_of(points, self.layout.root_joints)[..., None, :]
+
+  def lift_normalised(self, poses: np.ndarray) -> np.ndarray:
+    """``[N, J, 2]`` poses already in the training frame to root-relative ``[N, J, 3]`` (the lifter's units).
+
+    Poses go in power-of-two chunks (``max_batch`` at most, 256 at least; the largest that fits
+    what is left, only the last one padded), so any N compiles a handful of shapes and wastes
+    under 256 padded poses.
+    """
+    poses = np.asarray(poses, np.float32)
+    out, start = [], 0
+    while start < len(poses):
+      left = len(poses) - start
+      bucket = max(256, min(self.max_batch, 1 << (left.bit_length() - 1)))
+      part = poses[start:start + bucket]
+      padded = np.concatenate([part, np.zeros((bucket - len(part),) + part.shape[1:], np.float32)])
+      out.append(np.asarray(self._lift(self.variables, padded))[:len(part)])
+      start += len(part)
+    return np.concatenate(out) if out else np.zeros(poses.shape[:-1] + (3,), np.float32)
+
+  def lift(self, keypoints2d, layout: str = "paper14", scores=None, min_score=0.0,
+           image_size: tuple[int, int] | None = None, ids=None, min_observed: int = 8) -> Lifted:
+    """Lifts ``[N, J, 2]`` keypoints (or ``[N, J, 3]`` with a confidence column) in ``layout`` to 3D.
+
+    ``scores [N, J]`` is an alternative to the confidence column. ``min_score`` is one threshold or
+    one per input joint ``[J]``. ``image_size`` (width, height) also marks joints far outside the
+    image as missing. See the module docstring for the rest.
+    """
+    points = np.asarray(keypoints2d, np.float64)
+    src = skeleton.get_layout(layout)
+    if points.ndim == 2:
+      points = points[None]
+    if points.ndim != 3 or points.shape[1] != src.num_joints or points.shape[2] not in (2, 3):
+      raise ValueError(f"keypoints: expected shape [N, {src.num_joints}, 2] or [N, {src.num_joints}, 3] for layout "
+                       f"{src.name!r}, got {tuple(np.shape(keypoints2d))}")
+    conf = points[..., 2] if points.shape[2] == 3 else np.ones(points.shape[:2])
+    if scores is not None:
+      conf = np.asarray(scores, np.float64)
+      if conf.shape != points.shape[:2]:
+        raise ValueError(f"scores: expected shape {points.shape[:2]}, got {conf.shape}")
+    xy = points[..., :2]
+    usable = (conf > 0) & (conf >= _thresholds(min_score, src))
+    bad = usable & ~np.isfinite(xy).all(-1)
+    if bad.any() or not np.isfinite(conf).all():
+      n, j = np.argwhere(bad)[0] if bad.any() else np.argwhere(~np.isfinite(conf))[0]
+      raise ValueError(f"keypoints: pose {n}, joint {src.joints[j]!r} has a non-finite coordinate or confidence; "
+                       "mark missing joints with confidence 0")
+    if image_size is not None:
+      w, h = image_size
+      if not (w > 0 and h > 0):
+        raise ValueError(f"image_size: expected (width, height) > 0, got {image_size}")
+      with np.errstate(invalid="ignore"):
+        inside = (xy > -np.array([w, h])) & (xy < 2 * np.array([w, h]))
+      usable &= inside.all(-1)
+    ids = tuple(ids) if ids is not None else tuple(f"pose{i:06d}" for i in range(len(points)))
+    if len(ids) != len(points):
+      raise ValueError(f"ids: expected {len(points)} ids, got {len(ids)}")
+    pose2d, observed = _convert(xy, usable, src, self.layout)
+    return self._lift_model_layout(pose2d, observed, ids, min_observed)
+
+  def lift_keypoints(self, kp, min_observed: int = 8) -> Lifted:
+    """Lifts a `lifting.data.keypoints.Keypoints` (any reader's output)."""
+    pose2d, observed = _convert(np.asarray(kp.poses, np.float64), np.asarray(kp.mask), skeleton.get_layout(kp.layout),
+                                self.layout)
+    return self._lift_model_layout(pose2d, observed, kp.ids, min_observed)
+
+  def _lift_model_layout(self, pose2d: np.ndarray, observed: np.ndarray, ids, min_observed: int) -> Lifted:
+    j = self.layout.num_joints
+    valid = observed.sum(-1) >= min(min_observed, j)
+    flags = np.where(observed, OBSERVED, MISSING).astype(np.int8)
+    filled = np.where(observed[..., None], pose2d, np.nan)
+    todo = valid & ~observed.all(-1)
+    if self.completion is not None and todo.any():
+      can = todo & ((~observed).sum(-1) <= self.completion.max_missing)
+      if can.any():
+        filled[can] = completion_lib.complete(self.completion, filled[can], observed[can])
+        flags[can] = np.where(observed[can], OBSERVED, COMPLETED)
+    rest = valid & ~np.isfinite(filled).all((-2, -1))
+    if rest.any():
+      filled[rest] = _fallback_fill(filled[rest], np.isfinite(filled[rest]).all(-1), self.layout,
+                                    np.asarray(self.normalization["mean_pose"], np.float64))
+    poses3d = np.full(pose2d.shape[:-1] + (3,), np.nan, np.float32)
+    scale = np.full(len(pose2d), np.nan)
+    if valid.any():
+      x, px_per_unit = self._normalise(filled[valid])
+      lifted = self.lift_normalised(x).astype(np.float64)
+      head = np.linalg.norm(lifted[:, self.layout.head], axis=-1)
+      head = np.maximum(head, 1e-9)
+      poses3d[valid] = lifted / head[:, None, None]
+      # A lifter unit at the root's depth c is 1 / c normalised units, i.e. px_per_unit / c pixels.
+      scale[valid] = head * px_per_unit / self.c
+    filled[~valid] = np.nan
+    return Lifted(poses3d, scale, flags, filled.astype(np.float32), valid, self.layout.joints, tuple(ids))
+
+  def _normalise(self, pose2d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Training-frame poses and, per pose, input units per normalised unit."""
+    size = self.normalization.get("body_size")
+    if size:
+      x = wild.scale_to(pose2d, size, self.layout)
+      return x, wild.body_size(pose2d, self.layout) / size
+    x, _ = pipeline.normalize(pose2d, self.layout, self.c, "pose")  # Head-to-root 1 / c per pose.
+    root = pose2d[:, list(self.layout.root_joints)].mean(1)
+    dist = np.linalg.norm(pose2d[:, self.layout.head] - root, axis=-1)
+    return x, dist * self.c
+
+
+def _thresholds(min_score, layout: skeleton.Layout) -> np.ndarray:
+  """``min_score`` as ``[J]``: one value for all joints or one per joint of ``layout``."""
+  t = np.atleast_1d(np.asarray(min_score, np.float64))
+  if t.shape not in ((1,), (layout.num_joints,)) or not np.isfinite(t).all():
+    raise ValueError(f"min_score: expected one finite threshold or {layout.num_joints} (one per {layout.name} joint: "
+                     f"{', '.join(layout.joints)}), got {np.asarray(min_score).tolist()}")
+  return np.broadcast_to(t, (layout.num_joints,))
+
+
+def _convert(xy: np.ndarray, usable: np.ndarray, src: skeleton.Layout, dst: skeleton.Layout):
+  """``[N, J, 2]`` in ``src`` to ``dst`` (weighted sums of source joints); a joint is observed only if
+  every source joint it uses is usable."""
+  if src.name == dst.name:
+    return np.where(usable[..., None], xy, np.nan), usable.copy()
+  try:
+    W, valid = skeleton.conversion_matrix(src, dst)
+  except ValueError as e:
+    raise ValueError(f"layout: cannot convert {src.name!r} keypoints to the model's {dst.name!r} joints ({e})") from None
+  uses = W != 0
+  observed = valid & ~(uses & ~usable[:, None, :]).any(-1)
+  out = np.einsum("ds,nsc->ndc", W, np.where(usable[..., None], xy, 0.0))
+  return np.where(observed[..., None], out, np.nan), observed
+
+
+def _fallback_fill(pose2d: np.ndarray, observed: np.ndarray, layout: skeleton.Layout,
+                   mean_pose: np.ndarray) -> np.ndarray:
+  """Fills missing joints: the observed left/right partner mirrored across the root-to-neck axis, else
+  the mean pose fitted to the observed joints by scale and translation."""
+  out = np.array(pose2d, np.float64)
+  partner = {}
+  for a, b in layout.symmetric_pairs:
+    partner[a], partner[b] = b, a
+  roots = list(layout.root_joints)
+  neck = layout.joints.index("neck") if "neck" in layout.joints else layout.head
+  axis_ok = observed[:, roots].all(-1) & observed[:, neck]
+  root = out[:, roots].mean(axis=1)  # NaN where a hip is missing (axis_ok False there)
+  up = out[:, neck] - root
+  up /= np.maximum(np.linalg.norm(up, axis=-1, keepdims=True), 1e-9)
+  for j, p in partner.items():
+    use = ~observed[:, j] & observed[:, p] & axis_ok
+    if use.any():
+      rel = out[use, p] - root[use]
+      along = np.sum(rel * up[use], axis=-1, keepdims=True) * up[use]
+      out[use, j] = root[use] + 2 * along - rel  # Reflection across the axis through root along up.
+  still = ~np.isfinite(out).all(-1)
+  if still.any():
+    known = ~still
+    rows = still.any(-1)
+    out[rows] = completion_lib.mean_pose_fill(mean_pose, out[rows], known[rows])
+  return out
+
+
+def _read_json(path: str) -> dict:
+  with open(path) as f:
+    return json.load(f)
+
+
+def load(workdir: str, completion: str | None = "auto", max_batch: int = 65536) -> Model:
+  """The latest checkpoint of a training ``workdir`` (``config.json`` and ``checkpoints/`` inside).
+
+  ``completion``: a folder written by `lifting.completion.save` (``run.py --mode=adapt`` puts one
+  in its workdir as ``completion/``); ``"auto"`` looks for the one the run's ``data.extra``
+  poses came from; ``None`` uses the fallback only.
+  """
+  from ml_collections import config_dict  # pylint: disable=g-import-not-at-top
+  from lifting import train  # pylint: disable=g-import-not-at-top
+
+  workdir = os.path.abspath(os.path.expanduser(workdir))
+  config_path = os.path.join(workdir, "config.json")
+  if not os.path.exists(config_path):
+    raise ValueError(f"{workdir}: no config.json; expected the workdir of a training run (run.py --workdir)")
+  config = config_dict.ConfigDict(_read_json(config_path))
+  if not os.path.isdir(os.path.join(workdir, "checkpoints")):
+    raise ValueError(f"{workdir}: no checkpoints/ folder; train first (run.py --mode=train)")
+  ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
+  try:
+    step = ckpt.latest_step()
+    if step is None:
+      raise ValueError(f"{workdir}: no checkpoint in checkpoints/; train first (run.py --mode=train)")
+    models = train.build_models(config)
+    layout = skeleton.get_layout(config.layout)
+    template = train.create_train_states(config, models, layout.num_joints, jax.random.key(0))
+    try:
+      states = ckpt.restore(template)
+    except (ValueError, KeyError, TypeError) as e:
+      raise ValueError(f"{workdir}: the checkpoint does not match its config.json (another joint layout or "
+                       f"network; {type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+  finally:
+    ckpt.close()
+  variables = {"params": states.lifter.params, "batch_stats": states.lifter.batch_stats}
+  norm_path = os.path.join(workdir, "normalization.json")
+  if os.path.exists(norm_path):
+    normalization = _read_json(norm_path)
+    if normalization.get("layout") != layout.name:
+      raise ValueError(f"{norm_path}: written for layout {normalization.get('layout')!r}, but the checkpoint's "
+                       f"config says {layout.name!r}")
+  else:
+    normalization = _normalization_from_data(config, workdir)
+  if normalization.get("mean_pose") is None:
+    normalization["mean_pose"] = _canonical_pose(layout).tolist()
+  comp = None
+  if completion == "auto":
+    folder = _completion_beside(config)
+    comp = completion_lib.load(folder) if folder else None
+  elif completion:
+    comp = completion_lib.load(completion)
+  if comp is not None and comp.mean_pose.shape[0] != layout.num_joints:
+    raise ValueError(f"completion: the network fills {comp.mean_pose.shape[0]} joints, the model has "
+                     f"{layout.num_joints}")
+  return Model(config, models.lifter, variables, normalization, comp, int(step), workdir, max_batch)
+
+
+def _normalization_from_data(config, workdir: str) -> dict:
+  """For runs trained before ``normalization.json`` was written: recomputed from the run's own training
+  data (and saved) when that data is at hand, else head-to-root scaling pose by pose."""
+  from lifting import train  # pylint: disable=g-import-not-at-top
+  try:
+    data = pipeline.load(config, extra=False)
+  except (ValueError, OSError) as e:
+    logging.warning("%s has no normalization.json and its training data cannot be loaded (%s): poses are scaled to "
+                    "head-to-root 1/c one by one", workdir, str(e).splitlines()[0][:200])
+    return {"body_size": None, "mean_pose": None}
+  stats = train.normalization_stats(config, data)
+  try:
+    train.write_normalization(workdir, config, data)
+  except OSError:
+    pass  # A read-only workdir: recomputed next time.
+  return stats
+
+
+def _completion_beside(config) -> str | None:
+  """The completion network of the adapt run whose poses ``config.data.extra`` read, if any."""
+  path = config.data.extra.path if "extra" in config.data else ""
+  if path:
+    folder = os.path.join(os.path.dirname(os.path.abspath(path)), "completion")
+    if os.path.exists(os.path.join(folder, "completion.json")):
+      return folder
+  return None
+
+
+def _canonical_pose(layout: skeleton.Layout) -> np.ndarray:
+  """A pose of the demo generator's skeleton, for runs without a stored mean pose."""
+  from lifting.data import synthetic  # pylint: disable=g-import-not-at-top
+  if layout.name != "paper14":
+    raise ValueError(f"layout {layout.name!r}: this checkpoint has no normalization.json and only paper14 has a "
+                     "built-in fallback pose; retrain to write one")
+  demo = synthetic.make_demo_data(seed=0, num_train_sequences=1, num_test_sequences=1, num_frames=1, num_cameras=1)
+  return np.asarray(demo.train_2d.reshape(-1, layout.num_joints, 2)[0], np.float64)
+
+
+# ---- Files in, files out: `run.py --mode=lift` ----
+
+def _pick(valid: np.ndarray, count: int, spread: bool, seed: int = 0) -> list[int]:
+  idx = np.flatnonzero(valid)
+  if count <= 0 or not len(idx):
+    return []
+  if spread:  # Evenly over the input, first and last included.
+    return sorted(set(idx[np.linspace(0, len(idx) - 1, min(count, len(idx))).round().astype(int)].tolist()))
+  return sorted(np.random.default_rng(seed).choice(idx, size=min(count, len(idx)), replace=False).tolist())
+
+
+def _safe_name(text: str) -> str:
+  return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(text))[:80]
+
+
+def write_outputs(lifted: Lifted, folder: str, meta: dict, pictures: int = 4, contact_sheet: int = 0,
+                  animate: bool = False) -> list[str]:
+  """Writes ``poses3d.npz``, ``poses3d.json`` and the pictures to ``folder``; returns the paths (relative)."""
+  from lifting import plots  # pylint: disable=g-import-not-at-top  (matplotlib only when drawing)
+
+  os.makedirs(folder, exist_ok=True)
+  np.savez(os.path.join(folder, "poses3d.npz"), poses3d=lifted.poses3d, scale=lifted.scale, flags=lifted.flags,
+           pose2d=lifted.pose2d, valid=lifted.valid, ids=np.array(lifted.ids), joints=np.array(lifted.joints),
+           flag_names=np.array(FLAG_NAMES))
+  with open(os.path.join(folder, "poses3d.json"), "w") as f:
+    json.dump({**meta, "joints": list(lifted.joints), "flag_names": list(FLAG_NAMES), "poses": lifted.to_json()}, f)
+  written = ["poses3d.npz", "poses3d.json"]
+  names = lambda i: [FLAG_NAMES[k] for k in lifted.flags[i]]  # noqa: E731
+  for i in _pick(lifted.valid, pictures, spread=True):
+    rel = os.path.join("pictures", f"pose_{_safe_name(lifted.ids[i])}.png")
+    plots.pose_picture(lifted.pose2d[i], lifted.poses3d[i], "paper14", os.path.join(folder, rel), flags=names(i),
+                       title=str(lifted.ids[i]))
+    written.append(rel)
+  picks = _pick(lifted.valid, contact_sheet, spread=False)
+  if picks:
+    plots.contact_sheet(lifted.pose2d[picks], lifted.poses3d[picks], "paper14", os.path.join(folder, "contact_sheet.png"),
+                        titles=[str(lifted.ids[i]) for i in picks], flags=[names(i) for i in picks])
+    written.append("contact_sheet.png")
+  if animate:
+    frames = np.flatnonzero(lifted.valid)
+    if len(frames) < 2:
+      raise ValueError("--animate: expected a sequence of at least 2 liftable poses, got "
+                       f"{len(frames)}")
+    plots.animate(lifted.pose2d[frames], lifted.poses3d[frames], "paper14", os.path.join(folder, "animation.gif"),
+                  flags=[names(i) for i in frames])
+    written.append("animation.gif")
+  return written
+
+
+def _mask_outside(kp, image_size):
+  """``kp`` with joints further outside the image than its own size masked (a detector's stray points)."""
+  w, h = image_size
+  if not (w > 0 and h > 0):
+    raise ValueError(f"image_size: expected (width, height) > 0, got {image_size}")
+  size = np.array([w, h], np.float64)
+  with np.errstate(invalid="ignore"):
+    inside = ((kp.poses > -size) & (kp.poses < 2 * size)).all(-1)
+  mask = kp.mask & inside
+  return dataclasses.replace(kp, poses=np.where(mask[..., None], kp.poses, np.nan).astype(np.float32), mask=mask,
+                             occluded=kp.occluded & mask,
+                             counts={**kp.counts, "joints_outside_image": int((kp.mask & ~inside).sum())})
+
+
+def lift_file(workdir: str, input_path: str, output: str, format: str | None = None, layout: str | None = None,
+              min_score=0.0, image_size: tuple[int, int] | None = None, pictures: int = 4,
+              contact_sheet: int = 0, animate: bool = False, completion: str | None = "auto") -> dict:
+  """Reads a keypoint file, lifts it with the checkpoint in ``workdir`` and writes the results to ``output``.
+
+  Everything is written to a temporary folder first and moved into ``output`` only when all of it
+  succeeded, so an error leaves no partial files behind. Returns a summary.
+  """
+  import shutil  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  from lifting.data import keypoints  # pylint: disable=g-import-not-at-top
+
+  model = load(workdir, completion)
+  kp = keypoints.read_keypoints(input_path, format, **({"layout": layout} if layout else {}))
+  thresholds = _thresholds(min_score, skeleton.get_layout(kp.layout))
+  if (thresholds > 0).any():  # Per joint of the file's own layout, before conversion.
+    low = kp.mask & (kp.scores < thresholds)
+    kp = dataclasses.replace(kp, mask=kp.mask & ~low, poses=np.where(low[..., None], np.nan, kp.poses),
+                             occluded=kp.occluded & ~low, counts={**kp.counts, "joints_below_min_score": int(low.sum())})
+  if image_size is not None:
+    kp = _mask_outside(kp, image_size)
+  lifted = model.lift_keypoints(kp)
+  counts = {name: int((lifted.flags[lifted.valid] == k).sum()) for k, name in enumerate(FLAG_NAMES)}
+  meta = {"model": model.workdir, "step": model.step, "input": os.path.abspath(input_path), "input_layout": kp.layout,
+          "num_poses": len(lifted), "valid_poses": int(lifted.valid.sum()), "joint_counts": counts,
+          "completion": model.completion is not None}
+  parent = os.path.dirname(os.path.abspath(output)) or "."
+  os.makedirs(parent, exist_ok=True)
+  tmp = tempfile.mkdtemp(prefix=".lift-", dir=parent)
+  try:
+    written = write_outputs(lifted, tmp, meta, pictures, contact_sheet, animate)
+    os.makedirs(output, exist_ok=True)
+    for rel in written:
+      os.makedirs(os.path.dirname(os.path.join(output, rel)) or ".", exist_ok=True)
+      os.replace(os.path.join(tmp, rel), os.path.join(output, rel))
+  finally:
+    shutil.rmtree(tmp, ignore_errors=True)
+  return {**meta, "output": os.path.abspath(output), "files": written}

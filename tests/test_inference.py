@@ -1,0 +1,197 @@
+"""Lifting your own keypoints: the loaded model, missing joints, layouts, buckets, and the run.py --mode=lift CLI."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from experiments import tiny
+from lifting import completion as completion_lib
+from lifting import inference
+from lifting import skeleton
+from lifting import train
+from lifting.data import pipeline
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PAPER14 = skeleton.get_layout("paper14")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+  """A tiny trained run (demo data) and its training 2D poses in pixels."""
+  workdir = str(tmp_path_factory.mktemp("run"))
+  config = tiny.get_config()
+  config.train.num_steps = 3
+  train.train_and_evaluate(config, workdir)
+  train_seqs, _ = pipeline.load_splits(config)
+  return workdir, train_seqs.pose2d.astype(np.float64)
+
+
+@pytest.fixture(scope="module")
+def model(run):
+  return inference.load(run[0])
+
+
+def test_lift_shapes_scale_and_flags(model, run):
+  poses = run[1][:5]
+  out = model.lift(poses)
+  assert out.poses3d.shape == (5, 14, 3) and out.flags.shape == (5, 14) and out.valid.all()
+  assert (out.flags == inference.OBSERVED).all()
+  root = out.poses3d[:, list(PAPER14.root_joints)].mean(1)
+  np.testing.assert_allclose(root, 0.0, atol=1e-5)  # Root-relative.
+  np.testing.assert_allclose(np.linalg.norm(out.poses3d[:, PAPER14.head], axis=-1), 1.0, rtol=1e-5)  # Unit head.
+  # poses3d * scale is in the input's units: its x, y match the input's root-relative 2D up to perspective.
+  lateral = out.poses3d[..., :2] * out.scale[:, None, None]
+  centred = poses - poses[:, list(PAPER14.root_joints)].mean(1, keepdims=True)
+  assert np.median(np.abs(np.linalg.norm(lateral, axis=-1) / np.maximum(np.linalg.norm(centred, axis=-1), 1e-9) - 1)
+                   [:, [0, 5, 6, 11]]) < 0.3
+  # The same poses lifted alone, in another bucket, or scaled and shifted give the same 3D.
+  np.testing.assert_allclose(model.lift(poses[:1]).poses3d[0], out.poses3d[0], atol=1e-4)
+  moved = model.lift(poses * 3.0 + 100.0)
+  np.testing.assert_allclose(moved.poses3d, out.poses3d, atol=1e-4)
+  np.testing.assert_allclose(moved.scale, 3.0 * out.scale, rtol=1e-4)
+
+
+def test_confidence_missing_joints_are_filled_never_zero(model, run):
+  poses = run[1][:4].copy()
+  conf = np.ones((4, 14))
+  conf[0, PAPER14.joints.index("l_wrist")] = 0.0  # Partner visible: mirrored.
+  conf[1, [PAPER14.joints.index("l_knee"), PAPER14.joints.index("r_knee")]] = 0.2  # Below min_score.
+  conf[2, :10] = 0.0  # Too few observed joints: not lifted.
+  poses[0, PAPER14.joints.index("l_wrist")] = np.nan  # A NaN with confidence 0 is just missing.
+  out = model.lift(np.concatenate([poses, conf[..., None]], -1), min_score=0.5)
+  assert out.flags[0, PAPER14.joints.index("l_wrist")] == inference.MISSING
+  assert (out.flags[1, [1, 4]] == inference.MISSING).all() and out.flags[3].max() == inference.OBSERVED
+  assert not out.valid[2] and np.isnan(out.poses3d[2]).all() and np.isnan(out.scale[2])
+  assert np.isfinite(out.poses3d[[0, 1, 3]]).all() and np.isfinite(out.pose2d[[0, 1, 3]]).all()
+  # The mirrored wrist is the right wrist reflected across the root-to-neck axis, not a zero.
+  filled = out.pose2d[0, PAPER14.joints.index("l_wrist")]
+  assert np.linalg.norm(filled - poses[0, PAPER14.joints.index("r_wrist")]) > 0 and np.abs(filled).min() > 1.0
+  with pytest.raises(ValueError, match="non-finite.*confidence 0"):
+    bad = run[1][:1].copy()
+    bad[0, 3] = np.inf
+    model.lift(bad)
+
+
+def test_completion_network_completes(run, tmp_path):
+  workdir, poses = run
+  data = pipeline.load(tiny.get_config(), extra=False)
+  comp = completion_lib.train_completer(data.train_2d, max_missing=4, width=16, num_steps=20, batch_size=32)
+  completion_lib.save(comp, str(tmp_path / "completion"))
+  model = inference.load(workdir, completion=str(tmp_path / "completion"))
+  conf = np.ones((2, 14))
+  conf[0, 0] = 0
+  conf[1, :5] = 0  # More missing than the network was trained for: the fallback.
+  out = model.lift(np.concatenate([poses[:2], conf[..., None]], -1))
+  assert out.flags[0, 0] == inference.COMPLETED and (out.flags[0, 1:] == inference.OBSERVED).all()
+  assert (out.flags[1, :5] == inference.MISSING).all() and out.valid.all()
+
+
+def test_other_layouts_convert(model, run):
+  coco = skeleton.get_layout("coco17")
+  w, valid = skeleton.conversion_matrix("paper14", "coco17")
+  pts = np.einsum("ds,nsc->ndc", w, run[1][:3])
+  pts[:, ~valid] = np.nan  # COCO joints paper14 cannot give (face points): unknown.
+  conf = np.where(valid, 1.0, 0.0)[None].repeat(3, 0)
+  out = model.lift(np.concatenate([np.nan_to_num(pts), conf[..., None]], -1), layout=coco.name)
+  assert out.poses3d.shape == (3, 14, 3)
+  with pytest.raises(ValueError, match="expected shape"):
+    model.lift(run[1][:2], layout="coco17")
+  with pytest.raises(ValueError, match="layout"):
+    model.lift(run[1][:2], layout="nope")
+
+
+def test_buckets_compile_once(model, run):
+  poses = np.repeat(run[1][:1], 300, axis=0)
+  model.lift(poses[:10])
+  before = model._lift._cache_size()
+  for n in (1, 7, 200, 256):  # All in the 256 bucket.
+    model.lift(poses[:n])
+  assert model._lift._cache_size() == before
+  # 300 = 256 + 44 padded to 256: still no new shape, and chunking changes nothing.
+  np.testing.assert_allclose(model.lift_normalised(np.zeros((300, 14, 2)))[-1],
+                             model.lift_normalised(np.zeros((1, 14, 2)))[0], atol=1e-6)
+  assert model._lift._cache_size() == before
+
+
+def test_load_errors(tmp_path, run):
+  with pytest.raises(ValueError, match="no config.json"):
+    inference.load(str(tmp_path))
+  workdir = tmp_path / "copy"
+  workdir.mkdir()
+  with open(os.path.join(run[0], "config.json")) as f:
+    config = json.load(f)
+  (workdir / "config.json").write_text(json.dumps(config))
+  with pytest.raises(ValueError, match="no checkpoints"):
+    inference.load(str(workdir))
+  config["model"]["width"] = 8  # Another network than the checkpoint's.
+  other = tmp_path / "other"
+  other.mkdir()
+  os.symlink(os.path.join(run[0], "checkpoints"), other / "checkpoints")
+  (other / "config.json").write_text(json.dumps(config))
+  with pytest.raises(ValueError, match="does not match"):
+    inference.load(str(other))
+
+
+def _cli(*args):
+  return subprocess.run([sys.executable, "run.py", "--mode=lift", *args], cwd=ROOT, capture_output=True, text=True,
+                        timeout=300)
+
+
+def test_cli_lifts_an_array_file_and_writes_pictures(run, tmp_path):
+  workdir, poses = run
+  arr = tmp_path / "seq.npy"
+  np.save(arr, poses[:6].astype(np.float32))
+  out = tmp_path / "out"
+  res = _cli(f"--workdir={workdir}", f"--input={arr}", "--layout=paper14", f"--output={out}", "--pictures=2",
+             "--contact_sheet=3", "--animate")
+  assert res.returncode == 0, res.stderr[-2000:]
+  assert "lifted 6 of 6 poses" in res.stdout
+  with np.load(out / "poses3d.npz") as z:
+    assert z["poses3d"].shape == (6, 14, 3) and list(z["joints"]) == list(PAPER14.joints)
+  with open(out / "poses3d.json") as f:
+    doc = json.load(f)
+  assert len(doc["poses"]) == 6 and doc["poses"][0]["joints"]["head"]["flag"] == "observed"
+  assert len(doc["poses"][0]["joints"]["head"]["xyz"]) == 3
+  pictures = sorted(os.listdir(out / "pictures"))
+  assert len(pictures) == 2 and all(p.endswith(".png") for p in pictures)
+  assert (out / "contact_sheet.png").exists() and (out / "animation.gif").exists()
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "no poses|empty"),
+    (b"{\"annotations\": [", "JSON|json"),
+])
+def test_cli_bad_input_is_one_line_and_leaves_nothing(run, tmp_path, content, message):
+  bad = tmp_path / "bad.json"
+  bad.write_bytes(content)
+  out = tmp_path / "out"
+  res = _cli(f"--workdir={run[0]}", f"--input={bad}", "--format=coco", f"--output={out}")
+  assert res.returncode != 0
+  last = res.stderr.strip().splitlines()[-1]
+  assert last.startswith("run.py: error: ") and str(bad) in last, res.stderr[-1500:]
+  assert not out.exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".lift-")]
+
+
+def test_cli_missing_checkpoint_and_arguments(tmp_path):
+  arr = tmp_path / "a.npy"
+  np.save(arr, np.zeros((2, 14, 2)))
+  res = _cli(f"--workdir={tmp_path}", f"--input={arr}", "--layout=paper14", f"--output={tmp_path / 'o'}")
+  assert res.returncode != 0 and "no config.json" in res.stderr.strip().splitlines()[-1]
+  res = _cli(f"--workdir={tmp_path}")
+  assert res.returncode != 0 and "--input" in res.stderr.strip().splitlines()[-1]
+
+
+def test_per_joint_thresholds(model, run):
+  poses = run[1][:2]
+  conf = np.full((2, 14, 1), 0.5)
+  thresholds = np.zeros(14)
+  thresholds[PAPER14.joints.index("r_ankle")] = 0.9
+  out = model.lift(np.concatenate([poses, conf], -1), min_score=thresholds)
+  assert (out.flags[:, PAPER14.joints.index("r_ankle")] == inference.MISSING).all()
+  assert (np.delete(out.flags, PAPER14.joints.index("r_ankle"), axis=1) == inference.OBSERVED).all()
+  with pytest.raises(ValueError, match="one per paper14 joint"):
+    model.lift(poses, min_score=[0.1, 0.2])

@@ -375,7 +375,9 @@ def _pick(valid: np.ndarray, count: int, spread: bool, seed: int = 0) -> list[in
 
 
 def _safe_name(text: str) -> str:
-  return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(text))[:80]
+  stem, ext = os.path.splitext(str(text))
+  text = stem if ext.lower() in (".jpg", ".jpeg", ".png", ".bmp") else str(text)  # pose_im0001.png, not .jpg.png
+  return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)[:80]
 
 
 def write_outputs(lifted: Lifted, folder: str, meta: dict, pictures: int = 4, contact_sheet: int = 0,

@@ -161,18 +161,33 @@ def test_cli_lifts_an_array_file_and_writes_pictures(run, tmp_path):
   assert (out / "contact_sheet.png").exists() and (out / "animation.gif").exists()
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"", "no poses|empty"),
-    (b"{\"annotations\": [", "JSON|json"),
-])
-def test_cli_bad_input_is_one_line_and_leaves_nothing(run, tmp_path, content, message):
+def test_cli_bad_input_is_one_line_and_leaves_nothing(run, tmp_path):
   bad = tmp_path / "bad.json"
-  bad.write_bytes(content)
+  bad.write_bytes(b'{"annotations": [')  # Truncated.
   out = tmp_path / "out"
   res = _cli(f"--workdir={run[0]}", f"--input={bad}", "--format=coco", f"--output={out}")
   assert res.returncode != 0
   last = res.stderr.strip().splitlines()[-1]
-  assert last.startswith("run.py: error: ") and str(bad) in last, res.stderr[-1500:]
+  assert last.startswith("run.py: error: ") and str(bad) in last and "JSON" in last, res.stderr[-1500:]
+  assert not out.exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".lift-")]
+
+
+@pytest.mark.parametrize("name, content, layout", [
+    ("empty.json", b"", None), ("nan.npy", None, "paper14"), ("wrong_joints.npy", np.zeros((3, 13, 2)), "paper14"),
+    ("bad_layout.npy", np.zeros((3, 14, 2)), "nope"), ("nothing.csv", b"x,y\n", "paper14")])
+def test_bad_inputs_name_the_file_and_leave_nothing(run, tmp_path, name, content, layout):
+  path = tmp_path / name
+  if isinstance(content, bytes):
+    path.write_bytes(content)
+  else:
+    if content is None:
+      content = run[1][:2].copy()
+      content[1, 4, 0] = np.nan
+    np.save(path, content)
+  out = tmp_path / "out"
+  with pytest.raises(ValueError) as e:
+    inference.lift_file(run[0], str(path), str(out), layout=layout)
+  assert str(path) in str(e.value) and "\n" not in str(e.value).strip()
   assert not out.exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".lift-")]
 
 

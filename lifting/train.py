@@ -635,7 +635,7 @@ def evaluate(config, workdir: str) -> dict:
   if ckpt.latest_step() is None:
     ckpt.close()
     raise ValueError(f"no checkpoint in {workdir}/checkpoints: train first (--mode=train)")
-  data = pipeline.load(config)
+  data = pipeline.load(config, extra=False)  # The test set only: extra training poses play no part.
   if data.test_3d is None:
     raise ValueError(f"data.source {config.data.source!r} has no 3D test set to evaluate on")
   mesh = make_mesh()

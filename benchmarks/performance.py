@@ -1,0 +1,225 @@
+"""Performance of the full train step against the machine's own matmul peak.
+
+    python -m benchmarks.performance --out=benchmarks/results        # widths 256/512/1024 x batches 1024/8192
+    python -m benchmarks.performance --widths=256 --batches=1024 --repeats=5 --out=/tmp/perf
+
+For every (width, batch) case the step of ``experiments/adv_ss_td.py`` (lifter, pose and temporal
+discriminators, every loss term on) is compiled and timed in its own subprocess, so its peak
+memory is its own. Reported per case: compile time; the median and spread (min, max) of the step
+time over ``--repeats`` timed repetitions after a warm-up, each repetition one discriminator
+cycle (``optim.disc_every`` steps, so discriminator updates are counted at their real rate);
+poses per second; achieved matmul FLOP/s, counted analytically (`step_flops`) and set against a
+float32 matmul peak measured in the same run (`matmul_peak`); XLA's own FLOP estimate of the
+compiled step as a cross-check; peak memory (max RSS on a CPU, ``peak_bytes_in_use`` on an
+accelerator). Then the lifter alone: inference at batch 65,536 per width. Results go to
+``OUT/performance.json`` and ``OUT/performance.md``; the device is named in both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import app
+from absl import flags
+
+_OUT = flags.DEFINE_string("out", "benchmarks/results", "Folder for performance.json and performance.md.")
+_WIDTHS = flags.DEFINE_list("widths", ["256", "512", "1024"], "Network widths.")
+_BATCHES = flags.DEFINE_list("batches", ["1024", "8192"], "Global batch sizes (poses per step).")
+_REPEATS = flags.DEFINE_integer("repeats", 5, "Timed repetitions (discriminator cycles) after one warm-up cycle.")
+_INFER_BATCH = flags.DEFINE_integer("infer_batch", 65536, "Batch of the lifter-alone inference measurement.")
+_CASE = flags.DEFINE_string("case", "", "Internal: run one 'width,batch' case and print its JSON.")
+
+
+# ---- Analytic matmul FLOPs ----
+
+def mlp_flops(n: int, d_in: int, width: int, blocks: int, d_out: int) -> float:
+  """Forward matmul FLOPs of `lifting.models.ResidualMLP` on ``n`` rows: input Dense, 2 Dense per block, output."""
+  return 2.0 * n * (d_in * width + 2 * blocks * width * width + width * d_out)
+
+
+def step_flops(config, num_joints: int = 14) -> dict:
+  """Matmul FLOPs of one train step of ``config``, averaged over a discriminator cycle.
+
+  Counting rules: a network differentiated with respect to its parameters costs 3 forward passes
+  (forward, activation gradients, weight gradients); one differentiated only with respect to its
+  input costs 2; an undifferentiated one 1. Per step the lifter runs twice (on ``x`` and on the
+  reprojection ``y``) and is differentiated: 6 lifter passes over the batch. The lifter's loss
+  backpropagates through both discriminators to their inputs: 2 passes each. Every
+  ``disc_every``-th step each discriminator takes ``disc_updates`` steps on real and fake
+  batches: 2 x 3 passes each. Elementwise work (BatchNorm, ReLU, projection, losses) is left out.
+  """
+  m, b = config.model, config.train.batch_size
+  window = 1 + m.temporal_neighbours if config.loss.w_temporal > 0 else 1
+  j2 = 2 * num_joints
+  lifter = mlp_flops(b, j2, m.width, m.lifter_blocks, num_joints)
+  pose_d = mlp_flops(b, j2, m.width, m.disc_blocks, 1) if config.loss.w_adv > 0 else 0.0
+  temporal_d = (mlp_flops(b // window, j2 + j2 * m.temporal_neighbours, m.width, m.disc_blocks, 1)
+                if config.loss.w_temporal > 0 else 0.0)
+  d_rate = config.optim.disc_updates / config.optim.disc_every
+  generator = 6 * lifter + 2 * pose_d + 2 * temporal_d
+  discriminators = d_rate * 6 * (pose_d + temporal_d)
+  return {"lifter": 6 * lifter, "discriminators_in_generator": 2 * (pose_d + temporal_d),
+          "discriminator_updates": discriminators, "total": generator + discriminators}
+
+
+# ---- Measurements ----
+
+def matmul_peak(n: int | None = None, repeats: int = 10) -> dict:
+  """Best float32 FLOP/s of an ``n x n`` by ``n x n`` matmul on the default device."""
+  n = n or (2048 if jax.devices()[0].platform == "cpu" else 8192)
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+  b = jax.random.normal(jax.random.key(1), (n, n), jnp.float32)
+  mm = jax.jit(lambda a, b: a @ b)
+  mm(a, b).block_until_ready()
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    mm(a, b).block_until_ready()
+    times.append(time.perf_counter() - t0)
+  return {"n": n, "flops_per_s": 2.0 * n ** 3 / min(times), "best_s": min(times)}
+
+
+def _peak_memory_bytes() -> int:
+  stats = jax.devices()[0].memory_stats() or {}
+  if "peak_bytes_in_use" in stats:
+    return int(stats["peak_bytes_in_use"])
+  return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB.
+
+
+def run_case(width: int, batch: int, repeats: int) -> dict:
+  """Compiles and times the full step at ``width`` and ``batch`` (in this process)."""
+  from experiments import adv_ss_td  # pylint: disable=import-outside-toplevel
+  from lifting import config as config_lib  # pylint: disable=import-outside-toplevel
+  from lifting import skeleton  # pylint: disable=import-outside-toplevel
+  from lifting import train  # pylint: disable=import-outside-toplevel
+  from lifting.data import pipeline  # pylint: disable=import-outside-toplevel
+
+  config = adv_ss_td.get_config("cpu")
+  config.model.width, config.train.batch_size = width, batch
+  config_lib.validate(config)
+  layout = skeleton.get_layout(config.layout)
+  data = pipeline.load(config)
+  mesh = train.make_mesh()
+  models = train.build_models(config)
+  states = train.init_states(config, models, layout, jax.random.key(0), mesh)
+  pool = train.make_pool(config, data, mesh)
+  step = train.compile_train_step(train.make_train_step(config, models, layout, mesh), mesh)
+  key = jax.random.key(1)
+  t0 = time.perf_counter()
+  compiled = step.lower(states, pool, key).compile()
+  compile_s = time.perf_counter() - t0
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  cycle = config.optim.disc_every
+
+  def one_cycle(states):
+    for _ in range(cycle):
+      states, metrics = compiled(states, pool, key)
+    jax.block_until_ready(metrics)
+    return states
+
+  states = one_cycle(states)  # Warm-up.
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    states = one_cycle(states)
+    times.append((time.perf_counter() - t0) / cycle)
+  median = statistics.median(times)
+  flops = step_flops(config, layout.num_joints)
+  return {"width": width, "batch": batch, "compile_s": compile_s, "step_s_median": median,
+          "step_s_min": min(times), "step_s_max": max(times), "step_times_s": times, "poses_per_s": batch / median,
+          "matmul_flops_per_step": flops["total"], "flops_breakdown": flops,
+          "achieved_flops_per_s": flops["total"] / median,
+          "xla_flops_per_step": float(cost.get("flops", float("nan"))) if cost else None,
+          "peak_memory_bytes": _peak_memory_bytes()}
+
+
+def inference(width: int, batch: int) -> dict:
+  """The lifter alone (eval mode) on a device-resident batch: poses/s and matmul FLOP/s."""
+  from lifting import models as models_lib  # pylint: disable=import-outside-toplevel
+
+  lifter = models_lib.Lifter(width=width)
+  x = jax.random.normal(jax.random.key(0), (batch, 14, 2), jnp.float32) * 0.1
+  variables = lifter.init(jax.random.key(1), x[:1])
+  fn = jax.jit(lambda v, x: lifter.apply(v, x, train=False))
+  fn(variables, x).block_until_ready()
+  times = []
+  for _ in range(5):
+    t0 = time.perf_counter()
+    fn(variables, x).block_until_ready()
+    times.append(time.perf_counter() - t0)
+  median = statistics.median(times)
+  return {"width": width, "batch": batch, "s_median": median, "poses_per_s": batch / median,
+          "achieved_flops_per_s": mlp_flops(batch, 28, width, 4, 14) / median}
+
+
+def _subprocess_case(width: int, batch: int, repeats: int) -> dict:
+  out = subprocess.run([sys.executable, "-m", "benchmarks.performance", f"--case={width},{batch}",
+                        f"--repeats={repeats}"], capture_output=True, text=True, check=False)
+  if out.returncode:
+    raise RuntimeError(f"case width {width}, batch {batch} failed:\n{out.stderr[-3000:]}")
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def markdown(result: dict) -> str:
+  peak = result["matmul_peak"]["flops_per_s"]
+  lines = [f"Device: {result['device']} ({result['num_devices']} device(s)); JAX {result['jax']}; "
+           f"{result['date']}. float32 matmul peak measured in this run: {peak / 1e9:.1f} GFLOP/s "
+           f"({result['matmul_peak']['n']}^3 matmul).", "",
+           "| width | batch | step (median) | min - max | poses/s | matmul GFLOP/s | % of peak | XLA GFLOP/step | "
+           "compile | peak memory |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+  for c in result["cases"]:
+    xla = f"{c['xla_flops_per_step'] / 1e9:.2f}" if c.get("xla_flops_per_step") else ""
+    lines.append(f"| {c['width']} | {c['batch']} | {c['step_s_median'] * 1e3:.1f} ms | "
+                 f"{c['step_s_min'] * 1e3:.1f} - {c['step_s_max'] * 1e3:.1f} ms | {c['poses_per_s']:,.0f} | "
+                 f"{c['achieved_flops_per_s'] / 1e9:.1f} | {100 * c['achieved_flops_per_s'] / peak:.0f}% | {xla} | "
+                 f"{c['compile_s']:.1f} s | {c['peak_memory_bytes'] / 2 ** 20:,.0f} MiB |")
+  lines += ["", "Lifter alone, inference:", "", "| width | batch | poses/s | matmul GFLOP/s | % of peak |",
+            "| ---: | ---: | ---: | ---: | ---: |"]
+  for c in result["inference"]:
+    lines.append(f"| {c['width']} | {c['batch']} | {c['poses_per_s']:,.0f} | {c['achieved_flops_per_s'] / 1e9:.1f} | "
+                 f"{100 * c['achieved_flops_per_s'] / peak:.0f}% |")
+  return "\n".join(lines) + "\n"
+
+
+def main(argv):
+  del argv
+  if _CASE.value:
+    width, batch = (int(v) for v in _CASE.value.split(","))
+    print(json.dumps(run_case(width, batch, _REPEATS.value)))
+    return
+  widths = [int(w) for w in _WIDTHS.value]
+  batches = [int(b) for b in _BATCHES.value]
+  peak = matmul_peak()
+  cases = []
+  for width in widths:
+    for batch in batches:
+      cases.append(_subprocess_case(width, batch, _REPEATS.value))
+      c = cases[-1]
+      print(f"width {width}, batch {batch}: {c['step_s_median'] * 1e3:.1f} ms/step, {c['poses_per_s']:,.0f} poses/s, "
+            f"{100 * c['achieved_flops_per_s'] / peak['flops_per_s']:.0f}% of the matmul peak", flush=True)
+  infer = [inference(w, _INFER_BATCH.value) for w in widths]
+  result = {"device": str(jax.devices()[0].device_kind), "platform": jax.devices()[0].platform,
+            "num_devices": jax.device_count(), "jax": jax.__version__, "date": time.strftime("%Y-%m-%d"),
+            "cpu_count": os.cpu_count(), "matmul_peak": peak, "cases": cases, "inference": infer,
+            "numpy": np.__version__}
+  os.makedirs(_OUT.value, exist_ok=True)
+  with open(os.path.join(_OUT.value, "performance.json"), "w") as f:
+    json.dump(result, f, indent=2)
+  text = markdown(result)
+  with open(os.path.join(_OUT.value, "performance.md"), "w") as f:
+    f.write(text)
+  print(text, end="")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -8,7 +8,7 @@ discriminators, every loss term on) is compiled and timed in its own subprocess,
 memory is its own. Reported per case: compile time; the median and spread (min, max) of the step
 time over ``--repeats`` timed repetitions after a warm-up, each repetition one discriminator
 cycle (``optim.disc_every`` steps, so discriminator updates are counted at their real rate);
-poses per second; achieved matmul FLOP/s, counted analytically (`step_flops`) and set against a
+poses per second; achieved matmul FLOP/s, counted analytically (`benchmarks.flops.step_flops`) and set against a
 float32 matmul peak measured in the same run (`matmul_peak`); XLA's own FLOP estimate of the
 compiled step as a cross-check; peak memory (max RSS on a CPU, ``peak_bytes_in_use`` on an
 accelerator). Then the lifter alone: inference at batch 65,536 per width. Results go to
@@ -31,44 +31,14 @@ import numpy as np
 from absl import app
 from absl import flags
 
+from benchmarks.flops import mlp_flops, step_flops
+
 _OUT = flags.DEFINE_string("out", "benchmarks/results", "Folder for performance.json and performance.md.")
 _WIDTHS = flags.DEFINE_list("widths", ["256", "512", "1024"], "Network widths.")
 _BATCHES = flags.DEFINE_list("batches", ["1024", "8192"], "Global batch sizes (poses per step).")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed repetitions (discriminator cycles) after one warm-up cycle.")
 _INFER_BATCH = flags.DEFINE_integer("infer_batch", 65536, "Batch of the lifter-alone inference measurement.")
 _CASE = flags.DEFINE_string("case", "", "Internal: run one 'width,batch' case and print its JSON.")
-
-
-# ---- Analytic matmul FLOPs ----
-
-def mlp_flops(n: int, d_in: int, width: int, blocks: int, d_out: int) -> float:
-  """Forward matmul FLOPs of `lifting.models.ResidualMLP` on ``n`` rows: input Dense, 2 Dense per block, output."""
-  return 2.0 * n * (d_in * width + 2 * blocks * width * width + width * d_out)
-
-
-def step_flops(config, num_joints: int = 14) -> dict:
-  """Matmul FLOPs of one train step of ``config``, averaged over a discriminator cycle.
-
-  Counting rules: a network differentiated with respect to its parameters costs 3 forward passes
-  (forward, activation gradients, weight gradients); one differentiated only with respect to its
-  input costs 2; an undifferentiated one 1. Per step the lifter runs twice (on ``x`` and on the
-  reprojection ``y``) and is differentiated: 6 lifter passes over the batch. The lifter's loss
-  backpropagates through both discriminators to their inputs: 2 passes each. Every
-  ``disc_every``-th step each discriminator takes ``disc_updates`` steps on real and fake
-  batches: 2 x 3 passes each. Elementwise work (BatchNorm, ReLU, projection, losses) is left out.
-  """
-  m, b = config.model, config.train.batch_size
-  window = 1 + m.temporal_neighbours if config.loss.w_temporal > 0 else 1
-  j2 = 2 * num_joints
-  lifter = mlp_flops(b, j2, m.width, m.lifter_blocks, num_joints)
-  pose_d = mlp_flops(b, j2, m.width, m.disc_blocks, 1) if config.loss.w_adv > 0 else 0.0
-  temporal_d = (mlp_flops(b // window, j2 + j2 * m.temporal_neighbours, m.width, m.disc_blocks, 1)
-                if config.loss.w_temporal > 0 else 0.0)
-  d_rate = config.optim.disc_updates / config.optim.disc_every
-  generator = 6 * lifter + 2 * pose_d + 2 * temporal_d
-  discriminators = d_rate * 6 * (pose_d + temporal_d)
-  return {"lifter": 6 * lifter, "discriminators_in_generator": 2 * (pose_d + temporal_d),
-          "discriminator_updates": discriminators, "total": generator + discriminators}
 
 
 # ---- Measurements ----

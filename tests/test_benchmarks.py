@@ -3,7 +3,7 @@
 import jax
 import jax.numpy as jnp
 
-from benchmarks import performance
+from benchmarks import flops as performance
 from experiments import tiny
 from lifting import models
 

@@ -43,6 +43,7 @@ from lifting import checkpoint
 from lifting import completion as completion_lib
 from lifting import geometry
 from lifting import skeleton
+from lifting.data import keypoints
 from lifting.data import pipeline
 from lifting.data import wild
 
@@ -148,30 +149,23 @@ class Model:
       if conf.shape != points.shape[:2]:
         raise ValueError(f"scores: expected shape {points.shape[:2]}, got {conf.shape}")
     xy = points[..., :2]
-    usable = (conf > 0) & (conf >= _thresholds(min_score, src))
-    bad = usable & ~np.isfinite(xy).all(-1)
+    bad = (conf > 0) & (conf >= _thresholds(min_score, src)) & ~np.isfinite(xy).all(-1)
     if bad.any() or not np.isfinite(conf).all():
       n, j = np.argwhere(bad)[0] if bad.any() else np.argwhere(~np.isfinite(conf))[0]
       raise ValueError(f"keypoints: pose {n}, joint {src.joints[j]!r} has a non-finite coordinate or confidence; "
                        "mark missing joints with confidence 0")
-    if image_size is not None:
-      w, h = image_size
-      if not (w > 0 and h > 0):
-        raise ValueError(f"image_size: expected (width, height) > 0, got {image_size}")
-      with np.errstate(invalid="ignore"):
-        inside = (xy > -np.array([w, h])) & (xy < 2 * np.array([w, h]))
-      usable &= inside.all(-1)
     ids = tuple(ids) if ids is not None else tuple(f"pose{i:06d}" for i in range(len(points)))
     if len(ids) != len(points):
       raise ValueError(f"ids: expected {len(points)} ids, got {len(ids)}")
-    pose2d, observed = _convert(xy, usable, src, self.layout)
-    return self._lift_model_layout(pose2d, observed, ids, min_observed)
+    usable = (conf > 0) & np.isfinite(xy).all(-1)
+    kp = keypoints.Keypoints(np.where(usable[..., None], xy, np.nan), usable, np.zeros_like(usable), conf, src.name,
+                             ids, "array", {})
+    return self.lift_keypoints(restrict(kp, min_score, image_size), min_observed)
 
   def lift_keypoints(self, kp, min_observed: int = 8) -> Lifted:
-    """Lifts a `lifting.data.keypoints.Keypoints` (any reader's output)."""
-    pose2d, observed = _convert(np.asarray(kp.poses, np.float64), np.asarray(kp.mask), skeleton.get_layout(kp.layout),
-                                self.layout)
-    return self._lift_model_layout(pose2d, observed, kp.ids, min_observed)
+    """Lifts a `lifting.data.keypoints.Keypoints` (any reader's output, e.g. after `restrict`)."""
+    converted = keypoints.convert(kp, self.layout.name, np.float64)
+    return self._lift_model_layout(converted.poses, converted.mask, kp.ids, min_observed)
 
   def _lift_model_layout(self, pose2d: np.ndarray, observed: np.ndarray, ids, min_observed: int) -> Lifted:
     j = self.layout.num_joints
@@ -222,19 +216,33 @@ def _thresholds(min_score, layout: skeleton.Layout) -> np.ndarray:
   return np.broadcast_to(t, (layout.num_joints,))
 
 
-def _convert(xy: np.ndarray, usable: np.ndarray, src: skeleton.Layout, dst: skeleton.Layout):
-  """``[N, J, 2]`` in ``src`` to ``dst`` (weighted sums of source joints); a joint is observed only if
-  every source joint it uses is usable."""
-  if src.name == dst.name:
-    return np.where(usable[..., None], xy, np.nan), usable.copy()
-  try:
-    W, valid = skeleton.conversion_matrix(src, dst)
-  except ValueError as e:
-    raise ValueError(f"layout: cannot convert {src.name!r} keypoints to the model's {dst.name!r} joints ({e})") from None
-  uses = W != 0
-  observed = valid & ~(uses & ~usable[:, None, :]).any(-1)
-  out = np.einsum("ds,nsc->ndc", W, np.where(usable[..., None], xy, 0.0))
-  return np.where(observed[..., None], out, np.nan), observed
+def _inside_image(xy: np.ndarray, image_size) -> np.ndarray:
+  """``[..., J]``: joints no further outside the (width, height) image than its own size (a detector's stray
+  points are further)."""
+  w, h = image_size
+  if not (w > 0 and h > 0):
+    raise ValueError(f"image_size: expected (width, height) > 0, got {image_size}")
+  size = np.array([w, h], np.float64)
+  with np.errstate(invalid="ignore"):
+    return ((xy > -size) & (xy < 2 * size)).all(-1)
+
+
+def restrict(kp, min_score=0.0, image_size: tuple[int, int] | None = None):
+  """``kp`` with joints below ``min_score`` (one value, or one per joint of ``kp.layout``) and, with
+  ``image_size``, joints far outside the image masked; the counts say how many."""
+  thresholds = _thresholds(min_score, skeleton.get_layout(kp.layout))
+  counts, drop = dict(kp.counts), np.zeros_like(kp.mask)
+  if (thresholds > 0).any():
+    low = kp.mask & (kp.scores < thresholds)
+    counts["joints_below_min_score"], drop = int(low.sum()), drop | low
+  if image_size is not None:
+    outside = kp.mask & ~_inside_image(kp.poses, image_size)
+    counts["joints_outside_image"], drop = int(outside.sum()), drop | outside
+  if not drop.any():
+    return dataclasses.replace(kp, counts=counts)
+  mask = kp.mask & ~drop
+  return dataclasses.replace(kp, poses=np.where(mask[..., None], kp.poses, np.nan).astype(kp.poses.dtype), mask=mask,
+                             occluded=kp.occluded & mask, counts=counts)
 
 
 def _fallback_fill(pose2d: np.ndarray, observed: np.ndarray, layout: skeleton.Layout,
@@ -242,16 +250,15 @@ def _fallback_fill(pose2d: np.ndarray, observed: np.ndarray, layout: skeleton.La
   """Fills missing joints: the observed left/right partner mirrored across the root-to-neck axis, else
   the mean pose fitted to the observed joints by scale and translation."""
   out = np.array(pose2d, np.float64)
-  partner = {}
-  for a, b in layout.symmetric_pairs:
-    partner[a], partner[b] = b, a
   roots = list(layout.root_joints)
   neck = layout.joints.index("neck") if "neck" in layout.joints else layout.head
   axis_ok = observed[:, roots].all(-1) & observed[:, neck]
   root = out[:, roots].mean(axis=1)  # NaN where a hip is missing (axis_ok False there)
   up = out[:, neck] - root
   up /= np.maximum(np.linalg.norm(up, axis=-1, keepdims=True), 1e-9)
-  for j, p in partner.items():
+  for j, p in enumerate(layout.flip_permutation):
+    if p == j:  # A centre joint has no partner.
+      continue
     use = ~observed[:, j] & observed[:, p] & axis_ok
     if use.any():
       rel = out[use, p] - root[use]
@@ -414,20 +421,6 @@ def write_outputs(lifted: Lifted, folder: str, meta: dict, pictures: int = 4, co
   return written
 
 
-def _mask_outside(kp, image_size):
-  """``kp`` with joints further outside the image than its own size masked (a detector's stray points)."""
-  w, h = image_size
-  if not (w > 0 and h > 0):
-    raise ValueError(f"image_size: expected (width, height) > 0, got {image_size}")
-  size = np.array([w, h], np.float64)
-  with np.errstate(invalid="ignore"):
-    inside = ((kp.poses > -size) & (kp.poses < 2 * size)).all(-1)
-  mask = kp.mask & inside
-  return dataclasses.replace(kp, poses=np.where(mask[..., None], kp.poses, np.nan).astype(np.float32), mask=mask,
-                             occluded=kp.occluded & mask,
-                             counts={**kp.counts, "joints_outside_image": int((kp.mask & ~inside).sum())})
-
-
 def lift_file(workdir: str, input_path: str, output: str, format: str | None = None, layout: str | None = None,
               min_score=0.0, image_size: tuple[int, int] | None = None, pictures: int = 4,
               contact_sheet: int = 0, animate: bool = False, completion: str | None = "auto") -> dict:
@@ -438,17 +431,10 @@ def lift_file(workdir: str, input_path: str, output: str, format: str | None = N
   """
   import shutil  # pylint: disable=g-import-not-at-top
   import tempfile  # pylint: disable=g-import-not-at-top
-  from lifting.data import keypoints  # pylint: disable=g-import-not-at-top
 
   model = load(workdir, completion)
   kp = keypoints.read_keypoints(input_path, format, **({"layout": layout} if layout else {}))
-  thresholds = _thresholds(min_score, skeleton.get_layout(kp.layout))
-  if (thresholds > 0).any():  # Per joint of the file's own layout, before conversion.
-    low = kp.mask & (kp.scores < thresholds)
-    kp = dataclasses.replace(kp, mask=kp.mask & ~low, poses=np.where(low[..., None], np.nan, kp.poses),
-                             occluded=kp.occluded & ~low, counts={**kp.counts, "joints_below_min_score": int(low.sum())})
-  if image_size is not None:
-    kp = _mask_outside(kp, image_size)
+  kp = restrict(kp, min_score, image_size)  # Per joint of the file's own layout, before conversion.
   lifted = model.lift_keypoints(kp)
   counts = {name: int((lifted.flags[lifted.valid] == k).sum()) for k, name in enumerate(FLAG_NAMES)}
   meta = {"model": model.workdir, "step": model.step, "input": os.path.abspath(input_path), "input_layout": kp.layout,

@@ -473,22 +473,28 @@ def read_array(path, layout: str, min_score: float = 0.0) -> Keypoints:
   return _finish(path, layout, arr, usable, np.zeros_like(usable), c, ids, counts)
 
 
-def to_paper14(kp: Keypoints) -> Keypoints:
-  """Converts to layout 'paper14' with ``skeleton.conversion_matrix``.
+def convert(kp: Keypoints, layout: str, dtype=np.float32) -> Keypoints:
+  """Converts to ``layout`` with ``skeleton.conversion_matrix``, computing in ``dtype``.
 
-  A paper14 joint is the W-weighted average of its source joints and is usable only if all of them are;
+  A target joint is the W-weighted average of its source joints and is usable only if all of them are;
   it is occluded if any source is, and its score is the sources' minimum. Joints the source layout cannot
   provide are masked.
   """
-  W, valid = skeleton.conversion_matrix(kp.layout, "paper14")  # [14, J], [14]
+  dst = skeleton.get_layout(layout)
+  W, valid = skeleton.conversion_matrix(kp.layout, dst)  # [J_dst, J], [J_dst]
   uses = W != 0
-  mask = valid & ~(uses & ~kp.mask[:, None, :]).any(-1)  # [N, 14]
-  xy = np.einsum("ds,nsc->ndc", W, np.where(kp.mask[..., None], kp.poses, 0.0))
-  poses = np.where(mask[..., None], xy, np.nan).astype(np.float32)
+  mask = valid & ~(uses & ~kp.mask[:, None, :]).any(-1)  # [N, J_dst]
+  xy = np.einsum("ds,nsc->ndc", W.astype(dtype), np.where(kp.mask[..., None], kp.poses.astype(dtype), 0.0))
+  poses = np.where(mask[..., None], xy, np.nan).astype(dtype)
   occluded = (uses & kp.occluded[:, None, :]).any(-1) & mask
   scores = np.where(valid, np.where(uses, kp.scores[:, None, :], np.inf).min(-1, initial=np.inf), 0.0)
   counts = {**kp.counts, "joints_masked": int((~mask).sum())}
-  return Keypoints(poses, mask, occluded, scores.astype(np.float32), "paper14", kp.ids, kp.source, counts)
+  return Keypoints(poses, mask, occluded, scores.astype(np.float32), dst.name, kp.ids, kp.source, counts)
+
+
+def to_paper14(kp: Keypoints) -> Keypoints:
+  """`convert` to the library's 14-joint layout 'paper14'."""
+  return convert(kp, "paper14")
 
 
 def _read_array_kwargs(path, **kwargs) -> Keypoints:

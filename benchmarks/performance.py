@@ -67,21 +67,14 @@ def _peak_memory_bytes() -> int:
 
 def run_case(width: int, batch: int, repeats: int) -> dict:
   """Compiles and times the full step at ``width`` and ``batch`` (in this process)."""
+  from benchmarks import common  # pylint: disable=import-outside-toplevel
   from experiments import adv_ss_td  # pylint: disable=import-outside-toplevel
-  from lifting import config as config_lib  # pylint: disable=import-outside-toplevel
-  from lifting import skeleton  # pylint: disable=import-outside-toplevel
   from lifting import train  # pylint: disable=import-outside-toplevel
-  from lifting.data import pipeline  # pylint: disable=import-outside-toplevel
 
   config = adv_ss_td.get_config("cpu")
   config.model.width, config.train.batch_size = width, batch
-  config_lib.validate(config)
-  layout = skeleton.get_layout(config.layout)
-  data = pipeline.load(config)
-  mesh = train.make_mesh()
-  models = train.build_models(config)
-  states = train.init_states(config, models, layout, jax.random.key(0), mesh)
-  pool = train.make_pool(config, data, mesh)
+  s = common.setup(config)
+  layout, mesh, models, states, pool = s.layout, s.mesh, s.models, s.states, s.pool
   step = train.compile_train_step(train.make_train_step(config, models, layout, mesh), mesh)
   key = jax.random.key(1)
   t0 = time.perf_counter()

@@ -17,10 +17,9 @@ from absl import flags
 from ml_collections import config_flags
 import jax
 
+from benchmarks import common
 from lifting import config as config_lib
-from lifting import skeleton
 from lifting import train
-from lifting.data import pipeline
 
 config_flags.DEFINE_config_file("config", "experiments/default.py", "Config to time.", lock_config=True)
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed steps after warm-up.")
@@ -29,15 +28,10 @@ _WARMUP = flags.DEFINE_integer("warmup", 2, "Untimed steps after compilation.")
 
 def main(_):
   config = flags.FLAGS.config
-  config_lib.validate(config)
-  layout = skeleton.get_layout(config.layout)
-  data = pipeline.load(config)
-  mesh = train.make_mesh()
-  models = train.build_models(config)
-  states = train.init_states(config, models, layout, jax.random.key(0), mesh)
+  s = common.setup(config)
+  layout, mesh, models, states, pool = s.layout, s.mesh, s.models, s.states, s.pool
   n = _WARMUP.value + _STEPS.value + 1
   window = config_lib.window_size(config)
-  pool = train.make_pool(config, data, mesh)
   key = jax.random.key(1)
   step_fn = train.compile_train_step(train.make_train_step(config, models, layout, mesh), mesh)
   # The same update on one batch already on the device: the difference is what input costs.

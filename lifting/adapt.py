@@ -32,12 +32,14 @@ import scipy.stats
 from flax.training import train_state
 from jax.sharding import NamedSharding, PartitionSpec as P
 
+from lifting import checkpoint
 from lifting import completion as completion_lib
 from lifting import config as config_lib
 from lifting import logs
 from lifting import losses
 from lifting import models as models_lib
 from lifting import skeleton
+from lifting import train
 from lifting.data import pipeline
 from lifting.data import wild
 
@@ -137,20 +139,14 @@ def apply_adapter(adapter, states: AdapterStates, poses: np.ndarray, chunk: int 
   """``x_s + C(x_s)`` for ``[N, J, 2]`` poses (eval mode), in fixed-size chunks through one compiled function."""
   variables = {"params": states.adapter.params, "batch_stats": states.adapter.batch_stats}
   fn = jax.jit(lambda v, x: x + adapter.apply(v, x, train=False))
-  out = []
-  for start in range(0, len(poses), chunk):
-    part = np.asarray(poses[start:start + chunk], np.float32)
-    padded = np.concatenate([part, np.zeros((chunk - len(part),) + part.shape[1:], np.float32)])
-    out.append(np.asarray(fn(variables, padded))[:len(part)])
-  return np.concatenate(out) if out else np.zeros_like(poses, np.float32)
+  poses = np.asarray(poses, np.float32)
+  return train.map_chunks(lambda part: fn(variables, part), poses, chunk, np.zeros_like(poses))
 
 
 def train_adapter(config, source: np.ndarray, target: np.ndarray, writer: logs.MetricWriter | None = None,
                   mesh=None) -> tuple[AdapterStates, np.ndarray]:
   """Trains ``C`` and ``D_D`` (eq. 7) on ``source`` and ``target`` ``[N, J, 2]`` poses; returns the states
   and the adapted source poses."""
-  from lifting import train  # pylint: disable=g-import-not-at-top  (train imports pipeline, which is light)
-
   mesh = train.make_mesh() if mesh is None else mesh
   if config.adapt.batch_size % mesh.size:
     raise ValueError(f"adapt.batch_size: expected a multiple of the {mesh.size} devices, got {config.adapt.batch_size}")
@@ -170,13 +166,7 @@ def train_adapter(config, source: np.ndarray, target: np.ndarray, writer: logs.M
     states, m = step(states, pool, key)
     pending.append((i, m))
     if (i + 1) % every == 0 or i + 1 == num_steps:
-      fetched = jax.device_get([m for _, m in pending])
-      for (s, _), scalars in zip(pending, fetched):
-        train.finite_or_raise(s, scalars)
-      means = {k: float(np.mean([f[k] for f in fetched])) for k in fetched[-1]}
-      pending.clear()
-      if writer is not None:
-        writer.write_scalars(i + 1, means)
+      means = train.flush_metrics(pending, writer)
       logs.log(f"adapter {progress.line(i + 1)} | D_D calls {100 * means['adapt/real_as_target']:.0f}% of target "
                f"and {100 * means['adapt/fake_as_target']:.0f}% of adapted poses target | mean correction "
                f"{means['adapt/mean_correction']:.3f} head-to-root")
@@ -377,7 +367,6 @@ def prepare(config, workdir: str, reuse: bool = True, figures: bool = True) -> d
 
 
 def _save_adapter(workdir: str, states: AdapterStates) -> None:
-  from lifting import checkpoint  # pylint: disable=g-import-not-at-top
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "adapter"), 1)
   ckpt.save(int(states.step), states)
   ckpt.close()

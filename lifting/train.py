@@ -413,14 +413,21 @@ def make_lift_fn(models: Models, c: float, mesh, chunk: int = 4096):
 
   def lift_all(lifter_state, poses2d):
     poses2d = np.asarray(poses2d, np.float32)
-    out = []
-    for start in range(0, len(poses2d), chunk):
-      part = poses2d[start:start + chunk]
-      padded = np.concatenate([part, np.zeros((chunk - len(part),) + part.shape[1:], part.dtype)])
-      out.append(np.asarray(lift_chunk(lifter_state, jax.device_put(padded, sharding)))[:len(part)])
-    return np.concatenate(out) if out else np.zeros((0,) + poses2d.shape[1:-1] + (3,), np.float32)
+    return map_chunks(lambda part: lift_chunk(lifter_state, jax.device_put(part, sharding)), poses2d, chunk,
+                      np.zeros((0,) + poses2d.shape[1:-1] + (3,), np.float32))
 
   return lift_all
+
+
+def map_chunks(fn, x: np.ndarray, chunk: int, empty: np.ndarray) -> np.ndarray:
+  """``fn`` over ``x`` in chunks of exactly ``chunk`` rows (the last padded with zeros, its padding cut
+  off), so a compiled ``fn`` sees one shape for any N; ``empty`` is the answer for N = 0."""
+  out = []
+  for start in range(0, len(x), chunk):
+    part = x[start:start + chunk]
+    padded = np.concatenate([part, np.zeros((chunk - len(part),) + part.shape[1:], part.dtype)])
+    out.append(np.asarray(fn(padded))[:len(part)])
+  return np.concatenate(out) if out else empty
 
 
 def evaluate_poses(pred3d: np.ndarray, gt3d: np.ndarray, layout: skeleton.Layout,
@@ -498,13 +505,15 @@ def finite_or_raise(step: int, scalars: dict) -> None:
       raise FloatingPointError(f"non-finite {name} = {float(value)} at step {step}; stopping the run")
 
 
-def _flush(pending: list, writer: logs.MetricWriter) -> dict[str, float]:
-  """Pulls the buffered per-step metrics to the host, checks each step, logs their mean."""
+def flush_metrics(pending: list, writer: logs.MetricWriter | None) -> dict[str, float]:
+  """Pulls the buffered ``(step, metrics)`` to the host, checks each step, logs their mean (with a
+  ``writer``) and returns it; empties ``pending``."""
   fetched = jax.device_get([m for _, m in pending])
   for (step, _), scalars in zip(pending, fetched):
     finite_or_raise(step, scalars)
   means = {k: float(np.mean([f[k] for f in fetched])) for k in fetched[-1]}
-  writer.write_scalars(pending[-1][0] + 1, means)
+  if writer is not None:
+    writer.write_scalars(pending[-1][0] + 1, means)
   pending.clear()
   return means
 
@@ -602,7 +611,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     pending.append((step, step_metrics))
     done = step + 1
     if done % config.train.log_every == 0 or done == last or done == start + 1:
-      means = _flush(pending, writer)
+      means = flush_metrics(pending, writer)
       logs.log(f"{progress.line(done)} | loss {means['loss/total']:.4g}")
     if data.test_3d is not None and (done % config.train.eval_every == 0 or done == last):
       results = _test(lift_all, states, data, writer, done)

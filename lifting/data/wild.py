@@ -25,6 +25,7 @@ import numpy as np
 from absl import logging
 
 from lifting import skeleton
+from lifting.data import bandai
 from lifting.data import keypoints
 
 EXTRA_KINDS = ("none", "adapted", "raw")
@@ -153,15 +154,11 @@ def cache_key(config) -> str:
   return hashlib.sha1(blob.encode()).hexdigest()[:12]
 
 
-def cache_dir() -> str:
-  return os.environ.get("LIFTING_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "lifting"))
-
-
 def extra_path(config) -> str:
   """The prepared-poses file of ``config``: ``data.extra.path``, or the cache file its settings map to."""
   if config.data.extra.path:
     return os.path.abspath(os.path.expanduser(os.path.expandvars(config.data.extra.path)))
-  return os.path.join(cache_dir(), "adapted", f"{config.data.source}-{cache_key(config)}.npz")
+  return os.path.join(bandai.default_cache_dir(), "adapted", f"{config.data.source}-{cache_key(config)}.npz")
 
 
 def write_extra(path: str, adapted: np.ndarray, raw: np.ndarray, completed: np.ndarray, source: np.ndarray,

@@ -1,0 +1,34 @@
+"""What every train-step benchmark builds first: the config's data, mesh, networks, states and pool."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import jax
+
+from lifting import config as config_lib
+from lifting import skeleton
+from lifting import train
+from lifting.data import pipeline
+
+
+@dataclasses.dataclass
+class StepSetup:
+  layout: skeleton.Layout
+  data: pipeline.PoseData
+  mesh: Any
+  models: train.Models
+  states: train.TrainStates
+  pool: dict
+
+
+def setup(config) -> StepSetup:
+  """Validates ``config`` and builds everything its train step needs, on all devices."""
+  config_lib.validate(config)
+  layout = skeleton.get_layout(config.layout)
+  data = pipeline.load(config)
+  mesh = train.make_mesh()
+  models = train.build_models(config)
+  states = train.init_states(config, models, layout, jax.random.key(0), mesh)
+  return StepSetup(layout, data, mesh, models, states, train.make_pool(config, data, mesh))

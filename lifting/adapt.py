@@ -55,13 +55,9 @@ RATIOS = {
 }
 
 
-class AdapterState(train_state.TrainState):
-  batch_stats: flax.core.FrozenDict | None = None
-
-
 @flax.struct.dataclass
 class AdapterStates:
-  adapter: AdapterState
+  adapter: train.LifterState  # A TrainState with batch statistics: the adapter has BatchNorm too.
   disc: train_state.TrainState
 
   @property
@@ -81,7 +77,7 @@ def create_states(config, adapter, disc, num_joints: int, key: jax.Array) -> Ada
   variables = adapter.init(k_a, pose)
   tx = lambda: optax.adam(config.adapt.lr, b1=0.5, b2=0.999)  # noqa: E731  GAN momentum, as for the lifter
   return AdapterStates(
-      AdapterState.create(apply_fn=adapter.apply, params=variables["params"], tx=tx(),
+      train.LifterState.create(apply_fn=adapter.apply, params=variables["params"], tx=tx(),
                           batch_stats=variables["batch_stats"]),
       train_state.TrainState.create(apply_fn=disc.apply, params=disc.init(k_d, pose)["params"], tx=tx()))
 

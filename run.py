@@ -55,6 +55,8 @@ _COMPLETION = flags.DEFINE_string("completion", "auto", "lift: completion networ
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from lifting import allocator
+  allocator.tune()  # Before JAX starts its threads (lifting/allocator.py says why).
   from lifting import logs, train  # Imported here so that --help is fast.
 
   logs.setup_cli_logging()

@@ -23,12 +23,13 @@ class StepSetup:
   pool: dict
 
 
-def setup(config) -> StepSetup:
-  """Validates ``config`` and builds everything its train step needs, on all devices."""
+def setup(config, key=None) -> StepSetup:
+  """Validates ``config`` and builds everything its train step needs, on all devices; the states from
+  ``key`` (default ``key(0)``)."""
   config_lib.validate(config)
   layout = skeleton.get_layout(config.layout)
   data = pipeline.load(config)
   mesh = train.make_mesh()
   models = train.build_models(config)
-  states = train.init_states(config, models, layout, jax.random.key(0), mesh)
+  states = train.init_states(config, models, layout, jax.random.key(0) if key is None else key, mesh)
   return StepSetup(layout, data, mesh, models, states, train.make_pool(config, data, mesh))

@@ -2,6 +2,8 @@
 
     python -m benchmarks.performance --out=benchmarks/results        # widths 256/512/1024 x batches 1024/8192
     python -m benchmarks.performance --widths=256 --batches=1024 --repeats=5 --out=/tmp/perf
+    python -m benchmarks.performance --dropout_rng=bernoulli --out=/tmp/before   # + LIFTING_MALLOC=default
+    python -m benchmarks.performance --dtype=bfloat16 --steps_per_call=10 --out=/tmp/gpu   # on a GPU
 
 For every (width, batch) case the step of ``experiments/adv_ss_td.py`` (lifter, pose and temporal
 discriminators, every loss term on) is compiled and timed in its own subprocess, so its peak
@@ -11,13 +13,17 @@ cycle (``optim.disc_every`` steps, so discriminator updates are counted at their
 poses per second; achieved matmul FLOP/s, counted analytically (`benchmarks.flops.step_flops`) and set against a
 float32 matmul peak measured in the same run (`matmul_peak`); XLA's own FLOP estimate of the
 compiled step as a cross-check; peak memory (max RSS on a CPU, ``peak_bytes_in_use`` on an
-accelerator). Then the lifter alone: inference at batch 65,536 per width. Results go to
+accelerator); the input pipeline's share of the step (the step against the same step on a batch
+drawn beforehand).
+Then the lifter alone: inference at batch 65,536 per width. The malloc setting of
+`lifting.allocator` is on unless ``LIFTING_MALLOC=default``. Results go to
 ``OUT/performance.json`` and ``OUT/performance.md``; the device is named in both.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import resource
 import statistics
@@ -38,6 +44,9 @@ _WIDTHS = flags.DEFINE_list("widths", ["256", "512", "1024"], "Network widths.")
 _BATCHES = flags.DEFINE_list("batches", ["1024", "8192"], "Global batch sizes (poses per step).")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Timed repetitions (discriminator cycles) after one warm-up cycle.")
 _INFER_BATCH = flags.DEFINE_integer("infer_batch", 65536, "Batch of the lifter-alone inference measurement.")
+_DROPOUT_RNG = flags.DEFINE_enum("dropout_rng", "bits", ["bits", "bernoulli"], "config.model.dropout_rng.")
+_DTYPE = flags.DEFINE_enum("dtype", "float32", ["float32", "bfloat16"], "config.model.dtype (hidden matmuls).")
+_STEPS_PER_CALL = flags.DEFINE_integer("steps_per_call", 1, "config.train.steps_per_call: steps per dispatch.")
 _CASE = flags.DEFINE_string("case", "", "Internal: run one 'width,batch' case and print its JSON.")
 
 
@@ -65,52 +74,86 @@ def _peak_memory_bytes() -> int:
   return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024  # Linux reports KiB.
 
 
-def run_case(width: int, batch: int, repeats: int) -> dict:
-  """Compiles and times the full step at ``width`` and ``batch`` (in this process)."""
-  from benchmarks import common  # pylint: disable=import-outside-toplevel
-  from experiments import adv_ss_td  # pylint: disable=import-outside-toplevel
-  from lifting import train  # pylint: disable=import-outside-toplevel
-
-  config = adv_ss_td.get_config("cpu")
-  config.model.width, config.train.batch_size = width, batch
-  s = common.setup(config)
-  layout, mesh, models, states, pool = s.layout, s.mesh, s.models, s.states, s.pool
-  step = train.compile_train_step(train.make_train_step(config, models, layout, mesh), mesh)
-  key = jax.random.key(1)
-  t0 = time.perf_counter()
-  compiled = step.lower(states, pool, key).compile()
-  compile_s = time.perf_counter() - t0
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  cycle = config.optim.disc_every
-
-  def one_cycle(states):
-    for _ in range(cycle):
-      states, metrics = compiled(states, pool, key)
-    jax.block_until_ready(metrics)
-    return states
-
-  states = one_cycle(states)  # Warm-up.
+def _median_time(fn, repeats: int) -> tuple[float, list[float]]:
+  fn()  # Warm-up.
   times = []
   for _ in range(repeats):
     t0 = time.perf_counter()
-    states = one_cycle(states)
-    times.append((time.perf_counter() - t0) / cycle)
-  median = statistics.median(times)
+    fn()
+    times.append(time.perf_counter() - t0)
+  return statistics.median(times), times
+
+
+def case_config(width: int, batch: int):
+  """The benchmarked step's config: Adv+SS+TD (every term on) at ``width`` and ``batch``, with the speed flags."""
+  from experiments import adv_ss_td  # pylint: disable=import-outside-toplevel
+
+  config = adv_ss_td.get_config("cpu")
+  config.model.width, config.train.batch_size = width, batch
+  config.model.dropout_rng, config.model.dtype = _DROPOUT_RNG.value, _DTYPE.value
+  config.train.steps_per_call = _STEPS_PER_CALL.value
+  return config
+
+
+def run_case(width: int, batch: int, repeats: int) -> dict:
+  """Compiles and times the full step at ``width`` and ``batch`` (in this process)."""
+  from benchmarks import common  # pylint: disable=import-outside-toplevel
+  from lifting import config as config_lib  # pylint: disable=import-outside-toplevel
+  from lifting import train  # pylint: disable=import-outside-toplevel
+
+  config = case_config(width, batch)
+  s = common.setup(config)
+  layout, mesh, models, pool = s.layout, s.mesh, s.models, s.pool
+  k = config.train.steps_per_call
+  step = train.compile_train_step(train.make_multi_step(train.make_train_step(config, models, layout, mesh), k), mesh)
+  key = jax.random.key(1)
+  t0 = time.perf_counter()
+  compiled = step.lower(s.states, pool, key).compile()
+  compile_s = time.perf_counter() - t0
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  # A repetition is a whole number of discriminator cycles and of calls.
+  calls = math.lcm(k, config.optim.disc_every) // k
+  box = {"states": s.states}
+
+  def repetition():
+    for _ in range(calls):
+      box["states"], metrics = compiled(box["states"], pool, key)
+    jax.block_until_ready(metrics)
+
+  median, times = _median_time(repetition, repeats)
+  steps = calls * k
+  times = [t / steps for t in times]
+  median /= steps
+  # The input pipeline's cost: the same steps on one batch drawn beforehand (no draw in the step).
+  windows, _ = config_lib.batch_split(config, s.data.train_2d.shape[0], 0, mesh.size)
+  drawn = jax.jit(lambda pool, key: train.draw_batch(pool, key, windows, config_lib.window_size(config), mesh))(
+      pool, key)
+  update = train.make_update(config, models, layout)
+  fixed = train.compile_train_step(train.make_multi_step(lambda st, b, k_: update(st, b, k_), k), mesh, batch_input=True)
+  box["states"] = fixed(box["states"], drawn, key)[0]
+
+  def fixed_repetition():
+    for _ in range(calls):
+      box["states"], metrics = fixed(box["states"], drawn, key)
+    jax.block_until_ready(metrics)
+
+  no_input_s = _median_time(fixed_repetition, repeats)[0] / steps
   flops = step_flops(config, layout.num_joints)
+  # XLA's estimate counts the discriminator branch on every step, and a scan's body once.
+  xla = float(cost.get("flops", float("nan"))) if cost else None
   return {"width": width, "batch": batch, "compile_s": compile_s, "step_s_median": median,
           "step_s_min": min(times), "step_s_max": max(times), "step_times_s": times, "poses_per_s": batch / median,
           "matmul_flops_per_step": flops["total"], "flops_breakdown": flops,
-          "achieved_flops_per_s": flops["total"] / median,
-          "xla_flops_per_step": float(cost.get("flops", float("nan"))) if cost else None,
-          "peak_memory_bytes": _peak_memory_bytes()}
+          "achieved_flops_per_s": flops["total"] / median, "step_without_input_s_median": no_input_s,
+          "input_share": (median - no_input_s) / median, "xla_flops_per_call": xla, "peak_memory_bytes": _peak_memory_bytes()}
 
 
 def inference(width: int, batch: int) -> dict:
   """The lifter alone (eval mode) on a device-resident batch: poses/s and matmul FLOP/s."""
   from lifting import models as models_lib  # pylint: disable=import-outside-toplevel
 
-  lifter = models_lib.Lifter(width=width)
+  lifter = models_lib.Lifter(width=width, dtype=jnp.dtype(_DTYPE.value))
   x = jax.random.normal(jax.random.key(0), (batch, 14, 2), jnp.float32) * 0.1
   variables = lifter.init(jax.random.key(1), x[:1])
   fn = jax.jit(lambda v, x: lifter.apply(v, x, train=False))
@@ -127,7 +170,8 @@ def inference(width: int, batch: int) -> dict:
 
 def _subprocess_case(width: int, batch: int, repeats: int) -> dict:
   out = subprocess.run([sys.executable, "-m", "benchmarks.performance", f"--case={width},{batch}",
-                        f"--repeats={repeats}"], capture_output=True, text=True, check=False)
+                        f"--repeats={repeats}", f"--dropout_rng={_DROPOUT_RNG.value}", f"--dtype={_DTYPE.value}",
+                        f"--steps_per_call={_STEPS_PER_CALL.value}"], capture_output=True, text=True, check=False)
   if out.returncode:
     raise RuntimeError(f"case width {width}, batch {batch} failed:\n{out.stderr[-3000:]}")
   return json.loads(out.stdout.strip().splitlines()[-1])
@@ -137,14 +181,14 @@ def markdown(result: dict) -> str:
   peak = result["matmul_peak"]["flops_per_s"]
   lines = [f"Device: {result['device']} ({result['num_devices']} device(s)); JAX {result['jax']}; "
            f"{result['date']}. float32 matmul peak measured in this run: {peak / 1e9:.1f} GFLOP/s "
-           f"({result['matmul_peak']['n']}^3 matmul).", "",
-           "| width | batch | step (median) | min - max | poses/s | matmul GFLOP/s | % of peak | XLA GFLOP/step | "
+           f"({result['matmul_peak']['n']}^3 matmul).", "", _settings_line(result), "",
+           "| width | batch | step (median) | min - max | poses/s | matmul GFLOP/s | % of peak | input | "
            "compile | peak memory |", "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
   for c in result["cases"]:
-    xla = f"{c['xla_flops_per_step'] / 1e9:.2f}" if c.get("xla_flops_per_step") else ""
+    share = f"{100 * c['input_share']:.1f}%" if "input_share" in c else ""
     lines.append(f"| {c['width']} | {c['batch']} | {c['step_s_median'] * 1e3:.1f} ms | "
                  f"{c['step_s_min'] * 1e3:.1f} - {c['step_s_max'] * 1e3:.1f} ms | {c['poses_per_s']:,.0f} | "
-                 f"{c['achieved_flops_per_s'] / 1e9:.1f} | {100 * c['achieved_flops_per_s'] / peak:.0f}% | {xla} | "
+                 f"{c['achieved_flops_per_s'] / 1e9:.1f} | {100 * c['achieved_flops_per_s'] / peak:.0f}% | {share} | "
                  f"{c['compile_s']:.1f} s | {c['peak_memory_bytes'] / 2 ** 20:,.0f} MiB |")
   lines += ["", "Lifter alone, inference:", "", "| width | batch | poses/s | matmul GFLOP/s | % of peak |",
             "| ---: | ---: | ---: | ---: | ---: |"]
@@ -154,8 +198,20 @@ def markdown(result: dict) -> str:
   return "\n".join(lines) + "\n"
 
 
+def _settings_line(result: dict) -> str:
+  st = result.get("settings", {"dropout_rng": "bernoulli", "dtype": "float32", "steps_per_call": 1})
+  malloc = "tuned (lifting.allocator)" if result.get("malloc_tuned") else "glibc defaults"
+  return (f"Step: Adv+SS+TD, every term on; dropout masks {st['dropout_rng']}, matmuls {st['dtype']}, "
+          f"{st['steps_per_call']} step(s) per call, malloc {malloc}. Input: the step's time minus that of the same "
+          "steps on a batch drawn beforehand, as a share of the step (noise can make it negative).")
+
+
 def main(argv):
   del argv
+  from lifting import allocator  # pylint: disable=import-outside-toplevel
+  tuned = allocator.tune()  # As run.py does; LIFTING_MALLOC=default measures glibc's defaults.
+  # On a GPU each case runs in a child process beside this one: neither may grab most of the memory up front.
+  os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
   if _CASE.value:
     width, batch = (int(v) for v in _CASE.value.split(","))
     print(json.dumps(run_case(width, batch, _REPEATS.value)))
@@ -174,7 +230,9 @@ def main(argv):
   result = {"device": str(jax.devices()[0].device_kind), "platform": jax.devices()[0].platform,
             "num_devices": jax.device_count(), "jax": jax.__version__, "date": time.strftime("%Y-%m-%d"),
             "cpu_count": os.cpu_count(), "matmul_peak": peak, "cases": cases, "inference": infer,
-            "numpy": np.__version__}
+            "numpy": np.__version__, "malloc_tuned": tuned,
+            "settings": {"dropout_rng": _DROPOUT_RNG.value, "dtype": _DTYPE.value,
+                         "steps_per_call": _STEPS_PER_CALL.value}}
   os.makedirs(_OUT.value, exist_ok=True)
   with open(os.path.join(_OUT.value, "performance.json"), "w") as f:
     json.dump(result, f, indent=2)

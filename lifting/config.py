@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from lifting import losses
+from lifting import models
 from lifting import skeleton
+
+MATMUL_DTYPES = ("float32", "bfloat16")
 
 
 def window_size(config) -> int:
@@ -49,6 +52,10 @@ def validate(config) -> None:
   for name in ("dropout", "disc_dropout"):
     if not 0 <= config.model[name] < 1:
       raise ValueError(f"model.{name}: expected a rate in [0, 1), got {config.model[name]}")
+  if config.model.dropout_rng not in models.DROPOUT_RNGS:
+    raise ValueError(f"model.dropout_rng: expected one of {models.DROPOUT_RNGS}, got {config.model.dropout_rng!r}")
+  if config.model.dtype not in MATMUL_DTYPES:
+    raise ValueError(f"model.dtype: expected one of {MATMUL_DTYPES}, got {config.model.dtype!r}")
   for name in ("azimuth_range", "elevation_range", "roll_range"):
     r = tuple(config.rotation[name])
     if len(r) != 2 or r[0] > r[1]:
@@ -74,7 +81,7 @@ def validate(config) -> None:
   if config.train.batch_size < t or config.train.batch_size % t:
     raise ValueError(f"train.batch_size: expected a multiple of the {t}-frame training window, "
                      f"got {config.train.batch_size}")
-  for name in ("num_steps", "log_every", "eval_every", "checkpoint_every", "max_checkpoints"):
+  for name in ("num_steps", "log_every", "eval_every", "checkpoint_every", "max_checkpoints", "steps_per_call"):
     if config.train[name] < 1:
       raise ValueError(f"train.{name}: expected a positive integer, got {config.train[name]}")
 

@@ -7,9 +7,17 @@ the discriminators, as in the paper. Width, number of blocks and dropout are con
 filled from the config by `lifting.train.build_models`.
 
 Inputs are 2D poses ``[..., J, 2]``; every network flattens the last two axes itself.
+
+Two speed options, set from ``config.model`` (`lifting.train.build_models`): ``dropout_rng``
+("bits": dropout masks from a few random bits per unit, `dropout_keep_mask`; "bernoulli": Flax's
+one random float per unit) and ``dtype`` (the hidden matmuls' dtype; bfloat16 halves their cost on
+hardware that has bfloat16 units, while BatchNorm, residual sums and the output layer stay float32).
 """
 
 from __future__ import annotations
+
+import math
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -25,28 +33,88 @@ def _flatten_pose(pose: jax.Array, name: str) -> jax.Array:
   return pose.reshape(pose.shape[:-2] + (pose.shape[-2] * 2,))
 
 
+DROPOUT_RNGS = ("bits", "bernoulli")
+MAX_MASK_BITS = 16
+
+
+def mask_bits(rate: float) -> tuple[int, int]:
+  """``(k, threshold)``: a unit is dropped when its ``k`` random bits, read as an integer, are
+  below ``threshold``; ``threshold / 2**k`` is ``rate`` exactly when some ``k <= 16`` allows it
+  (0.25 is 1/4: two bits), otherwise ``rate`` rounded to a multiple of ``2**-16``."""
+  if not 0 <= rate < 1:
+    raise ValueError(f"dropout rate: expected a rate in [0, 1), got {rate}")
+  for k in range(1, MAX_MASK_BITS + 1):
+    if math.isclose(rate * 2 ** k, round(rate * 2 ** k), abs_tol=1e-9):
+      return k, round(rate * 2 ** k)
+  return MAX_MASK_BITS, round(rate * 2 ** MAX_MASK_BITS)
+
+
+def dropout_keep_mask(key: jax.Array, shape: tuple[int, ...], rate: float) -> jax.Array:
+  """A boolean keep mask ``[*shape]`` with ``P(keep) = 1 - rate`` (see `mask_bits`), independent per unit.
+
+  Each 32-bit random word serves ``32 // k`` units (16 at rate 0.25) instead of one, which on a
+  CPU makes the masks many times cheaper than a uniform float per unit. Words are drawn over the
+  last axis only, so the mask of a batch sharded on its leading axes is drawn shard by shard.
+  """
+  k, threshold = mask_bits(rate)
+  shape = tuple(shape)
+  if not shape:
+    raise ValueError("dropout_keep_mask: expected a shape with at least one axis, got ()")
+  per_word = 32 // k
+  n = shape[-1]
+  words = jax.random.bits(key, shape[:-1] + (-(-n // per_word),), jnp.uint32)
+  shifts = jnp.arange(per_word, dtype=jnp.uint32) * k
+  fields = (words[..., None] >> shifts) & jnp.uint32(2 ** k - 1)
+  fields = fields.reshape(shape[:-1] + (-1,))[..., :n]
+  return fields >= threshold
+
+
+class Dropout(nn.Module):
+  """Inverted dropout with masks from `dropout_keep_mask` ("bits") or Flax's Bernoulli floats."""
+  rate: float
+  rng: str = "bits"
+
+  @nn.compact
+  def __call__(self, x: jax.Array, deterministic: bool) -> jax.Array:
+    if deterministic or self.rate == 0:
+      return x
+    if self.rng == "bernoulli":
+      return nn.Dropout(self.rate, deterministic=False)(x)
+    if self.rng != "bits":
+      raise ValueError(f"Dropout.rng: expected one of {DROPOUT_RNGS}, got {self.rng!r}")
+    k, threshold = mask_bits(self.rate)
+    keep = 1 - threshold / 2 ** k
+    mask = dropout_keep_mask(self.make_rng("dropout"), x.shape, self.rate)
+    return jnp.where(mask, x / jnp.asarray(keep, x.dtype), jnp.zeros((), x.dtype))
+
+
 class ResidualBlock(nn.Module):
   """``x + f(x)`` with ``f = [Dense, (BatchNorm), ReLU, Dropout] x 2``."""
   width: int
   dropout: float = 0.0
   batch_norm: bool = True
+  dropout_rng: str = "bits"
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     h = x
     for _ in range(2):
-      h = _dense_bn_relu_dropout(h, self.width, self.dropout, self.batch_norm, train)
+      h = _dense_bn_relu_dropout(h, self.width, self.dropout, self.batch_norm, train, self.dropout_rng, self.dtype)
     return x + h
 
 
-def _dense_bn_relu_dropout(h, width, dropout, batch_norm, train):
+def _dense_bn_relu_dropout(h, width, dropout, batch_norm, train, dropout_rng="bits", dtype=jnp.float32):
   # A bias before BatchNorm has zero true gradient; Adam would turn its round-off into steps.
-  h = nn.Dense(width, use_bias=not batch_norm, kernel_init=_hidden_init)(h)
+  # Only the matmul runs in ``dtype``: its float32 result keeps BatchNorm and the residual sums exact.
+  h = nn.Dense(width, use_bias=not batch_norm, kernel_init=_hidden_init, dtype=dtype)(h).astype(jnp.float32)
   if batch_norm:
     h = nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
   h = nn.relu(h)
-  if dropout > 0:
-    h = nn.Dropout(dropout, deterministic=not train)(h)
+  if dropout > 0 and dropout_rng == "bernoulli":
+    h = nn.Dropout(dropout, deterministic=not train)(h)  # Named as before, so old runs' random streams hold.
+  elif dropout > 0:
+    h = Dropout(dropout, dropout_rng)(h, deterministic=not train)
   return h
 
 
@@ -58,12 +126,14 @@ class ResidualMLP(nn.Module):
   dropout: float = 0.0
   batch_norm: bool = True
   output_init_scale: float = 1.0  # Variance scale of the output layer; 0 starts it at zero.
+  dropout_rng: str = "bits"
+  dtype: Any = jnp.float32  # Of the input and hidden matmuls; the output layer stays float32.
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    h = _dense_bn_relu_dropout(x, self.width, self.dropout, self.batch_norm, train)
+    h = _dense_bn_relu_dropout(x, self.width, self.dropout, self.batch_norm, train, self.dropout_rng, self.dtype)
     for _ in range(self.num_blocks):
-      h = ResidualBlock(self.width, self.dropout, self.batch_norm)(h, train)
+      h = ResidualBlock(self.width, self.dropout, self.batch_norm, self.dropout_rng, self.dtype)(h, train)
     init = (nn.initializers.variance_scaling(self.output_init_scale, "fan_in", "truncated_normal")
             if self.output_init_scale > 0 else nn.initializers.zeros)
     return nn.Dense(self.out_features, kernel_init=init)(h)
@@ -80,13 +150,15 @@ class Lifter(nn.Module):
   width: int = 1024
   num_blocks: int = 4
   dropout: float = 0.25
+  dropout_rng: str = "bits"
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, pose2d: jax.Array, train: bool = False) -> jax.Array:
     x = _flatten_pose(pose2d, "Lifter")
     num_joints = pose2d.shape[-2]
     return ResidualMLP(num_joints, self.width, self.num_blocks, self.dropout, batch_norm=True,
-                       output_init_scale=1e-2)(x, train)
+                       output_init_scale=1e-2, dropout_rng=self.dropout_rng, dtype=self.dtype)(x, train)
 
 
 class PoseDiscriminator(nn.Module):
@@ -94,11 +166,14 @@ class PoseDiscriminator(nn.Module):
   width: int = 1024
   num_blocks: int = 3
   dropout: float = 0.0
+  dropout_rng: str = "bits"
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, pose2d: jax.Array, train: bool = False) -> jax.Array:
     x = _flatten_pose(pose2d, type(self).__name__)
-    return ResidualMLP(1, self.width, self.num_blocks, self.dropout, batch_norm=False)(x, train)[..., 0]
+    return ResidualMLP(1, self.width, self.num_blocks, self.dropout, batch_norm=False, dropout_rng=self.dropout_rng,
+                       dtype=self.dtype)(x, train)[..., 0]
 
 
 def temporal_features(window: jax.Array) -> jax.Array:
@@ -124,11 +199,14 @@ class TemporalDiscriminator(nn.Module):
   width: int = 1024
   num_blocks: int = 3
   dropout: float = 0.0
+  dropout_rng: str = "bits"
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, window: jax.Array, train: bool = False) -> jax.Array:
     x = temporal_features(window)
-    return ResidualMLP(1, self.width, self.num_blocks, self.dropout, batch_norm=False)(x, train)[..., 0]
+    return ResidualMLP(1, self.width, self.num_blocks, self.dropout, batch_norm=False, dropout_rng=self.dropout_rng,
+                       dtype=self.dtype)(x, train)[..., 0]
 
 
 class Adapter(nn.Module):

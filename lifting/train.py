@@ -70,9 +70,11 @@ class Models:
 def build_models(config) -> Models:
   """The networks a config needs; a discriminator is built only if its term is on."""
   m = config.model
-  disc = dict(width=m.width, num_blocks=m.disc_blocks, dropout=m.disc_dropout)
+  # .get: configs saved before these fields existed (inference on old runs) mean the defaults.
+  speed = dict(dropout_rng=m.get("dropout_rng", "bits"), dtype=jnp.dtype(m.get("dtype", "float32")))
+  disc = dict(width=m.width, num_blocks=m.disc_blocks, dropout=m.disc_dropout, **speed)
   return Models(
-      lifter=models_lib.Lifter(width=m.width, num_blocks=m.lifter_blocks, dropout=m.dropout),
+      lifter=models_lib.Lifter(width=m.width, num_blocks=m.lifter_blocks, dropout=m.dropout, **speed),
       pose_disc=models_lib.PoseDiscriminator(**disc) if config.loss.w_adv > 0 else None,
       temporal_disc=models_lib.TemporalDiscriminator(**disc) if config.loss.w_temporal > 0 else None)
 
@@ -322,6 +324,28 @@ def make_train_step(config, models: Models, layout: skeleton.Layout, mesh=None):
   return step_fn
 
 
+def make_multi_step(step_fn, num_steps: int):
+  """``num_steps`` consecutive train steps as one function (a ``lax.scan``), so one dispatch runs them all.
+
+  ``(states, pool, key) -> (states, metrics)`` with each metric stacked ``[num_steps]``. Every
+  step folds in its own ``states.step``, so this is ``num_steps`` calls of ``step_fn`` in one.
+  """
+  if num_steps < 1:
+    raise ValueError(f"make_multi_step: expected num_steps >= 1, got {num_steps}")
+
+  def multi(states, pool, key):
+    return jax.lax.scan(lambda s, _: step_fn(s, pool, key), states, length=num_steps)
+
+  return multi
+
+
+def call_size(step: int, last: int, k: int, every: tuple[int, ...]) -> int:
+  """Steps in the call that starts at ``step``: ``k``, or 1 where ``k`` would run past ``last`` or past
+  a multiple of some ``every`` (a step where the loop logs, evaluates or saves)."""
+  stop = min(last, *((step // n + 1) * n for n in every))
+  return k if step + k <= stop else 1
+
+
 def labelled_frames(data: pipeline.PoseData, fraction: float, seed: int) -> np.ndarray:
   """Indices of the training frames whose 3D the supervised term may use.
 
@@ -507,13 +531,19 @@ def finite_or_raise(step: int, scalars: dict) -> None:
 
 def flush_metrics(pending: list, writer: logs.MetricWriter | None) -> dict[str, float]:
   """Pulls the buffered ``(step, metrics)`` to the host, checks each step, logs their mean (with a
-  ``writer``) and returns it; empties ``pending``."""
-  fetched = jax.device_get([m for _, m in pending])
-  for (step, _), scalars in zip(pending, fetched):
-    finite_or_raise(step, scalars)
-  means = {k: float(np.mean([f[k] for f in fetched])) for k in fetched[-1]}
+  ``writer``) and returns it; empties ``pending``. Metrics stacked ``[k]`` (`make_multi_step`) are
+  the k steps from ``step`` on."""
+  rows, end = [], 0
+  for (step, _), scalars in zip(pending, jax.device_get([m for _, m in pending])):
+    count = np.shape(next(iter(scalars.values())))[:1] or None
+    for i in range(count[0] if count else 1):
+      row = {k: v[i] for k, v in scalars.items()} if count else scalars
+      finite_or_raise(step + i, row)
+      rows.append(row)
+      end = step + i + 1
+  means = {k: float(np.mean([r[k] for r in rows])) for k in rows[-1]}
   if writer is not None:
-    writer.write_scalars(pending[-1][0] + 1, means)
+    writer.write_scalars(end, means)
   pending.clear()
   return means
 
@@ -600,23 +630,28 @@ def train_and_evaluate(config, workdir: str) -> dict:
            + _batch_text(config, data, window, mesh.size))
 
   pool = make_pool(config, data, mesh)
-  step_fn = compile_train_step(make_train_step(config, models, layout, mesh), mesh)
+  train_step = make_train_step(config, models, layout, mesh)
+  k = config.train.steps_per_call
+  one_step = compile_train_step(train_step, mesh)  # Compiled only if a call must stop short of k steps.
+  k_steps = compile_train_step(make_multi_step(train_step, k), mesh) if k > 1 else one_step
   lift_all = make_lift_fn(models, config.c, mesh)
   progress = logs.Progress(start, config.train.num_steps)
   results: dict = {}
   pending: list = []
-  last = config.train.num_steps
-  for step in range(start, last):
-    states, step_metrics = step_fn(states, pool, train_key)
+  last, t = config.train.num_steps, config.train
+  step = start
+  while step < last:
+    n = call_size(step, last, k, (t.log_every, t.eval_every, t.checkpoint_every))
+    states, step_metrics = (k_steps if n == k else one_step)(states, pool, train_key)
     pending.append((step, step_metrics))
-    done = step + 1
-    if done % config.train.log_every == 0 or done == last or done == start + 1:
+    step += n
+    if step % t.log_every == 0 or step == last or len(pending) == 1 and step == start + n:
       means = flush_metrics(pending, writer)
-      logs.log(f"{progress.line(done)} | loss {means['loss/total']:.4g}")
-    if data.test_3d is not None and (done % config.train.eval_every == 0 or done == last):
-      results = _test(lift_all, states, data, writer, done)
-    if done % config.train.checkpoint_every == 0 or done == last:
-      ckpt.save(done, states)
+      logs.log(f"{progress.line(step)} | loss {means['loss/total']:.4g}")
+    if data.test_3d is not None and (step % t.eval_every == 0 or step == last):
+      results = _test(lift_all, states, data, writer, step)
+    if step % t.checkpoint_every == 0 or step == last:
+      ckpt.save(step, states)
   if start >= last and data.test_3d is not None:
     logs.log(f"already trained to step {start} (train.num_steps = {last}); evaluating only")
     results = evaluate_poses(lift_all(states.lifter, data.test_2d), data.test_3d, layout, data.test_actions)

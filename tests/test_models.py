@@ -5,6 +5,7 @@ small forward passes are compiled.
 """
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -188,3 +189,64 @@ def test_temporal_wrong_shape_raises(shape):
   assert str(shape) in str(info.value)
   with pytest.raises(ValueError):
     models.temporal_features(np.zeros(shape, np.float32))
+
+
+# ----------------------------------------------------------------------------- dropout masks and dtypes
+
+
+def np_keep_mask(words, shape, k, threshold):
+  """Reference: unit i of a row uses bits [k*(i % per_word), k*(i % per_word) + k) of word i // per_word."""
+  per_word = 32 // k
+  fields = np.stack([(words >> (k * i)) & (2 ** k - 1) for i in range(per_word)], axis=-1)
+  return fields.reshape(shape[:-1] + (-1,))[..., :shape[-1]] >= threshold
+
+
+@pytest.mark.parametrize("rate, k, threshold", [(0.25, 2, 1), (0.5, 1, 1), (0.75, 2, 3), (0.125, 3, 1),
+                                                (0.0, 1, 0), (0.1, 16, 6554)])
+def test_mask_bits_are_exact_where_possible(rate, k, threshold):
+  assert models.mask_bits(rate) == (k, threshold)
+
+
+def test_mask_bits_rejects_rates_outside_0_1():
+  with pytest.raises(ValueError, match=r"expected a rate in \[0, 1\), got 1.0"):
+    models.mask_bits(1.0)
+
+
+@pytest.mark.parametrize("rate, shape", [(0.25, (3, 37)), (0.125, (2, 4, 11)), (0.1, (5, 3))])
+def test_dropout_keep_mask_matches_numpy_reference(rate, shape):
+  key = jax.random.key(3)
+  k, threshold = models.mask_bits(rate)
+  mask = jax.jit(models.dropout_keep_mask, static_argnums=(1, 2))(key, shape, rate)
+  words = np.asarray(jax.random.bits(key, shape[:-1] + (-(-shape[-1] // (32 // k)),), np.uint32))
+  assert mask.shape == shape and mask.dtype == bool
+  np.testing.assert_array_equal(mask, np_keep_mask(words, shape, k, threshold))
+
+
+def test_dropout_keep_mask_rate_and_neighbour_independence():
+  mask = np.asarray(jax.jit(models.dropout_keep_mask, static_argnums=(1, 2))(KEY, (256, 512), 0.25))
+  n = mask.size
+  assert abs(mask.mean() - 0.75) < 4 * np.sqrt(0.75 * 0.25 / n)
+  # Units that share a random word (neighbours) and units of one column (other words) are uncorrelated.
+  for a, b in ((mask[:, :-1], mask[:, 1:]), (mask[:-1], mask[1:])):
+    assert abs(np.corrcoef(a.ravel(), b.ravel())[0, 1]) < 4 / np.sqrt(a.size)
+
+
+@pytest.mark.parametrize("rng", models.DROPOUT_RNGS)
+def test_dropout_module_scales_kept_units_and_is_identity_in_eval(rng):
+  x = np.ones((64, 128), np.float32)
+  layer = models.Dropout(0.25, rng)
+  out = np.asarray(jax.jit(lambda x, k: layer.apply({}, x, deterministic=False, rngs={"dropout": k}))(x, KEY))
+  np.testing.assert_allclose(np.unique(out), [0.0, 1 / 0.75], rtol=1e-6)
+  assert abs(out.mean() - 1.0) < 0.05
+  np.testing.assert_array_equal(layer.apply({}, x, deterministic=True), x)
+
+
+def test_bfloat16_matmuls_stay_close_to_float32_and_return_float32():
+  x = np.random.default_rng(2).normal(size=(B, J, 2)).astype(np.float32)
+  f32, bf16 = models.Lifter(width=32, num_blocks=1), models.Lifter(width=32, num_blocks=1, dtype=jnp.bfloat16)
+  variables = random_variables(f32, x)
+  a = jax.jit(lambda v, x: f32.apply(v, x))(variables, x)
+  b = jax.jit(lambda v, x: bf16.apply(v, x))(variables, x)
+  assert b.dtype == jnp.float32
+  np.testing.assert_allclose(b, a, rtol=0.05, atol=0.05 * float(np.abs(a).max()))
+  assert not np.array_equal(a, b)

@@ -169,6 +169,47 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path, monkeypatch):
   assert list((tmp_path / "resumed" / "tensorboard").iterdir())
 
 
+def test_k_steps_per_call_equal_k_single_steps():
+  config = shrink(adv_ss_td.get_config())
+  config.model.dropout = 0.25
+  layout, mesh = skeleton.get_layout(config.layout), train.make_mesh()
+  models = train.build_models(config)
+  pool = train.make_pool(config, pipeline.load(config), mesh)
+  step = train.make_train_step(config, models, layout, mesh)
+  single, multi = (train.compile_train_step(f, mesh) for f in (step, train.make_multi_step(step, 3)))
+  states = train.init_states(config, models, layout, jax.random.key(0), mesh)
+  one = [None] * 3
+  for i in range(3):
+    states, one[i] = single(states, pool, jax.random.key(1))
+  three, stacked = multi(train.init_states(config, models, layout, jax.random.key(0), mesh), pool, jax.random.key(1))
+  for a, b in zip(jax.tree.leaves(jax.device_get(states)), jax.tree.leaves(jax.device_get(three))):
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  for name, values in jax.device_get(stacked).items():
+    np.testing.assert_allclose(values, [float(m[name]) for m in one], rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_calls_stop_at_every_log_eval_and_checkpoint_step():
+  def plan(start, last, k, every):
+    sizes, step = [], start
+    while step < last:
+      sizes.append(train.call_size(step, last, k, every))
+      step += sizes[-1]
+    return sizes
+
+  assert plan(0, 6, 2, (2, 3, 3)) == [2, 1, 1, 2]  # The tiny config: stops at 2, 3, 4 and 6.
+  assert plan(0, 2000, 10, (100, 500, 500)) == [10] * 200
+  assert plan(495, 520, 10, (100, 500, 500)) == [1] * 5 + [10, 10]
+  assert plan(0, 25, 10, (100, 500, 500)) == [10, 10] + [1] * 5
+  assert plan(0, 5, 1, (2, 3, 3)) == [1] * 5
+
+
+def test_flush_metrics_unstacks_multi_step_calls_and_names_the_bad_step():
+  pending = [(0, {"loss/a": jax.numpy.array([1.0, 2.0])}), (2, {"loss/a": jax.numpy.array(3.0)})]
+  assert train.flush_metrics(pending, None) == {"loss/a": 2.0} and not pending
+  with pytest.raises(FloatingPointError, match="non-finite loss/a = nan at step 5"):
+    train.flush_metrics([(4, {"loss/a": jax.numpy.array([0.0, np.nan])})], None)
+
+
 def test_non_finite_loss_stops_the_run_naming_term_and_step(tmp_path, monkeypatch):
   real_load = pipeline.load
 
@@ -188,6 +229,9 @@ def test_non_finite_loss_stops_the_run_naming_term_and_step(tmp_path, monkeypatc
     ("rotation.elevation_range", (0.3, -0.3), "low <= high"),
     ("layout", "smpl", "smpl"),
     ("data.scale", "image", "data.scale"),
+    ("model.dropout_rng", "uniform", "model.dropout_rng: expected one of"),
+    ("model.dtype", "float16", "model.dtype: expected one of"),
+    ("train.steps_per_call", 0, "train.steps_per_call: expected a positive integer"),
 ])
 def test_inconsistent_configs_fail_before_training(field, value, message):
   config = tiny.get_config()

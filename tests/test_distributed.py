@@ -1,9 +1,12 @@
-"""Multi-process training: each process's shard of the training data."""
+"""Multi-process training: data shards and per-device pool blocks."""
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from lifting import skeleton
+from lifting import train
 from lifting.data import pipeline
 
 
@@ -41,3 +44,67 @@ def test_shard_keeps_whole_sequences_and_every_frame_once():
   for index, count in ((3, 3), (-1, 2), (0, 0)):
     with pytest.raises(ValueError, match="expected count >= 1 and 0 <= index < count"):
       pipeline.shard(data, index, count)
+
+
+def test_shard_sizes_are_known_to_every_process():
+  data = _data()
+  labelled = np.array([0, 2, 3, 9, 14])
+  for count in (1, 2, 3, 4):
+    sizes = train._shard_sizes(data, 2, labelled, count)
+    for i in range(count):
+      part = pipeline.shard(data, i, count)
+      frames = pipeline.shard_frames(data.sequence_lengths, i, count)
+      assert sizes["frames"][i] == len(part.train_2d) and sizes["extra"][i] == len(part.extra_2d)
+      assert sizes["starts"][i] == (len(part.window_starts(2)) if (part.sequence_lengths >= 2).any() else 0)
+      assert sizes["labelled"][i] == np.isin(labelled, frames).sum()
+
+
+def test_one_process_pool_is_one_block_of_everything_with_counts():
+  data = _data()
+  mesh = train.make_mesh(jax.devices()[:1])
+  pool = train.device_pool(data, mesh, window=2, labelled=np.array([1, 4]))
+  assert pool.total_frames == 15 and pool.total_extra == 7
+  np.testing.assert_array_equal(pool["frames"][0], data.train_2d)
+  np.testing.assert_array_equal(pool["frames_3d"][0], data.train_3d)
+  np.testing.assert_array_equal(pool["starts"][0], data.window_starts(2))
+  np.testing.assert_array_equal(pool["labelled"][0], [1, 4])
+  np.testing.assert_array_equal(pool["extra"][0], data.extra_2d)
+  assert [int(pool[f"num_{k}"][0]) for k in ("frames", "starts", "labelled", "extra")] == [15, 10, 2, 7]
+
+
+def test_a_shard_without_windows_stops_every_process(monkeypatch):
+  monkeypatch.setattr(jax, "process_count", lambda: 3)  # Sizes only: the check comes before any shard is built.
+  with pytest.raises(ValueError, match=r"a share of the 3 sequences for each of 3 processes, but the shards of "
+                                       r"processes \[1\] hold no 2-frame training windows"):
+    train.device_pool(_data(lengths=(3, 1, 4)), train.make_mesh(jax.devices()[:1]), window=2)
+  with pytest.raises(ValueError, match=r"processes \[2\] hold no extra poses"):
+    train.device_pool(_data(num_extra=2), train.make_mesh(jax.devices()[:1]), window=1)
+
+
+def test_draws_do_not_depend_on_the_number_of_blocks_and_stay_below_each_count():
+  data = _data()
+  one = train.device_pool(data, train.make_mesh(jax.devices()[:1]), window=2, labelled=np.arange(15))
+  # Two blocks of the same data (one process, two devices) draw the same batch as one block.
+  two = train.Pool({k: jnp.asarray(np.concatenate([v, v])) for k, v in one.arrays.items()}, one.total_frames,
+                   one.total_extra)
+  draw = jax.jit(lambda p, k: train.draw_batch(p, k, 8, 2, num_extra=4))
+  a, b = draw(one, jax.random.key(3)), draw(two, jax.random.key(3))
+  assert set(a) == {"x", "real", "sup_x", "sup_3d", "x_extra", "real_extra"}
+  for k in a:
+    np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+  # A second block with 3 valid frames of 15, 2 window starts, 1 labelled frame and 2 extras: its rows
+  # (the second half of every draw) never reach the padding (-1).
+  counts = {"frames": 3, "frames_3d": 3, "starts": 2, "labelled": 1, "extra": 2}
+  arrays = dict(two.arrays)
+  for name, n in counts.items():
+    padded = np.asarray(arrays[name]).copy()
+    padded[1, n:] = -1
+    arrays[name] = jnp.asarray(padded)
+    if name != "frames_3d":
+      arrays[f"num_{name}"] = jnp.array([arrays[f"num_{name}"][0], n], jnp.int32)
+  batch = draw(train.Pool(arrays, two.total_frames, two.total_extra), jax.random.key(4))  # Compiled already.
+  for k, v in batch.items():
+    assert (np.asarray(v)[len(v) // 2:] != -1).all(), k
+  assert set(np.asarray(batch["x"])[4:, :, 0, 0].ravel()) <= {0.0, 1.0, 2.0}
+  with pytest.raises(ValueError, match="multiple of the pool's 2 blocks, got 7"):
+    train.draw_batch(two, jax.random.key(0), 7, 2)

@@ -18,6 +18,7 @@ process's shard of the training set (`device_pool`) and gathers its part of the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -485,19 +486,23 @@ def init_states(config, models: Models, layout: skeleton.Layout, key: jax.Array,
 def make_lift_fn(models: Models, c: float, mesh, chunk: int = 4096):
   """Returns ``lift_all(lifter_state, poses2d [N, J, 2]) -> np.ndarray [N, J, 3]`` (eval mode).
 
-  Poses go through one compiled function in fixed-size chunks, so any N compiles once.
+  Poses go through one compiled function in fixed-size chunks, so any N compiles once. Every
+  process passes the same poses and gets all of the answer: the chunks are split over the mesh
+  and the lifted chunk comes back replicated, since a host can read only its own devices.
   """
   chunk = max(chunk // mesh.size, 1) * mesh.size
   sharding = NamedSharding(mesh, P(DATA_AXIS))
 
-  @jax.jit
+  @functools.partial(jax.jit, out_shardings=NamedSharding(mesh, P()))
   def lift_chunk(lifter_state, poses):
     variables = {"params": lifter_state.params, "batch_stats": lifter_state.batch_stats}
     return lift(models.lifter, variables, poses, c, train=False)
 
   def lift_all(lifter_state, poses2d):
     poses2d = np.asarray(poses2d, np.float32)
-    return map_chunks(lambda part: lift_chunk(lifter_state, jax.device_put(part, sharding)), poses2d, chunk,
+    # From a callback, so each process places only its own devices' rows.
+    put = lambda part: jax.make_array_from_callback(part.shape, sharding, lambda idx: part[idx])  # noqa: E731
+    return map_chunks(lambda part: lift_chunk(lifter_state, put(part)), poses2d, chunk,
                       np.zeros((0,) + poses2d.shape[1:-1] + (3,), np.float32))
 
   return lift_all

@@ -1,10 +1,13 @@
-"""Multi-process training: data shards and per-device pool blocks."""
+"""Multi-process training: data shards, per-device pool blocks and the start-up flag."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from experiments import tiny
+from lifting import config as config_lib
+from lifting import distributed
 from lifting import skeleton
 from lifting import train
 from lifting.data import pipeline
@@ -108,3 +111,14 @@ def test_draws_do_not_depend_on_the_number_of_blocks_and_stay_below_each_count()
   assert set(np.asarray(batch["x"])[4:, :, 0, 0].ravel()) <= {0.0, 1.0, 2.0}
   with pytest.raises(ValueError, match="multiple of the pool's 2 blocks, got 7"):
     train.draw_batch(two, jax.random.key(0), 7, 2)
+
+
+def test_distributed_flag_is_a_bool_and_off_does_nothing():
+  distributed.initialize(False)
+  with pytest.raises(ValueError, match="distributed: expected True or False, got 'yes'"):
+    distributed.initialize("yes")
+  config = tiny.get_config()
+  assert config.distributed is False
+  config_lib.validate(config)
+  config.distributed = True
+  config_lib.validate(config)

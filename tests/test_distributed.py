@@ -1,4 +1,10 @@
-"""Multi-process training: data shards, per-device pool blocks and the start-up flag."""
+"""Multi-process training: data shards, per-device pool blocks, and a real two-process run on CPU."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -11,6 +17,8 @@ from lifting import distributed
 from lifting import skeleton
 from lifting import train
 from lifting.data import pipeline
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _data(lengths=(3, 5, 2, 4, 1), num_extra=7):
@@ -122,3 +130,109 @@ def test_distributed_flag_is_a_bool_and_off_does_nothing():
   config_lib.validate(config)
   config.distributed = True
   config_lib.validate(config)
+
+
+_PROCESS = r"""
+import json, os, sys
+import jax
+index, port, workdir = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+# Gloo, JAX 0.10's default for CPU collectives across processes, carries the gradient mean.
+jax.distributed.initialize(coordinator_address=f"localhost:{port}", num_processes=2, process_id=index)
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+from experiments import ss
+from lifting import checkpoint, logs, train
+from lifting.data import pipeline
+from tests.test_train import shrink
+assert (jax.process_count(), jax.local_device_count(), jax.device_count()) == (2, 2, 4)
+logs.setup_cli_logging()
+
+config = shrink(ss.get_config())
+config.data.synthetic.update(num_train_sequences=3, num_cameras=3)  # 9 sequences: shards of 5 and 4.
+config.loss.w_supervised, config.data.supervised_fraction = 0.1, 0.5  # Labelled takes on both shards.
+config.train.update(num_steps=4, log_every=2, eval_every=4, checkpoint_every=2)
+
+seen, saved = {}, {}
+make_pool, save = train.make_pool, checkpoint.Checkpointer.save
+def spy_pool(config, data, mesh):
+  seen["data"], seen["pool"] = data, make_pool(config, data, mesh)
+  return seen["pool"]
+def spy_save(self, step, states):  # Every local replica of the states, before the next step donates them.
+  saved["leaves"] = [[np.asarray(s.data) for s in leaf.addressable_shards] for leaf in jax.tree.leaves(states)]
+  save(self, step, states)
+train.make_pool, checkpoint.Checkpointer.save = spy_pool, spy_save
+results = train.train_and_evaluate(config, workdir)
+
+# This process's devices hold its own shard, zero-padded, and nothing of the other's.
+data, pool = seen["data"], seen["pool"]
+part = pipeline.shard(data, index, 2)
+frames = pipeline.shard_frames(data.sequence_lengths, index, 2)
+labelled = train.labelled_frames(data, 0.5, config.seed)
+assert pool["frames"].shape == (4, 80, 14, 2) and not pool["frames"].is_fully_addressable
+for name in ("frames", "num_frames", "labelled", "num_labelled", "frames_3d"):
+  assert len(pool[name].addressable_shards) == 2
+for frames_block, count, lab_block, lab_count, f3d_block in zip(
+    *[[np.asarray(s.data)[0] for s in pool[k].addressable_shards]
+      for k in ("frames", "num_frames", "labelled", "num_labelled", "frames_3d")]):
+  assert count == len(part.train_2d) == (80 if index == 0 else 64)
+  np.testing.assert_array_equal(frames_block[:count], part.train_2d)
+  assert not frames_block[count:].any()
+  mine = labelled[np.isin(labelled, frames)]
+  assert lab_count == len(mine) > 0
+  np.testing.assert_array_equal(f3d_block[lab_block[:lab_count]], data.train_3d[mine])
+# Replicas agree within the process, and the checkpoint restores to them.
+for replicas in saved["leaves"]:
+  for r in replicas[1:]:
+    np.testing.assert_array_equal(r, replicas[0])
+models, replicated = train.build_models(config), NamedSharding(train.make_mesh(), P())
+shapes = jax.eval_shape(lambda: train.create_train_states(config, models, 14, jax.random.key(0)))
+template = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), shapes)
+ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
+assert ckpt.latest_step() == 4
+restored = ckpt.restore(template)
+ckpt.close()
+for leaf, replicas in zip(jax.tree.leaves(restored), saved["leaves"]):
+  np.testing.assert_array_equal(np.asarray(leaf), replicas[0])
+np.savez(os.path.join(workdir, f"params_{index}.npz"), *[replicas[0] for replicas in saved["leaves"]])
+with open(os.path.join(workdir, f"results_{index}.json"), "w") as f:
+  json.dump({"pa_mpjpe": results["pa_mpjpe"], "step": results["step"]}, f)
+print("PROCESS OK", index)
+"""
+
+
+def _free_port() -> int:
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    return s.getsockname()[1]
+
+
+def test_two_processes_train_on_their_own_shards_and_agree(tmp_path):
+  # Optimisation level 0 compiles faster; the test is about the processes' plumbing, not speed.
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2 --xla_backend_optimization_level=0",
+             JAX_PLATFORMS="cpu")
+  port = _free_port()
+  procs = [subprocess.Popen([sys.executable, "-c", _PROCESS, str(i), str(port), str(tmp_path)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
+  outs = []
+  try:
+    for p in procs:
+      outs.append(p.communicate(timeout=300))
+  finally:
+    for p in procs:
+      if p.poll() is None:
+        p.kill()
+  for i, (p, (stdout, stderr)) in enumerate(zip(procs, outs)):
+    assert p.returncode == 0 and f"PROCESS OK {i}" in stdout, f"process {i}:\n{stderr[-3000:]}"
+  # Process 0 alone logs and writes: each step once in metrics.jsonl, the progress lines on its stderr only.
+  rows = [json.loads(line) for line in open(tmp_path / "metrics.jsonl")]
+  assert [r["step"] for r in rows if "loss/total" in r] == [1, 2, 4]
+  assert [r["step"] for r in rows if "test/pa_mpjpe" in r] == [4]
+  assert "step 4/4" in outs[0][1] and "step 4/4" not in outs[1][1]
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["2", "4"]
+  assert (tmp_path / "normalization.json").exists() and (tmp_path / "config.json").exists()
+  a, b = np.load(tmp_path / "params_0.npz"), np.load(tmp_path / "params_1.npz")
+  assert len(a.files) > 10
+  for k in a.files:
+    np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+  r0, r1 = (json.load(open(tmp_path / f"results_{i}.json")) for i in range(2))
+  assert r0 == r1 and r0["step"] == 4 and np.isfinite(r0["pa_mpjpe"])

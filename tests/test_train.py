@@ -141,7 +141,9 @@ print("MATCH", len(jax.tree.leaves(one)))
 
 
 def test_one_two_and_four_devices_match_and_keep_the_pool_in_place():
-  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu")
+  # Optimisation level 0 halves the compile time; the partitioning, and so the collectives, stay the same.
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4 --xla_backend_optimization_level=0",
+             JAX_PLATFORMS="cpu")
   out = subprocess.run([sys.executable, "-c", _DEVICE_COUNTS], cwd=ROOT, env=env, capture_output=True, text=True,
                        timeout=300)
   assert out.returncode == 0, out.stderr[-3000:]

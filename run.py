@@ -4,6 +4,8 @@ With no arguments it trains the shared default (the paper's Adv + SS) on the emb
 poses for a few minutes on a CPU, then prints the test error. Training resumes by itself from
 the latest checkpoint in ``--workdir``. ``--mode=eval`` evaluates the latest checkpoint;
 ``--mode=adapt`` prepares in-the-wild 2D poses for ``config.data.extra`` (`lifting.adapt`).
+With ``--config.distributed=True`` run one copy per host (`lifting.distributed`); only process 0
+prints, logs and writes.
 """
 
 import os
@@ -57,7 +59,8 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   from lifting import allocator
   allocator.tune()  # Before JAX starts its threads (lifting/allocator.py says why).
-  from lifting import logs, train  # Imported here so that --help is fast.
+  import jax  # Imported here so that --help is fast; importing touches no backend.
+  from lifting import distributed, logs, train
 
   logs.setup_cli_logging()
 
@@ -66,10 +69,17 @@ def main(argv):
     if _MODE.value == "lift":
       _lift()
       return
+    if "://" in _WORKDIR.value:
+      raise ValueError(f"--workdir: expected a filesystem path (with --config.distributed=True, one every host "
+                       f"sees), got the URL {_WORKDIR.value!r}: logs and results are written with open(); "
+                       "mount the bucket (e.g. gcsfuse) and give its path")
+    distributed.initialize(config.distributed)  # Before anything touches a JAX backend.
+    first = jax.process_index() == 0  # Only process 0 prints (and, in lifting, logs and writes).
     if _MODE.value == "adapt":
       from lifting import adapt
       meta = adapt.prepare(config, _WORKDIR.value)
-      print(adapt.summary(meta))
+      if first:
+        print(adapt.summary(meta))
       return
     if _MODE.value == "train":
       results = train.train_and_evaluate(config, _WORKDIR.value)
@@ -77,6 +87,8 @@ def main(argv):
       results = train.evaluate(config, _WORKDIR.value)
   except (ValueError, OSError) as e:  # Config, data and file problems: one line, non-zero exit.
     sys.exit(f"run.py: error: {e}")
+  if not first:
+    return
   if "pa_mpjpe" in results:
     flat = results["baselines"]["flat"]["pa_mpjpe"]
     print(f"step {int(results['step'])}: test PA-MPJPE {results['pa_mpjpe']:.1f} mm, "

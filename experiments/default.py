@@ -30,6 +30,8 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   config.seed = 0
   config.layout = "paper14"
   config.c = 10.0  # Depth of the skeleton's plane; 2D head-to-root is normalised to 1 / c.
+  # One process per host of a pod or cluster (lifting/distributed.py); False: this process's devices only.
+  config.distributed = False
 
   config.data = ml_collections.ConfigDict()
   config.data.source = "synthetic"  # Procedural demo poses (lifting.data.synthetic); not a benchmark.

@@ -1,6 +1,9 @@
 """Checkpoints of all train states and the step, with Orbax.
 
-Orbax writes from every host of a pod in a coordinated way, so callers save on all processes.
+In a multi-process run every process must call `Checkpointer.save` and `Checkpointer.restore`
+(as `lifting.train` does): Orbax's ``CheckpointManager`` writes each process's shards of the
+arrays, process 0 writes the metadata and finalises the step, and they wait for each other. So
+the directory must be one that every process sees: a shared filesystem, or a ``gs://`` bucket.
 """
 
 from __future__ import annotations
@@ -15,8 +18,9 @@ class Checkpointer:
   """Saves and restores a pytree of train states under ``directory``, keyed by step."""
 
   def __init__(self, directory: str, max_to_keep: int = 3):
+    # A URL such as gs://bucket/run is kept as it is; abspath would make it a local path.
     self._manager = ocp.CheckpointManager(
-        os.path.abspath(directory),
+        directory if "://" in directory else os.path.abspath(directory),
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True))
 
   def latest_step(self) -> int | None:

@@ -84,6 +84,9 @@ def validate(config) -> None:
   for name in ("num_steps", "log_every", "eval_every", "checkpoint_every", "max_checkpoints", "steps_per_call"):
     if config.train[name] < 1:
       raise ValueError(f"train.{name}: expected a positive integer, got {config.train[name]}")
+  # .get: configs saved before the field existed ran on one process.
+  if not isinstance(config.get("distributed", False), bool):
+    raise ValueError(f"distributed: expected True or False, got {config.distributed!r}")
 
 
 def validate_against(config, data, num_devices: int, num_processes: int) -> None:

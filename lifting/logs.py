@@ -1,6 +1,7 @@
 """Run logging: JSONL metrics, ``config.json``, TensorBoard events and a progress line.
 
-Only process 0 of a multi-host run writes; the others get a writer that does nothing.
+Only process 0 of a multi-host run writes and logs; the others get a writer and a `log` that
+do nothing.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import math
 import os
 import time
 
+import jax
 from absl import logging
 
 
@@ -78,7 +80,9 @@ class Progress:
 
 
 def log(message: str) -> None:
-  logging.info(message)
+  """INFO on process 0 only: every process runs the same loop, so each line would come once per host."""
+  if jax.process_index() == 0:
+    logging.info(message)
 
 
 def setup_cli_logging() -> None:

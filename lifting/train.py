@@ -11,12 +11,14 @@ on comes from the config, so every ablation is this step with another config.
 Data parallelism uses ``jax.jit`` over a one-axis ``Mesh`` named ``data``: the batch is sharded
 along it, the states are replicated, and XLA inserts the gradient and batch-norm reductions. The
 same code runs on one CPU, several GPUs or every device of a multi-host pod (``jax.pmap`` is
-legacy in the JAX this library targets).
+legacy in the JAX this library targets). In a multi-process run every device holds its own
+process's shard of the training set (`device_pool`) and gathers its part of the batch from it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -268,55 +270,74 @@ def make_update(config, models: Models, layout: skeleton.Layout):
   return step_fn
 
 
-def draw_batch(pool: dict, key: jax.Array, num_windows: int, window: int, mesh=None, num_extra: int = 0) -> dict:
+def draw_batch(pool, key: jax.Array, num_windows: int, window: int, mesh=None, num_extra: int = 0) -> dict:
   """Draws a batch from a `device_pool` inside the compiled step.
 
   ``x`` and ``real`` are independent draws (sec. 3.4: the discriminator's real poses need not
   match the lifter's inputs), each ``num_windows`` windows of ``window`` consecutive frames of
-  one sequence. When the pool has labelled frames, ``sup_x`` and ``sup_3d`` (``num_windows``
-  labelled frames and their ground truth) come too; with ``num_extra`` and an ``extra`` pool,
-  ``x_extra`` and ``real_extra`` (independent draws of ``num_extra`` extra single poses). With
-  a ``mesh`` the indices are sharded over ``data`` first, so each device gathers only its share.
+  one sequence: ``[num_windows, window, J, 2]``. When the pool has labelled frames, ``sup_x``
+  ``[num_windows, J, 2]`` and ``sup_3d`` ``[num_windows, J, 3]`` (labelled frames and their ground
+  truth) come too; with ``num_extra`` and an ``extra`` pool, ``x_extra`` and ``real_extra``
+  ``[num_extra, J, 2]`` (independent draws of extra single poses).
+
+  Each draw takes its indices for the whole batch from one key, row ``r`` below the count of the
+  block it comes from, so with equal blocks (one process) the batch does not depend on the
+  number of devices. Rows are cut into D equal parts (D: the pool's leading axis) and part ``d``
+  is gathered from block ``d``; with a ``mesh`` the parts are sharded over ``data``, so each
+  device gathers from its own block and no block leaves its device.
   """
-  starts = pool["starts"]
-  offsets = jnp.arange(window, dtype=starts.dtype)
+  frames = pool["frames"]
+  num_blocks = frames.shape[0]
+  offsets = jnp.arange(window, dtype=pool["starts"].dtype)
   k_x, k_real, k_sup = jax.random.split(key, 3)
 
-  def pick(k, candidates, windows: bool, count: int = num_windows):
-    idx = candidates[jax.random.randint(k, (count,), 0, candidates.shape[0])]
-    if windows:
-      idx = idx[:, None] + offsets
-    if mesh is not None:
-      idx = jax.lax.with_sharding_constraint(idx, NamedSharding(mesh, P(DATA_AXIS)))
-    return idx
+  def on_devices(x):
+    return x if mesh is None else jax.lax.with_sharding_constraint(x, NamedSharding(mesh, P(DATA_AXIS)))
 
-  batch = {"x": pool["frames"][pick(k_x, starts, True)], "real": pool["frames"][pick(k_real, starts, True)]}
+  def rows(k, counts, count):
+    """``[D, count / D]`` indices into each block, each below its block's count."""
+    if count % num_blocks:
+      raise ValueError(f"draw_batch: expected a draw of a multiple of the pool's {num_blocks} blocks, got {count}")
+    # The same numbers as a draw of shape [count] (a random value depends on its flat position
+    # only), but drawn block by block, so no device needs another's count or indices.
+    shape = (num_blocks, count // num_blocks)
+    return on_devices(jax.random.randint(k, shape, 0, on_devices(counts)[:, None]))
+
+  def gather(blocks, idx):
+    """``blocks [D, N, ...]`` at ``idx [D, R, ...]`` per block, flattened to ``[D * R, ...]``."""
+    out = on_devices(jax.vmap(lambda block, i: block[i])(blocks, idx))
+    return on_devices(out.reshape((-1,) + out.shape[2:]))
+
+  def windows(k):
+    starts = jax.vmap(lambda s, i: s[i])(pool["starts"], rows(k, pool["num_starts"], num_windows))
+    return gather(frames, starts[..., None] + offsets)
+
+  batch = {"x": windows(k_x), "real": windows(k_real)}
   if "labelled" in pool:
-    idx = pick(k_sup, pool["labelled"], False)
-    batch["sup_x"], batch["sup_3d"] = pool["frames"][idx], pool["frames_3d"][idx]
+    idx = jax.vmap(lambda s, i: s[i])(pool["labelled"], rows(k_sup, pool["num_labelled"], num_windows))
+    batch["sup_x"], batch["sup_3d"] = gather(frames, idx), gather(pool["frames_3d"], idx)
   if num_extra:
     # Its own key, so the target draws are those of a run without extras.
     k_xe, k_re = jax.random.split(jax.random.fold_in(key, 7))
-    every = jnp.arange(pool["extra"].shape[0], dtype=starts.dtype)
-    batch["x_extra"] = pool["extra"][pick(k_xe, every, False, num_extra)]
-    batch["real_extra"] = pool["extra"][pick(k_re, every, False, num_extra)]
+    batch["x_extra"] = gather(pool["extra"], rows(k_xe, pool["num_extra"], num_extra))
+    batch["real_extra"] = gather(pool["extra"], rows(k_re, pool["num_extra"], num_extra))
   return batch
 
 
 def make_train_step(config, models: Models, layout: skeleton.Layout, mesh=None):
   """The pure train step ``(states, pool, key) -> (states, metrics)``; see `compile_train_step`.
 
-  ``pool`` is the whole training set on the device (`device_pool`); the step draws its batch
-  from it with ``fold_in(key, step)``, so no input pipeline can stall it and a resumed run sees
-  the batches an uninterrupted one would.
+  ``pool`` is the training set on the devices (a `Pool`, see `device_pool`); the step draws its
+  batch from it with ``fold_in(key, step)``, so no input pipeline can stall it and a resumed run
+  sees the batches an uninterrupted one would. The batch is global: ``train.batch_size`` poses
+  split over the pool's D device blocks.
   """
   update = make_update(config, models, layout)
   window = config_lib.window_size(config)
 
-  def step_fn(states: TrainStates, pool: dict, key: jax.Array):
-    num_extra = pool["extra"].shape[0] if "extra" in pool else 0
-    num_windows, batch_extra = config_lib.batch_split(config, pool["frames"].shape[0], num_extra,
-                                                      1 if mesh is None else mesh.size)
+  def step_fn(states: TrainStates, pool: Pool, key: jax.Array):
+    num_windows, batch_extra = config_lib.batch_split(config, pool.total_frames, pool.total_extra,
+                                                      pool["frames"].shape[0])
     k_data, k_update = jax.random.split(key)
     batch = draw_batch(pool, jax.random.fold_in(k_data, states.step), num_windows, window, mesh, batch_extra)
     return update(states, batch, k_update)
@@ -367,27 +388,92 @@ def labelled_frames(data: pipeline.PoseData, fraction: float, seed: int) -> np.n
   return np.flatnonzero(keep).astype(np.int32)
 
 
-def device_pool(data: pipeline.PoseData, mesh: jax.sharding.Mesh, window: int,
-                labelled: np.ndarray | None = None) -> dict:
-  """The training set, replicated on every device of ``mesh``, for `draw_batch`.
+@flax.struct.dataclass
+class Pool:
+  """The training set on the devices (`device_pool`): ``pool[name]`` is an array of ``arrays``.
 
-  ``frames [N, J, 2]`` and ``starts [K]`` (frames that begin a ``window``-frame run inside one
-  sequence); with ``labelled`` (indices, see `labelled_frames`) also ``frames_3d [N, J, 3]``
-  and ``labelled``, for the supervised term; with ``data.extra_2d`` also ``extra [E, J, 2]``.
+  ``total_frames`` and ``total_extra`` are the sizes of the whole training set, over all
+  processes (static: `lifting.config.batch_split` needs them when the graph is built).
   """
-  arrays = {"frames": np.asarray(data.train_2d, np.float32),
-            "starts": np.asarray(data.window_starts(window), np.int32)}
+  arrays: dict
+  total_frames: int = flax.struct.field(pytree_node=False)
+  total_extra: int = flax.struct.field(pytree_node=False, default=0)
+
+  def __getitem__(self, name: str) -> jax.Array:
+    return self.arrays[name]
+
+  def __contains__(self, name: str) -> bool:
+    return name in self.arrays
+
+
+def _shard_sizes(data: pipeline.PoseData, window: int, labelled: np.ndarray | None, count: int) -> dict:
+  """Rows of each of the ``count`` shards of `lifting.data.pipeline.shard`, per pool array: name -> ``[count]``."""
+  lengths = np.asarray(data.sequence_lengths, np.int64)
+  owner = np.arange(len(lengths)) % count
+  sizes = {"frames": np.bincount(owner, lengths, count),
+           "starts": np.bincount(owner, np.maximum(lengths - window + 1, 0), count)}
   if data.extra_2d is not None:
-    arrays["extra"] = np.asarray(data.extra_2d, np.float32)
+    sizes["extra"] = np.array([len(range(i, len(data.extra_2d), count)) for i in range(count)])
   if labelled is not None:
-    arrays["frames_3d"] = np.asarray(data.train_3d, np.float32)
-    arrays["labelled"] = np.asarray(labelled, np.int32)
-  replicated = NamedSharding(mesh, P())
-  # From a callback, so every process of a pod can build the same global array from its own copy.
-  return {k: jax.make_array_from_callback(v.shape, replicated, lambda idx, v=v: v[idx]) for k, v in arrays.items()}
+    sizes["labelled"] = np.bincount(np.repeat(owner, lengths)[labelled], minlength=count)
+  return {k: v.astype(np.int64) for k, v in sizes.items()}
 
 
-def make_pool(config, data: pipeline.PoseData, mesh: jax.sharding.Mesh) -> dict:
+def device_pool(data: pipeline.PoseData, mesh: jax.sharding.Mesh, window: int,
+                labelled: np.ndarray | None = None) -> Pool:
+  """The training set on the devices of ``mesh``, for `draw_batch`; ``data`` is the whole set.
+
+  Process i of P keeps only its shard (`lifting.data.pipeline.shard`: sequences and extra poses
+  whose index % P == i). Every array has a leading axis D (``mesh.size``), sharded on ``data``:
+  device d's block holds the shard of d's process, zero-padded to the largest shard, and
+  ``num_<name> [D]`` counts its rows. Every process computes every shard's size from the split,
+  so no data is exchanged. The arrays: ``frames [D, N, J, 2]`` and ``starts [D, K]`` (block
+  indices of the frames that begin a ``window``-frame run inside one sequence); with ``labelled``
+  (indices into ``data``, see `labelled_frames`) also ``frames_3d [D, N, J, 3]`` and ``labelled
+  [D, L]`` (block indices), for the supervised term; with ``data.extra_2d`` also ``extra [D, E,
+  J, 2]``. With one process every block is the whole training set.
+  """
+  count, index = jax.process_count(), jax.process_index()
+  sizes = _shard_sizes(data, window, labelled, count)
+  if count > 1:
+    # Checked for every shard on every process, so all fail alike instead of some waiting for the others.
+    num_seqs, num_extra = len(data.sequence_lengths), 0 if data.extra_2d is None else len(data.extra_2d)
+    for name, what, among in (("starts", f"{window}-frame training windows", f"{num_seqs} sequences"),
+                              ("extra", "extra poses (data.extra)", f"{num_extra} extra poses"),
+                              ("labelled", "labelled frames (data.supervised_fraction)", "labelled sequences")):
+      if name in sizes and not sizes[name].all():
+        raise ValueError(f"training data: expected a share of the {among} for each of {count} processes, but the "
+                         f"shards of processes {np.flatnonzero(sizes[name] == 0).tolist()} hold no {what}; use "
+                         "fewer processes or more data")
+  local = pipeline.shard(data, index, count)
+  blocks = {"frames": np.asarray(local.train_2d, np.float32),
+            "starts": np.asarray(local.window_starts(window), np.int32)}
+  if data.extra_2d is not None:
+    blocks["extra"] = np.asarray(local.extra_2d, np.float32)
+  if labelled is not None:
+    frames = pipeline.shard_frames(data.sequence_lengths, index, count)
+    mine = np.asarray(labelled)[np.isin(labelled, frames)]
+    blocks["frames_3d"] = np.asarray(local.train_3d, np.float32)
+    blocks["labelled"] = np.searchsorted(frames, mine).astype(np.int32)  # Into this shard's frames.
+  sizes["frames_3d"] = sizes["frames"]
+  owners = [d.process_index for d in mesh.devices.flat]
+  sharding = NamedSharding(mesh, P(DATA_AXIS))
+  arrays = {}
+  for name, block in blocks.items():
+    padded = np.zeros((int(sizes[name].max()),) + block.shape[1:], block.dtype)
+    padded[:len(block)] = block
+    # Called for this process's devices only, and each of them holds this process's shard.
+    arrays[name] = jax.make_array_from_callback((mesh.size,) + padded.shape, sharding, lambda _, v=padded: v[None])
+    if name != "frames_3d":
+      counts = np.asarray([sizes[name][p] for p in owners], np.int32)
+      arrays[f"num_{name}"] = jax.make_array_from_callback(counts.shape, sharding, lambda idx, c=counts: c[idx])
+  if count > 1:
+    logs.log(f"{count} processes: each holds its shard of the training set, {sizes['frames'].min():,} to "
+             f"{sizes['frames'].max():,} frames")
+  return Pool(arrays, total_frames=len(data.train_2d), total_extra=0 if data.extra_2d is None else len(data.extra_2d))
+
+
+def make_pool(config, data: pipeline.PoseData, mesh: jax.sharding.Mesh) -> Pool:
   """`device_pool` as a config asks for it (labelled frames only with the supervised term on)."""
   labelled = None
   if config.loss.w_supervised > 0:
@@ -398,14 +484,13 @@ def make_pool(config, data: pipeline.PoseData, mesh: jax.sharding.Mesh) -> dict:
 
 
 def compile_train_step(step_fn, mesh: jax.sharding.Mesh, batch_input: bool = False):
-  """Jits a train step with replicated states (donated), pool and key.
+  """Jits a train step with replicated states (donated) and key, and the pool sharded on ``data``.
 
-  With ``batch_input`` the second argument is a host batch (`make_update`) and is sharded
-  on ``data`` instead.
+  With ``batch_input`` the second argument is a batch (`make_update`) instead, also sharded on
+  ``data``.
   """
   replicated = NamedSharding(mesh, P())
-  second = NamedSharding(mesh, P(DATA_AXIS)) if batch_input else replicated
-  return jax.jit(step_fn, in_shardings=(replicated, second, replicated),
+  return jax.jit(step_fn, in_shardings=(replicated, NamedSharding(mesh, P(DATA_AXIS)), replicated),
                  out_shardings=(replicated, replicated), donate_argnums=(0,))
 
 
@@ -425,19 +510,23 @@ def init_states(config, models: Models, layout: skeleton.Layout, key: jax.Array,
 def make_lift_fn(models: Models, c: float, mesh, chunk: int = 4096):
   """Returns ``lift_all(lifter_state, poses2d [N, J, 2]) -> np.ndarray [N, J, 3]`` (eval mode).
 
-  Poses go through one compiled function in fixed-size chunks, so any N compiles once.
+  Poses go through one compiled function in fixed-size chunks, so any N compiles once. Every
+  process passes the same poses and gets all of the answer: the chunks are split over the mesh
+  and the lifted chunk comes back replicated, since a host can read only its own devices.
   """
   chunk = max(chunk // mesh.size, 1) * mesh.size
   sharding = NamedSharding(mesh, P(DATA_AXIS))
 
-  @jax.jit
+  @functools.partial(jax.jit, out_shardings=NamedSharding(mesh, P()))
   def lift_chunk(lifter_state, poses):
     variables = {"params": lifter_state.params, "batch_stats": lifter_state.batch_stats}
     return lift(models.lifter, variables, poses, c, train=False)
 
   def lift_all(lifter_state, poses2d):
     poses2d = np.asarray(poses2d, np.float32)
-    return map_chunks(lambda part: lift_chunk(lifter_state, jax.device_put(part, sharding)), poses2d, chunk,
+    # From a callback, so each process places only its own devices' rows.
+    put = lambda part: jax.make_array_from_callback(part.shape, sharding, lambda idx: part[idx])  # noqa: E731
+    return map_chunks(lambda part: lift_chunk(lifter_state, put(part)), poses2d, chunk,
                       np.zeros((0,) + poses2d.shape[1:-1] + (3,), np.float32))
 
   return lift_all

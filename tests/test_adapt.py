@@ -176,7 +176,9 @@ def test_batch_split():
 def test_draw_batch_with_extras():
   frames = jnp.arange(20 * 14 * 2, dtype=jnp.float32).reshape(20, 14, 2)
   extra = -1.0 - jnp.arange(7 * 14 * 2, dtype=jnp.float32).reshape(7, 14, 2)
-  pool = {"frames": frames, "starts": jnp.arange(19, dtype=jnp.int32), "extra": extra}
+  # One device block (`train.device_pool`'s layout): arrays [1, ...] and their row counts [1].
+  pool = {"frames": frames[None], "starts": jnp.arange(19, dtype=jnp.int32)[None], "num_starts": jnp.array([19]),
+          "extra": extra[None], "num_extra": jnp.array([7])}
   batch = jax.jit(lambda k: train.draw_batch(pool, k, 3, 2, num_extra=5))(jax.random.key(0))
   assert batch["x"].shape == (3, 2, 14, 2) and batch["x_extra"].shape == (5, 14, 2)
   assert (batch["x"] >= 0).all() and (batch["x_extra"] < 0).all() and (batch["real_extra"] < 0).all()

@@ -6,8 +6,9 @@ they are checked (frames with non-finite or out-of-range values are cut out, spl
 sequence, and counted per source), root-centred and scaled (one dataset-level scale from the
 training 2D, reused for the test inputs), and packed into a `PoseData`.
 
-The training pool goes to the device whole (`lifting.train.device_pool`) and the train step
-draws its windows inside the compiled function, so input never stalls the step.
+The training pool goes to the devices (`lifting.train.device_pool`) and the train step draws
+its windows inside the compiled function, so input never stalls the step. In a multi-process
+run each process's devices hold only that process's `shard` of the training set.
 """
 
 from __future__ import annotations
@@ -74,6 +75,38 @@ class PoseData:
                          f"(longest sequence: {int(self.sequence_lengths.max(initial=0))} frames)")
       self._window_starts[window] = starts
     return self._window_starts[window]
+
+
+def shard_frames(sequence_lengths: np.ndarray, index: int, count: int) -> np.ndarray:
+  """``[N_i]`` indices (ascending) of the frames in shard ``index`` of ``count`` (see `shard`).
+
+  ``sequence_lengths [S]``: frames per sequence, stored back to back.
+  """
+  if not 0 <= index < count:
+    raise ValueError(f"shard: expected 0 <= index < count, got index {index} and count {count}")
+  lengths = np.asarray(sequence_lengths, np.int64)
+  return np.flatnonzero(np.repeat(np.arange(len(lengths)) % count == index, lengths))
+
+
+def shard(data: PoseData, index: int, count: int) -> PoseData:
+  """The part of the training set that process ``index`` of ``count`` keeps.
+
+  Whole sequences, so a training window never straddles two shards: sequence ``s`` goes to
+  shard ``s % count`` (its frames, 3D and name), and extra single pose ``e`` to ``e % count``.
+  The split depends only on the sequence lengths and the number of extra poses, so every process
+  can tell every shard's size without asking the others. The test set and the 2D scale stay
+  whole. ``count`` 1 returns ``data`` itself.
+  """
+  if count < 1 or not 0 <= index < count:
+    raise ValueError(f"shard: expected count >= 1 and 0 <= index < count, got index {index} and count {count}")
+  if count == 1:
+    return data
+  frames = shard_frames(data.sequence_lengths, index, count)
+  names = None if data.train_names is None else tuple(data.train_names[index::count])
+  return dataclasses.replace(
+      data, train_2d=data.train_2d[frames], sequence_lengths=np.asarray(data.sequence_lengths)[index::count],
+      train_3d=None if data.train_3d is None else data.train_3d[frames], train_names=names,
+      extra_2d=None if data.extra_2d is None else data.extra_2d[index::count])
 
 
 def normalize(pose2d: np.ndarray, layout: skeleton.Layout, c: float, mode: str,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 from typing import Any
 
 import jax
@@ -33,3 +35,13 @@ def setup(config, key=None) -> StepSetup:
   models = train.build_models(config)
   states = train.init_states(config, models, layout, jax.random.key(0) if key is None else key, mesh)
   return StepSetup(layout, data, mesh, models, states, train.make_pool(config, data, mesh))
+
+
+def write_results(out: str, stem: str, result: dict, text: str) -> None:
+  """``OUT/STEM.json`` (``result``) and ``OUT/STEM.md`` (``text``), then prints ``text``."""
+  os.makedirs(out, exist_ok=True)
+  with open(os.path.join(out, f"{stem}.json"), "w") as f:
+    json.dump(result, f, indent=2)
+  with open(os.path.join(out, f"{stem}.md"), "w") as f:
+    f.write(text)
+  print(text, end="")

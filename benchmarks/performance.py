@@ -238,13 +238,8 @@ def main(argv):
             "numpy": np.__version__, "malloc_tuned": tuned,
             "settings": {"dropout_rng": _DROPOUT_RNG.value, "dtype": _DTYPE.value,
                          "steps_per_call": _STEPS_PER_CALL.value}}
-  os.makedirs(_OUT.value, exist_ok=True)
-  with open(os.path.join(_OUT.value, "performance.json"), "w") as f:
-    json.dump(result, f, indent=2)
-  text = markdown(result)
-  with open(os.path.join(_OUT.value, "performance.md"), "w") as f:
-    f.write(text)
-  print(text, end="")
+  from benchmarks import common  # pylint: disable=import-outside-toplevel
+  common.write_results(_OUT.value, "performance", result, markdown(result))
 
 
 if __name__ == "__main__":

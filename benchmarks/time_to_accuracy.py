@@ -156,13 +156,8 @@ def main(argv):
 
 
 def _write(result: dict) -> None:
-  os.makedirs(_OUT.value, exist_ok=True)
-  with open(os.path.join(_OUT.value, "time_to_accuracy.json"), "w") as f:
-    json.dump(result, f, indent=2)
-  text = markdown(result)
-  with open(os.path.join(_OUT.value, "time_to_accuracy.md"), "w") as f:
-    f.write(text)
-  print(text, end="")
+  from benchmarks import common  # pylint: disable=import-outside-toplevel
+  common.write_results(_OUT.value, "time_to_accuracy", result, markdown(result))
 
 
 if __name__ == "__main__":

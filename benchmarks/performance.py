@@ -132,7 +132,7 @@ def run_case(width: int, batch: int, repeats: int) -> dict:
   draw = jax.jit(lambda pool, key: train.draw_batch(pool, key, windows, config_lib.window_size(config), mesh))
   drawn = draw(pool, key)
   update = train.make_update(config, models, layout)
-  fixed = train.compile_train_step(train.make_multi_step(lambda st, b, k_: update(st, b, k_), k), mesh, batch_input=True)
+  fixed = train.compile_train_step(train.make_multi_step(update, k), mesh, batch_input=True)
   box["states"] = fixed(box["states"], drawn, key)[0]
 
   def fixed_repetition():

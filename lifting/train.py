@@ -734,7 +734,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     states, step_metrics = (k_steps if n == k else one_step)(states, pool, train_key)
     pending.append((step, step_metrics))
     step += n
-    if step % t.log_every == 0 or step == last or len(pending) == 1 and step == start + n:
+    if step % t.log_every == 0 or step == last or step == start + n:  # Also after the first call.
       means = flush_metrics(pending, writer)
       logs.log(f"{progress.line(step)} | loss {means['loss/total']:.4g}")
     if data.test_3d is not None and (step % t.eval_every == 0 or step == last):

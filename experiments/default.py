@@ -47,6 +47,9 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
       joint_map="bandai",    # Or, for another BVH skeleton, a JSON object / .json file: paper14 joint -> BVH joint.
       num_cameras=4, camera_distance_mm=5000.0, camera_height_mm=1400.0, focal_px=1150.0, image_size=(1000, 1000),
       train_stride=1, test_stride=1,
+      # "fixed": the rig as above for every take (protocol "bandai/fixed-rig"); "turned": each take's rig
+      # turned by its own seeded azimuth, so the 2D covers every view ("bandai/turned-rig"; README).
+      rig="fixed", rig_seed=0,
       cache_dir=""))         # Parsed-BVH cache; "" = $LIFTING_CACHE or ~/.cache/lifting.
   # Human3.6M in VideoPose3D's preprocessed files (lifting/data/h36m.py): train S1 S5 S6 S7 S8, test S9 S11.
   config.data.h36m = ml_collections.ConfigDict(dict(
@@ -117,6 +120,10 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   config.loss.w_temporal = 0.0   # The paper's wT = 1 when on (see adv_ss_td.py).
   config.loss.w_symmetry = 0.0   # Only in the SS + Symm ablation.
   config.loss.w_supervised = 0.0  # 3D loss on the training frames: the supervised reference only.
+  # Beyond the paper (each is its own config and table row, experiments/README.md):
+  config.loss.w_flip = 0.0         # Left-right flip consistency: G(mirrored x) = mirrored G(x).
+  config.loss.w_bone_window = 0.0  # Bone lengths constant over each training window (of 1 + M frames).
+  config.loss.r1 = 0.0             # R1 gradient penalty on the discriminators' real inputs.
 
   config.optim = ml_collections.ConfigDict()
   config.optim.lifter_lr = 2e-4
@@ -124,8 +131,13 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   config.optim.temporal_lr = 2e-4
   config.optim.b1 = 0.5           # The usual Adam momentum for GANs.
   config.optim.b2 = 0.999
+  # "exponential": decay_rate per decay_steps; "cosine": warm-up, then a cosine to final_lr_fraction of
+  # the rate at train.num_steps, so a run ends converged (experiments/README.md).
+  config.optim.schedule = "exponential"
   config.optim.decay_rate = 0.95  # Exponential decay of every learning rate, per decay_steps.
   config.optim.decay_steps = 1000
+  config.optim.warmup_steps = 0
+  config.optim.final_lr_fraction = 0.0
   config.optim.disc_updates = 1   # Discriminator updates per lifter update ...
   config.optim.disc_every = 3     # ... made on every disc_every-th step only.
 
@@ -137,9 +149,17 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   config.train.checkpoint_every = 5_000
   config.train.max_checkpoints = 3
   config.train.init_from = ""  # A workdir whose latest parameters start this run (fine-tuning).
+  # Moving average of the lifter's parameters and batch statistics (0: none), the usual way to read
+  # a GAN generator: evaluated and checkpointed beside the raw weights.
+  config.train.ema_decay = 0.999
   # Train steps per dispatch (one lax.scan): hides the host's per-step overhead where steps are short
   # (GPU, TPU; README, "Performance"). Calls stop at every log/eval/checkpoint step: keep those multiples of it.
   config.train.steps_per_call = 10
+
+  config.eval = ml_collections.ConfigDict()
+  # The weights results.json, the tables and lifts use: "ema" (the moving average) or "raw". Both
+  # are evaluated during training (test/... and test_ema/... in metrics.jsonl).
+  config.eval.weights = "ema"
 
   if profile == "cpu":
     # ---- CPU-sized overrides: `python run.py` finishes in minutes on 2 cores. ----

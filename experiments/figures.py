@@ -46,7 +46,7 @@ class _Runs:
     states = ckpt.restore(template)
     ckpt.close()
     lift_all = train.make_lift_fn(models, config.c, mesh)
-    return lambda poses2d: lift_all(states.lifter, poses2d)
+    return lambda poses2d: lift_all(states.lifter, poses2d, train.reported_weights(config))
 
 
 def _centred(poses: np.ndarray, layout) -> np.ndarray:

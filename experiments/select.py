@@ -1,17 +1,29 @@
 """Hyperparameter selection on the training actors only: train on actor A's 2D, validate on actor B.
 
-The test actor C is never seen. Each candidate changes one thing from the base config (the CPU
-profile of `experiments/bandai.py` as it was before selection, `SWEEP_BASE`); every candidate runs with the same seeds, and the validation
-PA-MPJPE is averaged over the last evaluations (GAN training oscillates) and over seeds::
+The test actor C is never seen. A sweep is a set of candidates, each a config of this folder with
+a few fields overridden; every candidate runs with the same seeds, and its score is the validation
+PA-MPJPE of the weights the run reports (``eval.weights``) averaged over its last evaluations (GAN
+training oscillates) and then over seeds::
 
-    python -m experiments.select --out=results/selection            # all candidates, seed 0
-    python -m experiments.select --out=results/selection --seeds=0,1 --only=base,standard_gan
+    python -m experiments.select --sweep=recipe --seeds=0,1                 # every candidate of a sweep
+    python -m experiments.select --sweep=recipe --seeds=0,1 --only=turned_8k,supervised_turned_8k
 
-Finished runs are skipped, so the command resumes. Writes ``selection.md`` and ``selection.json``.
+Runs go to ``OUT/<sweep>/<candidate>-seed<k>``; finished runs (``done.json``) are skipped, so the
+command resumes, and a run's small ``results.json`` and ``metrics.jsonl`` are all the summary needs
+(checkpoints can be deleted). Writes ``OUT/<sweep>/selection.md`` and ``selection.json``.
+
+Sweeps (experiments/README.md gives their tables and the decisions taken from them):
+
+* ``2026-11-24``: the first selection, one thing at a time from the CPU profile as it was then
+  (least squares, learning rates 1e-3 decaying by 0.95 every 200 steps, 2000 steps, raw weights).
+* ``recipe``: the converged recipe: protocol (fixed or turned rig), length, and the fixes the view
+  diagnostics suggest, with the supervised reference beside them for the ratio.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import json
 import math
 import os
@@ -22,19 +34,32 @@ from absl import app
 from absl import flags
 from absl import logging
 
-from experiments import bandai
+_OUT = flags.DEFINE_string("out", "results/selection", "Output folder (one subfolder per sweep).")
+_SWEEP = flags.DEFINE_string("sweep", "recipe", "Which sweep (see the module docstring).")
+_SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Seeds for every candidate.")
+_ONLY = flags.DEFINE_list("only", [], "Candidates to run (default: all of the sweep).")
+_STEPS = flags.DEFINE_integer("steps", 0, "Training steps (0: the candidate's; for smoke tests).")
+_LAST = flags.DEFINE_integer("last", 3, "Evaluations averaged into a run's score.")
 
-_OUT = flags.DEFINE_string("out", "results/selection", "Output folder.")
-_SEEDS = flags.DEFINE_list("seeds", ["0"], "Seeds for every candidate.")
-_ONLY = flags.DEFINE_list("only", [], "Candidates to run (default: all).")
-_STEPS = flags.DEFINE_integer("steps", 0, "Training steps (0: the config's).")
 
-# The sweep ran on the CPU profile as it was before this selection (learning rates 1e-3); that
-# base is kept here so the command reproduces the recorded table. Its winner, 2e-4, is now the default.
-SWEEP_BASE = {"optim.lifter_lr": 1e-3, "optim.disc_lr": 1e-3, "optim.temporal_lr": 1e-3}
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+  overrides: dict        # Dotted config field -> value, on top of the sweep's base.
+  question: str
+  config: str = "adv_ss_td"  # Module of this folder that gives the starting config.
 
-# name -> (field overrides on top of SWEEP_BASE, what the question is)
-CANDIDATES: dict[str, tuple[dict, str]] = {
+
+@dataclasses.dataclass(frozen=True)
+class Sweep:
+  base: dict             # Overrides every candidate of the sweep starts from.
+  candidates: dict[str, Candidate]
+
+
+# The first sweep pinned what the CPU profile was then, so the command reproduces its table.
+_V1_BASE = {"optim.lifter_lr": 1e-3, "optim.disc_lr": 1e-3, "optim.temporal_lr": 1e-3, "optim.schedule": "exponential",
+            "optim.decay_steps": 200, "train.num_steps": 2000, "train.eval_every": 500, "train.ema_decay": 0.0,
+            "eval.weights": "raw", "loss.w_temporal": 0.0, "data.bandai.rig": "fixed"}
+_V1 = {
     "base": ({}, "the CPU profile before selection (learning rates 1e-3)"),
     "standard_gan": ({"loss.gan": "standard"}, "GAN loss form: eq. 5 instead of least squares"),
     "disc_every_1": ({"optim.disc_every": 1}, "discriminator updates per lifter update: 1 instead of 1/3"),
@@ -49,29 +74,115 @@ CANDIDATES: dict[str, tuple[dict, str]] = {
     "pose_scale": ({"data.scale": "pose"}, "2D scale normalised per pose instead of once for the dataset"),
 }
 
+# The recipe sweep starts from a cosine schedule with a moving average, evaluated every 1000 steps.
+_RECIPE_BASE = {"optim.schedule": "cosine", "optim.warmup_steps": 200, "train.ema_decay": 0.999,
+                "eval.weights": "ema", "train.eval_every": 1000, "train.checkpoint_every": 1000}
+_SUPERVISED = "supervised"
 
-def selection_config(overrides: dict, seed: int, steps: int = 0):
-  config = bandai.get_config()
+
+def _length(steps: int) -> dict:
+  return {"train.num_steps": steps}
+
+
+_RECIPE = {
+    # Protocol: the fixed rig against each take's rig turned by a seeded azimuth; supervised beside.
+    "fixed_8k": Candidate({**_length(8000), "data.bandai.rig": "fixed"}, "Adv+SS+TD, fixed rig, 8000 steps"),
+    "turned_8k": Candidate({**_length(8000), "data.bandai.rig": "turned"}, "Adv+SS+TD, turned rig, 8000 steps"),
+    "supervised_fixed_8k": Candidate({**_length(8000), "data.bandai.rig": "fixed"}, "supervised, fixed rig, 8000 steps",
+                                     _SUPERVISED),
+    "supervised_turned_8k": Candidate({**_length(8000), "data.bandai.rig": "turned"},
+                                      "supervised, turned rig, 8000 steps", _SUPERVISED),
+    # Length on the chosen protocol.
+    "turned_4k": Candidate({**_length(4000), "data.bandai.rig": "turned", "train.eval_every": 500},
+                           "Adv+SS+TD, turned rig, 4000 steps"),
+    "turned_16k": Candidate({**_length(16000), "data.bandai.rig": "turned"}, "Adv+SS+TD, turned rig, 16000 steps"),
+    "supervised_turned_4k": Candidate({**_length(4000), "data.bandai.rig": "turned", "train.eval_every": 500},
+                                      "supervised, turned rig, 4000 steps", _SUPERVISED),
+    "supervised_turned_16k": Candidate({**_length(16000), "data.bandai.rig": "turned"},
+                                       "supervised, turned rig, 16000 steps", _SUPERVISED),
+}
+
+SWEEPS: dict[str, Sweep] = {
+    "2026-11-24": Sweep(_V1_BASE, {k: Candidate(v, q, "bandai") for k, (v, q) in _V1.items()}),
+    "recipe": Sweep(_RECIPE_BASE, _RECIPE),
+}
+
+
+def _set(config, field: str, value) -> None:
+  *path, last = field.split(".")
+  node = config
+  for p in path:
+    node = node[p]
+  node[last] = value
+
+
+def selection_config(sweep: Sweep, name: str, seed: int, steps: int = 0):
+  """The candidate's config: its module's CPU profile on bandai, actor A to train, B to validate."""
+  candidate = sweep.candidates[name]
+  config = importlib.import_module(f"experiments.{candidate.config}").get_config("cpu")
+  config.data.source = "bandai"
   config.data.bandai.train_actors = "A"
   config.data.bandai.test_actors = "B"
   config.seed = seed
+  for field, value in {**sweep.base, **candidate.overrides}.items():
+    _set(config, field, value)
   if steps:
     config.train.num_steps = steps
-  for field, value in {**SWEEP_BASE, **overrides}.items():
-    *path, last = field.split(".")
-    node = config
-    for p in path:
-      node = node[p]
-    node[last] = value
+    config.train.eval_every = config.train.checkpoint_every = max(steps // 4, 1)
   return config
 
 
 def validation_error(workdir: str, last: int = 3) -> float:
-  """Mean validation PA-MPJPE of the last ``last`` evaluations in a run's ``metrics.jsonl``."""
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    rows = [json.loads(line) for line in f]
-  values = [r["test/pa_mpjpe"] for r in rows if "test/pa_mpjpe" in r]
+  """Mean validation PA-MPJPE of the reported weights over a run's last ``last`` evaluations."""
+  from lifting import train  # pylint: disable=import-outside-toplevel
+  with open(os.path.join(workdir, "results.json")) as f:
+    weights = json.load(f).get("weights", "raw")
+  _, values = train.eval_history(workdir, weights)
   return statistics.mean(values[-last:])
+
+
+def _mean_sd(values: list[float]) -> str:
+  if len(values) == 1:
+    return f"{values[0]:.1f}"
+  return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
+
+
+def summarise(folder: str, sweep: Sweep, last: int) -> dict:
+  """``selection.json`` and ``selection.md`` from every finished run of the sweep in ``folder``."""
+  summary = {}
+  for name, candidate in sweep.candidates.items():
+    runs = sorted(d for d in os.listdir(folder) if d.startswith(f"{name}-seed")
+                  and os.path.exists(os.path.join(folder, d, "done.json")))
+    if not runs:
+      continue
+    scores, flips, worst, wall = [], [], [], []
+    for d in runs:
+      with open(os.path.join(folder, d, "results.json")) as f:
+        res = json.load(f)
+      with open(os.path.join(folder, d, "done.json")) as f:
+        wall.append(json.load(f)["wall_s"])
+      scores.append(validation_error(os.path.join(folder, d), last))
+      flips.append(100 * res.get("depth_flip_rate", float("nan")))
+      worst.append(res.get("worst_yaw_pa_mpjpe", float("nan")))
+    summary[name] = {"question": candidate.question, "config": candidate.config,
+                     "overrides": {k: str(v) for k, v in {**sweep.base, **candidate.overrides}.items()},
+                     "seeds": [int(d.rsplit("seed", 1)[1]) for d in runs], "val_pa_mpjpe": statistics.mean(scores),
+                     "val_sd": statistics.stdev(scores) if len(scores) > 1 else 0.0, "per_seed": scores,
+                     "depth_flip_pct": flips, "worst_yaw_pa_mpjpe": worst, "wall_s": wall,
+                     "flat_pa_mpjpe": res["baselines"]["flat"]["pa_mpjpe"]}
+  with open(os.path.join(folder, "selection.json"), "w") as f:
+    json.dump(summary, f, indent=2)
+  lines = [f"| candidate | question | validation PA-MPJPE (mm), mean of last {last} evals, mean ± sd over seeds | "
+           "per seed | depth flips (%) | worst yaw bin (mm) | flat (mm) | wall per run (min) |",
+           "| --- | --- | ---: | --- | --- | --- | ---: | ---: |"]
+  for name, s in sorted(summary.items(), key=lambda kv: kv[1]["val_pa_mpjpe"]):
+    lines.append(f"| {name} | {s['question']} | {_mean_sd(s['per_seed'])} | "
+                 f"{', '.join(f'{e:.1f}' for e in s['per_seed'])} | {', '.join(f'{e:.1f}' for e in s['depth_flip_pct'])} | "
+                 f"{', '.join(f'{e:.1f}' for e in s['worst_yaw_pa_mpjpe'])} | {s['flat_pa_mpjpe']:.1f} | "
+                 f"{statistics.mean(s['wall_s']) / 60:.1f} |")
+  with open(os.path.join(folder, "selection.md"), "w") as f:
+    f.write("\n".join(lines) + "\n")
+  return summary
 
 
 def main(argv):
@@ -79,37 +190,31 @@ def main(argv):
   from lifting import logs, train  # pylint: disable=import-outside-toplevel
 
   logs.setup_cli_logging()
-  names = _ONLY.value or list(CANDIDATES)
-  unknown = [n for n in names if n not in CANDIDATES]
+  if _SWEEP.value not in SWEEPS:
+    raise app.UsageError(f"unknown sweep {_SWEEP.value!r}; known: {list(SWEEPS)}")
+  sweep = SWEEPS[_SWEEP.value]
+  names = _ONLY.value or list(sweep.candidates)
+  unknown = [n for n in names if n not in sweep.candidates]
   if unknown:
-    raise app.UsageError(f"unknown candidates {unknown}; known: {list(CANDIDATES)}")
-  os.makedirs(_OUT.value, exist_ok=True)
-  summary = {}
+    raise app.UsageError(f"unknown candidates {unknown} of sweep {_SWEEP.value!r}; known: {list(sweep.candidates)}")
+  folder = os.path.join(_OUT.value, _SWEEP.value)
+  os.makedirs(folder, exist_ok=True)
   for i, name in enumerate(names):
-    overrides, question = CANDIDATES[name]
-    errors = []
     for seed in map(int, _SEEDS.value):
-      workdir = os.path.join(_OUT.value, f"{name}-seed{seed}")
+      workdir = os.path.join(folder, f"{name}-seed{seed}")
       done = os.path.join(workdir, "done.json")
-      if not os.path.exists(done):
-        logging.info("[%d/%d] %s seed %d: training on actor A, validating on B", i + 1, len(names), name, seed)
-        t0 = time.time()
-        train.train_and_evaluate(selection_config(overrides, seed, _STEPS.value), workdir)
-        with open(done, "w") as f:
-          json.dump({"wall_s": round(time.time() - t0, 1)}, f)
-      errors.append(validation_error(workdir))
-    summary[name] = {"question": question, "overrides": {k: str(v) for k, v in overrides.items()},
-                     "val_pa_mpjpe": statistics.mean(errors), "per_seed": errors}
-    with open(os.path.join(_OUT.value, "selection.json"), "w") as f:
-      json.dump(summary, f, indent=2)
-  lines = ["| candidate | question | validation PA-MPJPE (mm), mean of last 3 evals | per seed |",
-           "| --- | --- | ---: | --- |"]
-  for name, s in sorted(summary.items(), key=lambda kv: kv[1]["val_pa_mpjpe"]):
-    lines.append(f"| {name} | {s['question']} | {s['val_pa_mpjpe']:.1f} | "
-                 f"{', '.join(f'{e:.1f}' for e in s['per_seed'])} |")
-  with open(os.path.join(_OUT.value, "selection.md"), "w") as f:
-    f.write("\n".join(lines) + "\n")
-  print("\n".join(lines))
+      if os.path.exists(done):
+        continue
+      logging.info("[%d/%d] %s seed %d: training on actor A, validating on B", i + 1, len(names), name, seed)
+      t0 = time.time()
+      results = train.train_and_evaluate(selection_config(sweep, name, seed, _STEPS.value), workdir)
+      train.write_results(workdir, results)
+      with open(done, "w") as f:
+        json.dump({"wall_s": round(time.time() - t0, 1)}, f)
+      summarise(folder, sweep, _LAST.value)
+  summarise(folder, sweep, _LAST.value)
+  with open(os.path.join(folder, "selection.md")) as f:
+    print(f.read(), end="")
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ MATMUL_DTYPES = ("float32", "bfloat16")
 
 
 def window_size(config) -> int:
-  """Frames per training window: ``1 + M`` with the temporal discriminator on, else 1."""
-  return 1 + config.model.temporal_neighbours if config.loss.w_temporal > 0 else 1
+  """Frames per training window: ``1 + M`` with the temporal discriminator or the bone-window term on, else 1."""
+  windowed = config.loss.w_temporal > 0 or config.loss.get("w_bone_window", 0.0) > 0
+  return 1 + config.model.temporal_neighbours if windowed else 1
 
 
 def batch_split(config, num_target: int, num_extra: int, num_devices: int = 1) -> tuple[int, int]:
@@ -37,14 +38,15 @@ def validate(config) -> None:
     raise ValueError(f"c: expected a depth > 1 (the paper uses 10), got {config.c}")
   if config.loss.gan not in losses.GAN_LOSSES:
     raise ValueError(f"loss.gan: expected one of {losses.GAN_LOSSES}, got {config.loss.gan!r}")
-  weights = {k: config.loss[k] for k in ("w_adv", "w_2d", "w_3d", "w_temporal", "w_symmetry", "w_supervised")}
+  weights = {k: config.loss[k] for k in ("w_adv", "w_2d", "w_3d", "w_temporal", "w_symmetry", "w_supervised",
+                                        "w_flip", "w_bone_window", "r1") if k in config.loss}
   for name, w in weights.items():
-    if w < 0:
-      raise ValueError(f"loss.{name}: expected a weight >= 0 (0 turns the term off), got {w}")
-  if not any(weights.values()):
+    if not w >= 0 or w == float("inf"):
+      raise ValueError(f"loss.{name}: expected a finite weight >= 0 (0 turns the term off), got {w}")
+  if not any(w for k, w in weights.items() if k != "r1"):
     raise ValueError("loss: every term has weight 0, so the lifter would learn nothing")
-  if config.loss.w_temporal > 0 and config.model.temporal_neighbours < 1:
-    raise ValueError("model.temporal_neighbours: expected M >= 1 with the temporal term on, "
+  if window_size(config) > 1 and config.model.temporal_neighbours < 1:
+    raise ValueError("model.temporal_neighbours: expected M >= 1 with the temporal or bone-window term on, "
                      f"got {config.model.temporal_neighbours}")
   for name, least in (("width", 1), ("lifter_blocks", 0), ("disc_blocks", 0)):
     if config.model[name] < least:
@@ -63,6 +65,19 @@ def validate(config) -> None:
   for name in ("lifter_lr", "disc_lr", "temporal_lr"):
     if config.optim[name] <= 0:
       raise ValueError(f"optim.{name}: expected a positive learning rate, got {config.optim[name]}")
+  schedule = config.optim.get("schedule", "exponential")
+  if schedule not in ("exponential", "cosine"):
+    raise ValueError(f"optim.schedule: expected 'exponential' or 'cosine', got {schedule!r}")
+  if config.optim.get("warmup_steps", 0) < 0 or not 0 <= config.optim.get("final_lr_fraction", 0.0) <= 1:
+    raise ValueError("optim: expected warmup_steps >= 0 and 0 <= final_lr_fraction <= 1, got "
+                     f"{config.optim.get('warmup_steps')} and {config.optim.get('final_lr_fraction')}")
+  if not 0 <= config.train.get("ema_decay", 0.0) < 1:
+    raise ValueError(f"train.ema_decay: expected a decay in [0, 1) (0: no moving average), got "
+                     f"{config.train.ema_decay}")
+  weights_kind = config.get("eval", {}).get("weights", "raw")
+  if weights_kind not in ("raw", "ema") or (weights_kind == "ema" and not config.train.get("ema_decay", 0.0)):
+    raise ValueError(f"eval.weights: expected 'raw', or 'ema' with train.ema_decay > 0, got {weights_kind!r} "
+                     f"with train.ema_decay = {config.train.get('ema_decay', 0.0)}")
   if not 0 < config.optim.decay_rate <= 1 or config.optim.decay_steps < 1:
     raise ValueError("optim: expected 0 < decay_rate <= 1 and decay_steps >= 1, got "
                      f"{config.optim.decay_rate} and {config.optim.decay_steps}")

@@ -313,3 +313,43 @@ def procrustes_align(pred: Array, target: Array, scale: bool = True, allow_refle
   """
   s, rotation, t = procrustes(pred, target, scale=scale, allow_reflection=allow_reflection)
   return s[..., None, None] * jnp.einsum("...ij,...nj->...ni", rotation, jnp.asarray(pred)) + t[..., None, :]
+
+
+def mirror_pose2d(pose2d: Array, flip_permutation: Sequence[int]) -> Array:
+  """Mirrors root-centred 2D poses left to right: ``x -> -x`` and left and right joints swapped.
+
+  The mirror image of a person, with its labels swapped, is another valid person, seen by the
+  mirrored camera; its 3D is `mirror_pose3d` of the original's.
+
+  Args:
+    pose2d: ``[..., J, 2]`` 2D joints, centred on the root (x = 0 at the root).
+    flip_permutation: ``[J]`` the index of each joint's mirror partner
+      (`lifting.skeleton.Layout.flip_permutation`).
+
+  Returns:
+    ``[..., J, 2]`` mirrored joints.
+  """
+  pose2d = jnp.asarray(pose2d)
+  _check_points(pose2d, 2, "mirror_pose2d")
+  perm = jnp.asarray(flip_permutation)
+  if perm.shape != (pose2d.shape[-2],):
+    raise ValueError(f"mirror_pose2d: expected a permutation of the {pose2d.shape[-2]} joints, got shape "
+                     f"{tuple(perm.shape)}")
+  return pose2d[..., perm, :] * jnp.array([-1.0, 1.0], pose2d.dtype)
+
+
+def mirror_pose3d(points: Array, flip_permutation: Sequence[int]) -> Array:
+  """Mirrors camera-frame 3D joints left to right (``X -> -X``, left and right swapped); depth is kept.
+
+  Args:
+    points: ``[..., J, 3]``.
+    flip_permutation: ``[J]``, as in `mirror_pose2d`.
+  """
+  points = jnp.asarray(points)
+  _check_points(points, 3, "mirror_pose3d")
+  perm = jnp.asarray(flip_permutation)
+  if perm.shape != (points.shape[-2],):
+    raise ValueError(f"mirror_pose3d: expected a permutation of the {points.shape[-2]} joints, got shape "
+                     f"{tuple(perm.shape)}")
+  return points[..., perm, :] * jnp.array([-1.0, 1.0, 1.0], points.dtype)
+

@@ -309,7 +309,7 @@ def load(workdir: str, completion: str | None = "auto", max_batch: int = 65536) 
                        f"network; {type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
   finally:
     ckpt.close()
-  variables = {"params": states.lifter.params, "batch_stats": states.lifter.batch_stats}
+  variables = states.lifter.variables(train.reported_weights(config))  # The weights the run's results report.
   norm_path = os.path.join(workdir, "normalization.json")
   if os.path.exists(norm_path):
     normalization = _read_json(norm_path)

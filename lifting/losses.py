@@ -12,6 +12,8 @@ from typing import Sequence
 import jax
 import jax.numpy as jnp
 
+from lifting import geometry
+
 GAN_LOSSES = ("standard", "lsgan")
 
 
@@ -108,6 +110,54 @@ def bone_symmetry_loss(points3d: jax.Array, symmetric_bones: Sequence[tuple[tupl
   left = bone_lengths(points3d, [pair[0] for pair in symmetric_bones])
   right = bone_lengths(points3d, [pair[1] for pair in symmetric_bones])
   return jnp.mean(jnp.sum((left - right) ** 2, axis=-1))
+
+
+def flip_consistency(points3d: jax.Array, flipped_points3d: jax.Array, flip_permutation: Sequence[int]) -> jax.Array:
+  """Left-right flip consistency: the lift of a mirrored 2D pose should be the mirrored lift.
+
+  ``mean over poses of sum over joints |G(F x) - F3 G(x)|^2`` with ``F`` = `lifting.geometry.mirror_pose2d`
+  and ``F3`` = `lifting.geometry.mirror_pose3d` (mirroring keeps depths, so this compares the depth
+  each joint and its mirror partner get). Beyond Chen et al.: an exact symmetry of the problem.
+
+  Args:
+    points3d: ``[..., J, 3]`` the lifts ``G(x)``.
+    flipped_points3d: ``[..., J, 3]`` the lifts ``G(F x)`` of the mirrored inputs.
+    flip_permutation: ``[J]`` each joint's mirror partner (`lifting.skeleton.Layout.flip_permutation`).
+  """
+  return _sum_squares_per_pose(flipped_points3d, geometry.mirror_pose3d(points3d, flip_permutation),
+                               "flip_consistency")
+
+
+def bone_window_loss(windows3d: jax.Array, bones: Sequence[tuple[int, int]]) -> jax.Array:
+  """Bone-length consistency over a temporal window: one person's bones do not change length.
+
+  Scale-free: each frame's log bone lengths minus their mean over the bones (the lifter's scale
+  follows the 2D, which may change over a window), then the variance over the window's frames,
+  summed over bones and averaged over windows. Beyond Chen et al.
+
+  Args:
+    windows3d: ``[..., T, J, 3]`` lifted joints of T >= 2 consecutive frames of one sequence.
+    bones: ``(parent, child)`` joint index pairs, e.g. `lifting.skeleton.Layout.bones`.
+  """
+  if windows3d.ndim < 3 or windows3d.shape[-1] != 3 or windows3d.shape[-3] < 2:
+    raise ValueError("bone_window_loss: expected windows of shape [..., T, J, 3] with T >= 2, got shape "
+                     f"{tuple(windows3d.shape)}")
+  logs = jnp.log(bone_lengths(windows3d, bones))
+  logs = logs - jnp.mean(logs, axis=-1, keepdims=True)
+  return jnp.mean(jnp.sum(jnp.var(logs, axis=-2), axis=-1))
+
+
+def gradient_penalty(grads: jax.Array, sample_ndim: int) -> jax.Array:
+  """``E ||grad||^2 / 2``: the R1 penalty (Mescheder et al., ICML 2018) when ``grads`` is the gradient
+  of a discriminator's summed outputs at real samples.
+
+  Args:
+    grads: ``[..., *sample]`` one gradient per sample.
+    sample_ndim: axes per sample: 2 for a pose ``[J, 2]``, 3 for a window ``[T, J, 2]``.
+  """
+  if not 1 <= sample_ndim <= grads.ndim:
+    raise ValueError(f"gradient_penalty: expected 1 <= sample_ndim <= {grads.ndim}, got {sample_ndim}")
+  return 0.5 * jnp.mean(jnp.sum(grads ** 2, axis=tuple(range(-sample_ndim, 0))))
 
 
 def supervised_3d(pred: jax.Array, target: jax.Array, root_joints: Sequence[int]) -> jax.Array:

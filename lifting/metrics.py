@@ -18,6 +18,11 @@ so callers root-centre first:
   Procrustes alignment as PA-MPJPE. MPI-INF-3DHP papers often report them with other alignments
   (root-centring only, or scale only), so compare like with like. The 0 mm threshold only counts
   exact hits, so an AUC below 1 by 1/31 can be float round-off.
+- View diagnostics (``subject_yaw``, ``depth_mirror``): the subject's yaw relative to the camera,
+  computed from the camera-frame ground truth, bins errors by view (``per_yaw``); the depth-flip
+  rate is the share of poses whose PA-MPJPE is lower after mirroring the prediction's depth about
+  its root than before, i.e. poses lifted facing the wrong way (a depth-mirrored body projects to
+  the same 2D under weak perspective, so nothing but perspective and learned priors tells them apart).
 - Limb ratios (``limb_ratios``): upper-to-lower limb length ratios per side (shoulder-elbow over
   elbow-wrist, hip-knee over knee-ankle), the body-proportion check of Chen et al. Fig. 6; they are
   invariant to translation, rotation and scale, so need no alignment.
@@ -43,6 +48,7 @@ AUC_THRESHOLDS = np.linspace(0.0, 150.0, 31)
 LIMB_RATIO_NAMES = ("l_arm", "r_arm", "l_leg", "r_leg")
 EVAL_CHUNK = 16384
 _EVAL_KEYS = ("pa_mpjpe", "n_mpjpe", "mpjpe", "pck", "auc", "limb_ratio_error")
+YAW_BINS = 8  # 45-degree bins centred on 0 (facing the camera), 45, ..., 315 degrees.
 
 # (upper joint, middle joint, lower joint) per entry of LIMB_RATIO_NAMES.
 _LIMB_JOINTS = (
@@ -152,6 +158,47 @@ def limb_ratios(poses: jax.Array, layout: skeleton.Layout | str) -> jax.Array:
           / jnp.linalg.norm(mid_pts - poses[..., lower, :], axis=-1))
 
 
+def subject_yaw(poses: jax.Array, layout: skeleton.Layout | str) -> jax.Array:
+  """``[..., J, 3]`` camera-frame joints -> ``[...]`` the subject's yaw towards the camera, degrees in [0, 360).
+
+  The facing direction is the horizontal normal of the body's left-right axis (hips plus
+  shoulders), ``across x up`` with up = -y (camera y points down); the reference is the horizontal
+  direction from the root to the camera at the origin. 0: facing the camera; 90: facing the image's
+  +x side (turned to the subject's left); 180: back to the camera. Needs camera-frame (not
+  root-centred) joints and a layout with ``l_hip``, ``r_hip``, ``l_shoulder`` and ``r_shoulder``.
+  """
+  layout = skeleton.get_layout(layout)
+  poses = jnp.asarray(poses)
+  if poses.ndim < 2 or poses.shape[-2:] != (layout.num_joints, 3):
+    raise ValueError(f"subject_yaw: layout {layout.name!r} expects poses of shape [..., {layout.num_joints}, 3], "
+                     f"got shape {tuple(poses.shape)}")
+  try:
+    l_hip, r_hip, l_sh, r_sh = (layout.index(j) for j in ("l_hip", "r_hip", "l_shoulder", "r_shoulder"))
+  except ValueError as e:
+    raise ValueError(f"subject_yaw: {e}") from None
+  across = poses[..., l_hip, :] - poses[..., r_hip, :] + poses[..., l_sh, :] - poses[..., r_sh, :]
+  # across x (0, -1, 0) = (across_z, 0, -across_x): the facing direction in the x-z plane.
+  fx, fz = across[..., 2], -across[..., 0]
+  root = geometry.root_of(poses, layout.root_joints)
+  cx, cz = -root[..., 0], -root[..., 2]
+  angle = jnp.degrees(jnp.arctan2(cx * fz - cz * fx, cx * fx + cz * fz))
+  return jnp.mod(angle, 360.0)
+
+
+def yaw_bin(yaw_deg, num_bins: int = YAW_BINS):
+  """``[...]`` yaw in degrees -> ``[...]`` int bin ``k`` of `num_bins` equal bins centred on ``k * 360 / num_bins``."""
+  width = 360.0 / num_bins
+  return np.floor(np.mod(np.asarray(yaw_deg, np.float64) + width / 2, 360.0) / width).astype(np.int64) % num_bins
+
+
+def depth_mirror(poses: jax.Array, layout: skeleton.Layout | str) -> jax.Array:
+  """``[..., J, 3]`` -> the same joints with depth (z) mirrored about the root: the body lifted facing the other way."""
+  layout = skeleton.get_layout(layout)
+  poses = jnp.asarray(poses)
+  root_z = geometry.root_of(poses, layout.root_joints)[..., None, 2]
+  return poses.at[..., 2].set(2 * root_z - poses[..., 2])
+
+
 def group_means(values, groups) -> dict[str, float]:
   """``values [N]``, ``groups [N]`` labels -> ``{str(label): mean}``, in sorted label order (numpy)."""
   values, groups = np.asarray(values, np.float64), np.asarray(groups)
@@ -164,24 +211,34 @@ def group_means(values, groups) -> dict[str, float]:
   return {str(label): float(s / c) for label, s, c in zip(labels, sums, counts)}
 
 
-@functools.partial(jax.jit, static_argnames=("layout",))
-def _pose_metrics(pred, target, layout):
+@functools.partial(jax.jit, static_argnames=("layout", "views"))
+def _pose_metrics(pred, target, layout, views=False):
   """Per-pose metrics of `evaluate` for one chunk ``[B, J, 3]``; each value is ``[B]``."""
-  pred = pred - geometry.root_of(pred, layout.root_joints)[..., None, :]
-  target = target - geometry.root_of(target, layout.root_joints)[..., None, :]
+  def centred(p):
+    return p - geometry.root_of(p, layout.root_joints)[..., None, :]
+
+  out = {}
+  if views:  # From the camera-frame target, before it is root-centred.
+    out["yaw"] = subject_yaw(target, layout)
+    mirrored = centred(depth_mirror(pred, layout))
+  pred, target = centred(pred), centred(target)
   # One Procrustes solve per pose serves PA-MPJPE, PCK and AUC.
   errors = joint_errors(pred, target, "procrustes")
-  return {
+  out.update({
     "pa_mpjpe": errors.mean(axis=-1),
     "n_mpjpe": n_mpjpe(pred, target),
     "mpjpe": mpjpe(pred, target),
     "pck": _pck(errors, PCK_THRESHOLD),
     "auc": _auc(errors, AUC_THRESHOLDS),
     "limb_ratio_error": jnp.abs(limb_ratios(pred, layout) - limb_ratios(target, layout)).mean(axis=-1),
-  }
+  })
+  if views:
+    out["depth_flipped"] = joint_errors(mirrored, target, "procrustes").mean(axis=-1) < out["pa_mpjpe"]
+  return out
 
 
-def evaluate(pred, target, layout: skeleton.Layout | str, actions=None, chunk_size: int = EVAL_CHUNK) -> dict:
+def evaluate(pred, target, layout: skeleton.Layout | str, actions=None, chunk_size: int = EVAL_CHUNK,
+             views: bool = False) -> dict:
   """Dataset-level metrics of ``pred [N, J, 3]`` against ``target [N, J, 3]`` (numpy in, floats out).
 
   Both sides are root-centred at ``layout.root_joints`` first. Returns the means over poses of
@@ -190,6 +247,11 @@ def evaluate(pred, target, layout: skeleton.Layout | str, actions=None, chunk_si
   ``limb_ratio_error`` (mean over poses and `LIMB_RATIO_NAMES` of ``|pred ratio - gt ratio|``),
   plus ``num_poses``. With ``actions [N]`` labels, ``per_action`` maps each label (as a string,
   sorted) to its ``pa_mpjpe``, ``n_mpjpe``, ``pck`` and ``num_poses``.
+
+  With ``views`` (``target`` in the camera frame, not root-centred) also ``depth_flip_rate`` (see
+  the module docstring) and ``per_yaw``: for each of the `YAW_BINS` bins of `subject_yaw`, keyed by
+  its centre in degrees ("0", "45", ...), its ``pa_mpjpe``, ``depth_flip_rate``, ``num_poses`` and
+  ``share`` of the poses (bins without poses are left out), and ``worst_yaw_pa_mpjpe``.
 
   Poses go through one jitted function in chunks of ``chunk_size`` poses (or ``N`` when fewer),
   computed in float32; the last chunk is padded to full size so it reuses the compilation, and
@@ -219,12 +281,23 @@ def evaluate(pred, target, layout: skeleton.Layout | str, actions=None, chunk_si
       # Repeating the last real pose keeps the padding free of degenerate (NaN-prone) poses.
       pad = ((0, chunk - size), (0, 0), (0, 0))
       p, t = np.pad(p, pad, mode="edge"), np.pad(t, pad, mode="edge")
-    out = jax.device_get(_pose_metrics(p, t, layout))
+    out = jax.device_get(_pose_metrics(p, t, layout, views))
     parts.append({k: v[:size] for k, v in out.items()})
   # jit returns dict keys sorted; report them in the documented order instead.
-  per_pose = {k: np.concatenate([part[k] for part in parts]) for k in _EVAL_KEYS}
-  result = {k: float(np.mean(v, dtype=np.float64)) for k, v in per_pose.items()}
+  per_pose = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
+  result = {k: float(np.mean(per_pose[k], dtype=np.float64)) for k in _EVAL_KEYS}
   result["num_poses"] = float(n)
+  if views:
+    flipped = per_pose["depth_flipped"].astype(np.float64)
+    result["depth_flip_rate"] = float(np.mean(flipped))
+    bins = yaw_bin(per_pose["yaw"])
+    width = 360 // YAW_BINS
+    result["per_yaw"] = {
+        str(k * width): {"pa_mpjpe": float(np.mean(per_pose["pa_mpjpe"][bins == k], dtype=np.float64)),
+                         "depth_flip_rate": float(np.mean(flipped[bins == k])),
+                         "num_poses": float(np.sum(bins == k)), "share": float(np.mean(bins == k))}
+        for k in range(YAW_BINS) if np.any(bins == k)}
+    result["worst_yaw_pa_mpjpe"] = max(v["pa_mpjpe"] for v in result["per_yaw"].values())
   if actions is not None:
     means = {k: group_means(per_pose[k], actions) for k in ("pa_mpjpe", "n_mpjpe", "pck")}
     labels, sizes = np.unique(actions, return_counts=True)

@@ -46,8 +46,39 @@ DATA_AXIS = "data"
 
 
 class LifterState(train_state.TrainState):
-  """A `TrainState` that also carries the lifter's batch-norm statistics."""
+  """A `TrainState` that also carries the lifter's batch-norm statistics and, when
+  ``train.ema_decay > 0``, an exponential moving average of its parameters and statistics."""
   batch_stats: Any = None
+  ema_params: Any = None
+  ema_batch_stats: Any = None
+
+  def variables(self, weights: str = "raw") -> dict:
+    """The Flax variables of ``weights``: ``"raw"`` (the trained ones) or ``"ema"`` (their average)."""
+    if weights == "raw":
+      return {"params": self.params, "batch_stats": self.batch_stats}
+    if weights != "ema":
+      raise ValueError(f"weights: expected 'raw' or 'ema', got {weights!r}")
+    if self.ema_params is None:
+      raise ValueError("weights 'ema': this state keeps no moving average (train.ema_decay = 0)")
+    return {"params": self.ema_params, "batch_stats": self.ema_batch_stats}
+
+
+def ema_decay_at(decay: float, step: jax.Array) -> jax.Array:
+  """The moving average's decay at ``step``: ``min(decay, (1 + step) / (10 + step))``, so the
+  average forgets its random initial weights within the first few hundred steps."""
+  step = jnp.asarray(step, jnp.float32)
+  return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
+
+
+def update_ema(state: LifterState, decay: float) -> LifterState:
+  """``state`` with its averages moved towards its (new) parameters and statistics; the step is
+  the one the parameters were just updated at (``state.step - 1``)."""
+  if state.ema_params is None:
+    return state
+  d = ema_decay_at(decay, state.step - 1)
+  mix = lambda avg, new: d * avg + (1.0 - d) * new  # noqa: E731
+  return state.replace(ema_params=jax.tree.map(mix, state.ema_params, state.params),
+                       ema_batch_stats=jax.tree.map(mix, state.ema_batch_stats, state.batch_stats))
 
 
 @flax.struct.dataclass
@@ -81,8 +112,23 @@ def build_models(config) -> Models:
       temporal_disc=models_lib.TemporalDiscriminator(**disc) if config.loss.w_temporal > 0 else None)
 
 
+SCHEDULES = ("exponential", "cosine")
+
+
 def learning_rate_schedule(config, base_lr: float) -> optax.Schedule:
-  return optax.exponential_decay(base_lr, config.optim.decay_steps, config.optim.decay_rate)
+  """``optim.schedule``: ``"exponential"`` (``decay_rate`` per ``decay_steps``) or ``"cosine"`` (linear
+  warm-up over ``warmup_steps``, then a cosine from ``base_lr`` to ``final_lr_fraction * base_lr`` at
+  ``train.num_steps``, where the run ends converged rather than mid-descent)."""
+  o = config.optim
+  kind = o.get("schedule", "exponential")
+  if kind == "exponential":
+    return optax.exponential_decay(base_lr, o.decay_steps, o.decay_rate)
+  if kind != "cosine":
+    raise ValueError(f"optim.schedule: expected one of {SCHEDULES}, got {kind!r}")
+  warmup = int(o.get("warmup_steps", 0))
+  return optax.warmup_cosine_decay_schedule(
+      0.0 if warmup else base_lr, base_lr, warmup, max(config.train.num_steps, warmup + 1),
+      end_value=base_lr * o.get("final_lr_fraction", 0.0))
 
 
 def _adam(config, base_lr: float) -> optax.GradientTransformation:
@@ -94,9 +140,12 @@ def create_train_states(config, models: Models, num_joints: int, key: jax.Array)
   k_lift, k_disc, k_temp = jax.random.split(key, 3)
   pose = jnp.zeros((1, num_joints, 2), jnp.float32)
   variables = models.lifter.init(k_lift, pose, train=False)
+  ema = config.train.get("ema_decay", 0.0) > 0  # .get: configs saved before the field existed.
   states = {"lifter": LifterState.create(apply_fn=models.lifter.apply, params=variables["params"],
                                          tx=_adam(config, config.optim.lifter_lr),
-                                         batch_stats=variables["batch_stats"])}
+                                         batch_stats=variables["batch_stats"],
+                                         ema_params=variables["params"] if ema else None,
+                                         ema_batch_stats=variables["batch_stats"] if ema else None)}
   if models.pose_disc is not None:
     params = models.pose_disc.init(k_disc, pose)["params"]
     states["pose_disc"] = train_state.TrainState.create(apply_fn=models.pose_disc.apply, params=params,
@@ -178,11 +227,18 @@ def make_update(config, models: Models, layout: skeleton.Layout):
   gan = config.loss.gan
   weights = {"adv": config.loss.w_adv, "loop_2d": config.loss.w_2d, "loop_3d": config.loss.w_3d,
              "temporal": config.loss.w_temporal, "symmetry": config.loss.w_symmetry,
-             "supervised": config.loss.w_supervised}
+             "supervised": config.loss.w_supervised,
+             # Beyond the paper (.get: configs saved before these fields existed).
+             "flip": config.loss.get("w_flip", 0.0), "bone_window": config.loss.get("w_bone_window", 0.0)}
+  r1 = config.loss.get("r1", 0.0)
+  ema_decay = config.train.get("ema_decay", 0.0)
+  flip_perm = jnp.asarray(layout.flip_permutation)
+  bones = layout.bones
   rot = {k: tuple(config.rotation[k]) for k in ("azimuth_range", "elevation_range", "roll_range")}
   symmetric_bones = layout.symmetric_bones
   lifter_schedule = learning_rate_schedule(config, config.optim.lifter_lr)
-  unsupervised = any(weights[k] for k in ("adv", "loop_2d", "loop_3d", "temporal", "symmetry"))
+  unsupervised = any(weights[k] for k in ("adv", "loop_2d", "loop_3d", "temporal", "symmetry", "flip",
+                                           "bone_window"))
 
   def step_fn(states: TrainStates, batch: dict, key: jax.Array):
     x, real = batch["x"], batch["real"]
@@ -205,7 +261,8 @@ def make_update(config, models: Models, layout: skeleton.Layout):
       real_poses = jnp.concatenate([real.reshape(-1, *real.shape[2:]), batch["real_extra"]])
 
     def windows(poses):
-      return poses if num_windowed is None else poses[:num_windowed].reshape(x.shape)
+      """Flat ``[N, J, D]`` (or already windowed) poses -> the target windows ``[B, T, J, D]``."""
+      return poses if num_windowed is None else poses[:num_windowed].reshape(x.shape[:2] + poses.shape[1:])
 
     def disc_logits(model, params, inputs, rng):
       return model.apply({"params": params}, inputs, train=True, rngs={"dropout": rng})
@@ -234,6 +291,13 @@ def make_update(config, models: Models, layout: skeleton.Layout):
             terms["loop_3d"] = losses.loop_closure_3d(rotated, rotated_tilde)
         if weights["symmetry"]:
           terms["symmetry"] = losses.bone_symmetry_loss(points, symmetric_bones)
+        if weights["flip"]:
+          variables = {"params": params, "batch_stats": stats}
+          flipped, stats = lift(models.lifter, variables, geometry.mirror_pose2d(inputs, flip_perm), c, train=True,
+                                rng=jax.random.fold_in(k_drop1, 3))
+          terms["flip"] = losses.flip_consistency(points, flipped, flip_perm)
+        if weights["bone_window"]:
+          terms["bone_window"] = losses.bone_window_loss(windows(points), bones)
       if weights["supervised"]:
         variables = {"params": params, "batch_stats": stats}
         sup_points, stats = lift(models.lifter, variables, batch["sup_x"], c, train=True, rng=k_drop3)
@@ -242,7 +306,7 @@ def make_update(config, models: Models, layout: skeleton.Layout):
       return total, (terms, stats, y)
 
     (total, (terms, stats, fake)), grads = jax.value_and_grad(lifter_loss, has_aux=True)(states.lifter.params)
-    lifter = states.lifter.apply_gradients(grads=grads, batch_stats=stats)
+    lifter = update_ema(states.lifter.apply_gradients(grads=grads, batch_stats=stats), ema_decay)
     out = {"loss/total": total, **{f"loss/{k}": v for k, v in terms.items()},
            "norm/lifter_grads": optax.tree.norm(grads), "norm/lifter_params": optax.tree.norm(lifter.params),
            "lr/lifter": lifter_schedule(step)}
@@ -255,12 +319,16 @@ def make_update(config, models: Models, layout: skeleton.Layout):
       if model is None:
         continue
 
-      def loss_fn(params, i, model=model, inputs_real=inputs_real, inputs_fake=inputs_fake, rng=rng):
+      def loss_fn(params, i, model=model, inputs_real=inputs_real, inputs_fake=inputs_fake, rng=rng, name=name):
         r = jax.random.fold_in(rng, 1000 + i)
         real_logits = disc_logits(model, params, inputs_real, r)
         fake_logits = disc_logits(model, params, inputs_fake, jax.random.fold_in(r, 1))
-        return losses.discriminator_loss(real_logits, fake_logits, gan), (_score(real_logits, gan),
-                                                                          _score(fake_logits, gan))
+        loss = losses.discriminator_loss(real_logits, fake_logits, gan)
+        if r1:  # R1 (Mescheder et al., ICML 2018): the gradient norm at real poses, squared.
+          logit_sum = lambda inputs: jnp.sum(disc_logits(model, params, inputs, r))  # noqa: E731
+          sample_ndim = 3 if name == "temporal_disc" else 2
+          loss = loss + r1 * losses.gradient_penalty(jax.grad(logit_sum)(inputs_real), sample_ndim)
+        return loss, (_score(real_logits, gan), _score(fake_logits, gan))
 
       new[name], m = _update_discriminator(getattr(states, name), loss_fn, config.optim.disc_updates,
                                            config.optim.disc_every, step, name)
@@ -508,7 +576,8 @@ def init_states(config, models: Models, layout: skeleton.Layout, key: jax.Array,
 
 
 def make_lift_fn(models: Models, c: float, mesh, chunk: int = 4096):
-  """Returns ``lift_all(lifter_state, poses2d [N, J, 2]) -> np.ndarray [N, J, 3]`` (eval mode).
+  """Returns ``lift_all(lifter_state, poses2d [N, J, 2], weights="raw") -> np.ndarray [N, J, 3]`` (eval
+  mode), with the state's raw or moving-average (``"ema"``) weights.
 
   Poses go through one compiled function in fixed-size chunks, so any N compiles once. Every
   process passes the same poses and gets all of the answer: the chunks are split over the mesh
@@ -518,15 +587,15 @@ def make_lift_fn(models: Models, c: float, mesh, chunk: int = 4096):
   sharding = NamedSharding(mesh, P(DATA_AXIS))
 
   @functools.partial(jax.jit, out_shardings=NamedSharding(mesh, P()))
-  def lift_chunk(lifter_state, poses):
-    variables = {"params": lifter_state.params, "batch_stats": lifter_state.batch_stats}
+  def lift_chunk(variables, poses):
     return lift(models.lifter, variables, poses, c, train=False)
 
-  def lift_all(lifter_state, poses2d):
+  def lift_all(lifter_state, poses2d, weights: str = "raw"):
+    variables = lifter_state.variables(weights)
     poses2d = np.asarray(poses2d, np.float32)
     # From a callback, so each process places only its own devices' rows.
     put = lambda part: jax.make_array_from_callback(part.shape, sharding, lambda idx: part[idx])  # noqa: E731
-    return map_chunks(lambda part: lift_chunk(lifter_state, put(part)), poses2d, chunk,
+    return map_chunks(lambda part: lift_chunk(variables, put(part)), poses2d, chunk,
                       np.zeros((0,) + poses2d.shape[1:-1] + (3,), np.float32))
 
   return lift_all
@@ -544,12 +613,13 @@ def map_chunks(fn, x: np.ndarray, chunk: int, empty: np.ndarray) -> np.ndarray:
 
 
 def evaluate_poses(pred3d: np.ndarray, gt3d: np.ndarray, layout: skeleton.Layout,
-                   actions: np.ndarray | None = None) -> dict:
-  """Errors of lifted poses against the ground truth (in its units); see `lifting.metrics.evaluate`.
+                   actions: np.ndarray | None = None, views: bool = True) -> dict:
+  """Errors of lifted poses against the camera-frame ground truth (in its units), with the view
+  diagnostics (errors by yaw bin, depth-flip rate); see `lifting.metrics.evaluate`.
 
   Lifted poses are in the lifter's units, not millimetres, so unaligned MPJPE is left out.
   """
-  results = metrics_lib.evaluate(np.asarray(pred3d), np.asarray(gt3d), layout, actions)
+  results = metrics_lib.evaluate(np.asarray(pred3d), np.asarray(gt3d), layout, actions, views=views)
   results.pop("mpjpe", None)
   return results
 
@@ -569,6 +639,14 @@ def mean_depth_offsets(train_2d: np.ndarray, train_3d: np.ndarray, layout: skele
   lateral = c * train_2d
   k = np.sum(lateral * gt[..., :2], axis=(1, 2)) / np.maximum(np.sum(gt[..., :2] ** 2, axis=(1, 2)), 1e-9)
   return np.mean(k[:, None] * gt[..., 2], axis=0).astype(np.float32)
+
+
+def protocol(config) -> str:
+  """The evaluation protocol's name in results: ``bandai/fixed-rig``, ``bandai/turned-rig``, or the source."""
+  if config.data.source == "bandai":
+    from lifting.data import bandai  # pylint: disable=g-import-not-at-top
+    return bandai.protocol_name(config.data.bandai.get("rig", "fixed"))
+  return config.data.source
 
 
 def baselines(data: pipeline.PoseData, c: float) -> dict[str, dict]:
@@ -637,15 +715,68 @@ def flush_metrics(pending: list, writer: logs.MetricWriter | None) -> dict[str, 
   return means
 
 
-_SCALARS = ("pa_mpjpe", "n_mpjpe", "pck", "auc", "limb_ratio_error")
+_SCALARS = ("pa_mpjpe", "n_mpjpe", "pck", "auc", "limb_ratio_error", "depth_flip_rate", "worst_yaw_pa_mpjpe")
+_PREFIX = {"raw": "test", "ema": "test_ema"}
 
 
-def _test(lift_all, states, data, writer, step) -> dict:
-  results = evaluate_poses(lift_all(states.lifter, data.test_2d), data.test_3d, data.layout, data.test_actions)
-  writer.write_scalars(step, {f"test/{k}": results[k] for k in _SCALARS if k in results})
-  logs.log(f"step {step}: test PA-MPJPE {results['pa_mpjpe']:.1f}, N-MPJPE {results['n_mpjpe']:.1f}, "
-           f"PCK {100 * results['pck']:.1f}%, AUC {100 * results['auc']:.1f}%")
-  return results
+def weights_kinds(config) -> tuple[str, ...]:
+  """The weights a run evaluates: ``("raw",)``, or ``("raw", "ema")`` with a moving average."""
+  return ("raw", "ema") if config.train.get("ema_decay", 0.0) > 0 else ("raw",)
+
+
+def reported_weights(config) -> str:
+  """The weights whose errors results.json and the tables report (``eval.weights``; "raw" for old configs)."""
+  return config.get("eval", {}).get("weights", "raw")
+
+
+def test_all(config, lift_all, states, data, writer=None, step=None) -> dict:
+  """Evaluates every kind of weights (`weights_kinds`) on the test set; logs each with its prefix
+  (``test/``, ``test_ema/``). Returns the reported weights' results with ``weights`` naming them and,
+  under ``other_weights``, the others' scalars."""
+  report = reported_weights(config)
+  out, others = {}, {}
+  for kind in weights_kinds(config):
+    results = evaluate_poses(lift_all(states.lifter, data.test_2d, kind), data.test_3d, data.layout,
+                             data.test_actions)
+    if writer is not None:
+      writer.write_scalars(step, {f"{_PREFIX[kind]}/{k}": results[k] for k in _SCALARS if k in results})
+    logs.log(f"step {int(states.step)}, {kind} weights: test PA-MPJPE {results['pa_mpjpe']:.1f}, N-MPJPE "
+             f"{results['n_mpjpe']:.1f}, PCK {100 * results['pck']:.1f}%, AUC {100 * results['auc']:.1f}%, "
+             f"depth flips {100 * results['depth_flip_rate']:.1f}%, worst yaw bin {results['worst_yaw_pa_mpjpe']:.1f}")
+    if kind == report:
+      out = results
+    else:
+      others[kind] = {k: results[k] for k in _SCALARS if k in results}
+  out["weights"] = report
+  if others:
+    out["other_weights"] = others
+  return out
+
+
+def eval_history(workdir: str, weights: str = "raw", key: str = "pa_mpjpe") -> tuple[list[int], list[float]]:
+  """``(steps, values)`` of one test metric over a run's evaluations, from its ``metrics.jsonl``."""
+  name = f"{_PREFIX[weights]}/{key}"
+  steps, values = [], []
+  path = os.path.join(workdir, "metrics.jsonl")
+  if os.path.exists(path):
+    with open(path) as f:
+      for line in f:
+        row = json.loads(line)
+        if name in row:
+          steps.append(int(row["step"]))
+          values.append(float(row[name]))
+  return steps, values
+
+
+def swing(workdir: str, weights: str, last: int = 5) -> dict | None:
+  """How much the reported test error moved over the run's last ``last`` evaluations: their steps,
+  values, mean, range (max - min) and largest step-to-step change; ``None`` with fewer evaluations."""
+  steps, values = eval_history(workdir, weights)
+  if len(values) < last:
+    return None
+  tail = values[-last:]
+  return {"steps": steps[-last:], "pa_mpjpe": tail, "mean": float(np.mean(tail)),
+          "range": float(max(tail) - min(tail)), "max_change": float(np.max(np.abs(np.diff(tail))))}
 
 
 def normalization_stats(config, data: pipeline.PoseData) -> dict:
@@ -738,17 +869,21 @@ def train_and_evaluate(config, workdir: str) -> dict:
       means = flush_metrics(pending, writer)
       logs.log(f"{progress.line(step)} | loss {means['loss/total']:.4g}")
     if data.test_3d is not None and (step % t.eval_every == 0 or step == last):
-      results = _test(lift_all, states, data, writer, step)
+      results = test_all(config, lift_all, states, data, writer, step)
     if step % t.checkpoint_every == 0 or step == last:
       ckpt.save(step, states)
   if start >= last and data.test_3d is not None:
     logs.log(f"already trained to step {start} (train.num_steps = {last}); evaluating only")
-    results = evaluate_poses(lift_all(states.lifter, data.test_2d), data.test_3d, layout, data.test_actions)
+    results = test_all(config, lift_all, states, data)
   ckpt.close()
   writer.close()
   if data.test_3d is not None:
     results["baselines"] = baselines(data, config.c)
     results["data"] = config.data.source
+    results["protocol"] = protocol(config)
+    moved = swing(workdir, results["weights"])
+    if moved is not None:
+      results["last_evals"] = moved
   if data.extra_2d is not None:
     per_batch = config_lib.batch_split(config, len(data.train_2d), len(data.extra_2d), mesh.size)[1]
     results["extra"] = {"kind": config.data.extra.kind, "poses": len(data.extra_2d), "per_batch": per_batch}
@@ -775,11 +910,14 @@ def evaluate(config, workdir: str) -> dict:
   models = build_models(config)
   states = ckpt.restore(init_states(config, models, layout, jax.random.key(0), mesh))
   ckpt.close()
-  pred = make_lift_fn(models, config.c, mesh)(states.lifter, data.test_2d)
-  results = evaluate_poses(pred, data.test_3d, layout, data.test_actions)
+  results = test_all(config, make_lift_fn(models, config.c, mesh), states, data)
   results["baselines"] = baselines(data, config.c)
   results["step"] = int(states.step)
   results["data"] = config.data.source
+  results["protocol"] = protocol(config)
+  moved = swing(workdir, results["weights"])
+  if moved is not None:
+    results["last_evals"] = moved
   write_results(workdir, results)
   return results
 

@@ -248,7 +248,7 @@ def test_non_finite_loss_stops_the_run_naming_term_and_step(tmp_path, monkeypatc
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("loss.w_2d", -1.0, "loss.w_2d: expected a weight >= 0"),
+    ("loss.w_2d", -1.0, "loss.w_2d: expected a finite weight >= 0"),
     ("loss.gan", "wgan", "loss.gan: expected one of"),
     ("train.batch_size", 15, "multiple of the 2-frame training window"),
     ("rotation.elevation_range", (0.3, -0.3), "low <= high"),

@@ -231,7 +231,8 @@ def load_splits(config) -> tuple[PoseSequences, PoseSequences | None]:
     from lifting.data import bandai  # pylint: disable=g-import-not-at-top
     b = config.data.bandai
     cams = bandai.rig(b.num_cameras, b.camera_distance_mm, b.camera_height_mm, b.focal_px, tuple(b.image_size))
-    common = dict(joint_map=b.joint_map, cameras=cams, cache_dir=_path(b.cache_dir) if b.cache_dir else None)
+    common = dict(joint_map=b.joint_map, cameras=cams, cache_dir=_path(b.cache_dir) if b.cache_dir else None,
+                  rig_kind=b.get("rig", "fixed"), rig_seed=b.get("rig_seed", 0))
     actors = lambda v: tuple(str(v).replace(",", "").replace(" ", "").upper())  # noqa: E731  "A,B" or "AB"
     train = bandai.load(_path(b.root), actors(b.train_actors), b.extra_dataset1, stride=b.train_stride, **common)
     test = bandai.load(_path(b.root), actors(b.test_actors), stride=b.test_stride, **common)

@@ -61,6 +61,7 @@ def main(argv):
   allocator.tune()  # Before JAX starts its threads (lifting/allocator.py says why).
   import jax  # Imported here so that --help is fast; importing touches no backend.
   from lifting import distributed, logs, train
+  from lifting import evaluate as evaluate_lib
 
   logs.setup_cli_logging()
 
@@ -84,7 +85,7 @@ def main(argv):
     if _MODE.value == "train":
       results = train.train_and_evaluate(config, _WORKDIR.value)
     else:
-      results = train.evaluate(config, _WORKDIR.value)
+      results = evaluate_lib.evaluate(config, _WORKDIR.value)
   except (ValueError, OSError) as e:  # Config, data and file problems: one line, non-zero exit.
     sys.exit(f"run.py: error: {e}")
   if not first:

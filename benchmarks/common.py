@@ -11,7 +11,8 @@ import jax
 
 from lifting import config as config_lib
 from lifting import skeleton
-from lifting import train
+from lifting import pool as pool_lib
+from lifting import step as step_lib
 from lifting.data import pipeline
 
 
@@ -20,8 +21,8 @@ class StepSetup:
   layout: skeleton.Layout
   data: pipeline.PoseData
   mesh: Any
-  models: train.Models
-  states: train.TrainStates
+  models: step_lib.Models
+  states: step_lib.TrainStates
   pool: dict
 
 
@@ -31,10 +32,10 @@ def setup(config, key=None) -> StepSetup:
   config_lib.validate(config)
   layout = skeleton.get_layout(config.layout)
   data = pipeline.load(config)
-  mesh = train.make_mesh()
-  models = train.build_models(config)
-  states = train.init_states(config, models, layout, jax.random.key(0) if key is None else key, mesh)
-  return StepSetup(layout, data, mesh, models, states, train.make_pool(config, data, mesh))
+  mesh = step_lib.make_mesh()
+  models = step_lib.build_models(config)
+  states = step_lib.init_states(config, models, layout, jax.random.key(0) if key is None else key, mesh)
+  return StepSetup(layout, data, mesh, models, states, pool_lib.make_pool(config, data, mesh))
 
 
 def write_results(out: str, stem: str, result: dict, text: str) -> None:

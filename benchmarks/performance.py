@@ -101,13 +101,14 @@ def run_case(width: int, batch: int, repeats: int) -> dict:
   """Compiles and times the full step at ``width`` and ``batch`` (in this process)."""
   from benchmarks import common  # pylint: disable=import-outside-toplevel
   from lifting import config as config_lib  # pylint: disable=import-outside-toplevel
-  from lifting import train  # pylint: disable=import-outside-toplevel
+  from lifting import pool as pool_lib  # pylint: disable=import-outside-toplevel
+  from lifting import step as step_lib  # pylint: disable=import-outside-toplevel
 
   config = case_config(width, batch)
   s = common.setup(config)
   layout, mesh, models, pool = s.layout, s.mesh, s.models, s.pool
   k = config.train.steps_per_call
-  step = train.compile_train_step(train.make_multi_step(train.make_train_step(config, models, layout, mesh), k), mesh)
+  step = step_lib.compile_train_step(step_lib.make_multi_step(step_lib.make_train_step(config, models, layout, mesh), k), mesh)
   key = jax.random.key(1)
   t0 = time.perf_counter()
   compiled = step.lower(s.states, pool, key).compile()
@@ -129,10 +130,10 @@ def run_case(width: int, batch: int, repeats: int) -> dict:
   median /= steps
   # The input pipeline's cost: the same steps on one batch drawn beforehand (no draw in the step).
   windows, _ = config_lib.batch_split(config, s.data.train_2d.shape[0], 0, mesh.size)
-  draw = jax.jit(lambda pool, key: train.draw_batch(pool, key, windows, config_lib.window_size(config), mesh))
+  draw = jax.jit(lambda pool, key: pool_lib.draw_batch(pool, key, windows, config_lib.window_size(config), mesh))
   drawn = draw(pool, key)
-  update = train.make_update(config, models, layout)
-  fixed = train.compile_train_step(train.make_multi_step(update, k), mesh, batch_input=True)
+  update = step_lib.make_update(config, models, layout)
+  fixed = step_lib.compile_train_step(step_lib.make_multi_step(update, k), mesh, batch_input=True)
   box["states"] = fixed(box["states"], drawn, key)[0]
 
   def fixed_repetition():

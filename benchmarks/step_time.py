@@ -19,7 +19,8 @@ import jax
 
 from benchmarks import common
 from lifting import config as config_lib
-from lifting import train
+from lifting import pool as pool_lib
+from lifting import step as step_lib
 
 config_flags.DEFINE_config_file("config", "experiments/default.py", "Config to time.", lock_config=True)
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed steps after warm-up.")
@@ -33,10 +34,10 @@ def main(_):
   n = _WARMUP.value + _STEPS.value + 1
   window = config_lib.window_size(config)
   key = jax.random.key(1)
-  step_fn = train.compile_train_step(train.make_train_step(config, models, layout, mesh), mesh)
+  step_fn = step_lib.compile_train_step(step_lib.make_train_step(config, models, layout, mesh), mesh)
   # The same update on one batch already on the device: the difference is what input costs.
-  update_fn = train.compile_train_step(train.make_update(config, models, layout), mesh, batch_input=True)
-  batch = jax.jit(lambda p, k: train.draw_batch(p, k, config.train.batch_size // window, window, mesh))(pool, key)
+  update_fn = step_lib.compile_train_step(step_lib.make_update(config, models, layout), mesh, batch_input=True)
+  batch = jax.jit(lambda p, k: pool_lib.draw_batch(p, k, config.train.batch_size // window, window, mesh))(pool, key)
   t0 = time.perf_counter()
   compiled = step_fn.lower(states, pool, key).compile()
   compile_s = time.perf_counter() - t0

@@ -55,7 +55,8 @@ def run(variant: str, seed: int) -> dict:
   import jax  # pylint: disable=import-outside-toplevel
   from benchmarks import common  # pylint: disable=import-outside-toplevel
   from experiments import adv_ss_td  # pylint: disable=import-outside-toplevel
-  from lifting import train  # pylint: disable=import-outside-toplevel
+  from lifting import evaluate as evaluate_lib  # pylint: disable=import-outside-toplevel
+  from lifting import step as step_lib  # pylint: disable=import-outside-toplevel
 
   config = adv_ss_td.get_config("cpu")
   config.data.source, config.seed = "bandai", seed
@@ -63,8 +64,8 @@ def run(variant: str, seed: int) -> dict:
     config.data.bandai.root = os.path.join(_DATA.value, "bandai_namco_motion")
   config.model.update(VARIANTS[variant][0])
   s = common.setup(config, key=jax.random.split(jax.random.key(seed))[0])
-  step = train.compile_train_step(train.make_train_step(config, s.models, s.layout, s.mesh), s.mesh)
-  lift_all = train.make_lift_fn(s.models, config.c, s.mesh)
+  step = step_lib.compile_train_step(step_lib.make_train_step(config, s.models, s.layout, s.mesh), s.mesh)
+  lift_all = evaluate_lib.make_lift_fn(s.models, config.c, s.mesh)
   train_key = jax.random.split(jax.random.key(seed))[1]
   states, curve, clock = s.states, [], 0.0
   for done in range(_EVAL_EVERY.value, _STEPS.value + 1, _EVAL_EVERY.value):
@@ -73,7 +74,7 @@ def run(variant: str, seed: int) -> dict:
       states, metrics = step(states, s.pool, train_key)
     jax.block_until_ready(metrics)
     clock += time.perf_counter() - t0
-    pa = train.evaluate_poses(lift_all(states.lifter, s.data.test_2d), s.data.test_3d, s.layout)["pa_mpjpe"]
+    pa = evaluate_lib.evaluate_poses(lift_all(states.lifter, s.data.test_2d), s.data.test_3d, s.layout)["pa_mpjpe"]
     curve.append({"step": done, "train_s": clock, "pa_mpjpe": pa})
   return summarise({"variant": variant, "seed": seed, "curve": curve,
                     "s_per_step": clock / _STEPS.value}, _TARGET.value)  # s_per_step includes the compilation.

@@ -96,6 +96,7 @@ def seeds_of(row: Row, num_seeds: int) -> list[int]:
 def run_one(row: Row, seed: int, out: str, profile: str, steps: int, source: str = "bandai") -> dict:
   """Trains (resuming) and evaluates one run; returns its results with the wall time of training."""
   from lifting import train  # pylint: disable=import-outside-toplevel
+  from lifting import evaluate as evaluate_lib  # pylint: disable=import-outside-toplevel
 
   workdir = run_dir(out, row.slug, seed)
   results_path = os.path.join(workdir, "results.json")
@@ -120,7 +121,7 @@ def run_one(row: Row, seed: int, out: str, profile: str, steps: int, source: str
     with open(partial, "w") as f:
       json.dump({"wall_s": spent + time.time() - t0}, f)
   results["wall_s"] = round(spent + time.time() - t0, 1)
-  train.write_results(workdir, results)
+  evaluate_lib.write_results(workdir, results)
   return results
 
 

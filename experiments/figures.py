@@ -15,7 +15,8 @@ from absl import logging
 from lifting import geometry
 from lifting import metrics
 from lifting import plots
-from lifting import train
+from lifting import evaluate as evaluate_lib
+from lifting import step as step_lib
 from lifting.data import keypoints
 from lifting.data import pipeline
 
@@ -39,14 +40,14 @@ class _Runs:
     """``lift(poses2d [N, J, 2]) -> [N, J, 3]`` with the seed-0 run of ``slug``."""
     from lifting import checkpoint  # pylint: disable=import-outside-toplevel
     config = self.config(slug)
-    mesh = train.make_mesh()
-    models = train.build_models(config)
-    template = train.init_states(config, models, self.data.layout, jax.random.key(0), mesh)
+    mesh = step_lib.make_mesh()
+    models = step_lib.build_models(config)
+    template = step_lib.init_states(config, models, self.data.layout, jax.random.key(0), mesh)
     ckpt = checkpoint.Checkpointer(os.path.join(self.run_dir(slug), "checkpoints"))
     states = ckpt.restore(template)
     ckpt.close()
-    lift_all = train.make_lift_fn(models, config.c, mesh)
-    return lambda poses2d: lift_all(states.lifter, poses2d, train.reported_weights(config))
+    lift_all = evaluate_lib.make_lift_fn(models, config.c, mesh)
+    return lambda poses2d: lift_all(states.lifter, poses2d, evaluate_lib.reported_weights(config))
 
 
 def _centred(poses: np.ndarray, layout) -> np.ndarray:

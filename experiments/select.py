@@ -84,6 +84,7 @@ def _length(steps: int) -> dict:
   return {"train.num_steps": steps}
 
 
+_TURNED_8K = {**_length(8000), "data.bandai.rig": "turned"}
 _RECIPE = {
     # Protocol: the fixed rig against each take's rig turned by a seeded azimuth; supervised beside.
     "fixed_8k": Candidate({**_length(8000), "data.bandai.rig": "fixed"}, "Adv+SS+TD, fixed rig, 8000 steps"),
@@ -100,6 +101,14 @@ _RECIPE = {
                                       "supervised, turned rig, 4000 steps", _SUPERVISED),
     "supervised_turned_16k": Candidate({**_length(16000), "data.bandai.rig": "turned"},
                                        "supervised, turned rig, 16000 steps", _SUPERVISED),
+    # Fixes the view diagnostics suggest, each on top of turned_8k (the protocol the first rows chose).
+    "disc_every_1": Candidate({**_TURNED_8K, "optim.disc_every": 1},
+                              "turned_8k with the pose and temporal discriminators updated every step, not every third"),
+    "r1": Candidate({**_TURNED_8K, "loss.r1": 1e-3}, "turned_8k + R1 gradient penalty 1e-3 on real 2D"),
+    "flip": Candidate({**_TURNED_8K, "loss.w_flip": 1.0}, "turned_8k + left-right flip consistency, weight 1"),
+    "td_m3": Candidate({**_TURNED_8K, "model.temporal_neighbours": 3}, "turned_8k with TD windows of M = 3 neighbours"),
+    "td_m3_bone": Candidate({**_TURNED_8K, "model.temporal_neighbours": 3, "loss.w_bone_window": 1.0},
+                            "td_m3 + bone lengths constant over each window, weight 1"),
 }
 
 SWEEPS: dict[str, Sweep] = {
@@ -134,10 +143,10 @@ def selection_config(sweep: Sweep, name: str, seed: int, steps: int = 0):
 
 def validation_error(workdir: str, last: int = 3) -> float:
   """Mean validation PA-MPJPE of the reported weights over a run's last ``last`` evaluations."""
-  from lifting import train  # pylint: disable=import-outside-toplevel
+  from lifting import evaluate as evaluate_lib  # pylint: disable=import-outside-toplevel
   with open(os.path.join(workdir, "results.json")) as f:
     weights = json.load(f).get("weights", "raw")
-  _, values = train.eval_history(workdir, weights)
+  _, values = evaluate_lib.eval_history(workdir, weights)
   return statistics.mean(values[-last:])
 
 
@@ -188,6 +197,7 @@ def summarise(folder: str, sweep: Sweep, last: int) -> dict:
 def main(argv):
   del argv
   from lifting import logs, train  # pylint: disable=import-outside-toplevel
+  from lifting import evaluate as evaluate_lib  # pylint: disable=import-outside-toplevel
 
   logs.setup_cli_logging()
   if _SWEEP.value not in SWEEPS:
@@ -208,7 +218,7 @@ def main(argv):
       logging.info("[%d/%d] %s seed %d: training on actor A, validating on B", i + 1, len(names), name, seed)
       t0 = time.time()
       results = train.train_and_evaluate(selection_config(sweep, name, seed, _STEPS.value), workdir)
-      train.write_results(workdir, results)
+      evaluate_lib.write_results(workdir, results)
       with open(done, "w") as f:
         json.dump({"wall_s": round(time.time() - t0, 1)}, f)
       summarise(folder, sweep, _LAST.value)

@@ -40,6 +40,8 @@ from lifting import losses
 from lifting import models as models_lib
 from lifting import skeleton
 from lifting import train
+from lifting import evaluate as evaluate_lib
+from lifting import step as step_lib
 from lifting.data import pipeline
 from lifting.data import wild
 
@@ -57,7 +59,7 @@ RATIOS = {
 
 @flax.struct.dataclass
 class AdapterStates:
-  adapter: train.LifterState  # A TrainState with batch statistics: the adapter has BatchNorm too.
+  adapter: step_lib.LifterState  # A TrainState with batch statistics: the adapter has BatchNorm too.
   disc: train_state.TrainState
 
   @property
@@ -77,7 +79,7 @@ def create_states(config, adapter, disc, num_joints: int, key: jax.Array) -> Ada
   variables = adapter.init(k_a, pose)
   tx = lambda: optax.adam(config.adapt.lr, b1=0.5, b2=0.999)  # noqa: E731  GAN momentum, as for the lifter
   return AdapterStates(
-      train.LifterState.create(apply_fn=adapter.apply, params=variables["params"], tx=tx(),
+      step_lib.LifterState.create(apply_fn=adapter.apply, params=variables["params"], tx=tx(),
                           batch_stats=variables["batch_stats"]),
       train_state.TrainState.create(apply_fn=disc.apply, params=disc.init(k_d, pose)["params"], tx=tx()))
 
@@ -136,14 +138,14 @@ def apply_adapter(adapter, states: AdapterStates, poses: np.ndarray, chunk: int 
   variables = {"params": states.adapter.params, "batch_stats": states.adapter.batch_stats}
   fn = jax.jit(lambda v, x: x + adapter.apply(v, x, train=False))
   poses = np.asarray(poses, np.float32)
-  return train.map_chunks(lambda part: fn(variables, part), poses, chunk, np.zeros_like(poses))
+  return evaluate_lib.map_chunks(lambda part: fn(variables, part), poses, chunk, np.zeros_like(poses))
 
 
 def train_adapter(config, source: np.ndarray, target: np.ndarray, writer: logs.MetricWriter | None = None,
                   mesh=None) -> tuple[AdapterStates, np.ndarray]:
   """Trains ``C`` and ``D_D`` (eq. 7) on ``source`` and ``target`` ``[N, J, 2]`` poses; returns the states
   and the adapted source poses."""
-  mesh = train.make_mesh() if mesh is None else mesh
+  mesh = step_lib.make_mesh() if mesh is None else mesh
   if config.adapt.batch_size % mesh.size:
     raise ValueError(f"adapt.batch_size: expected a multiple of the {mesh.size} devices, got {config.adapt.batch_size}")
   adapter, disc = build(config)

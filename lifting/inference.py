@@ -285,7 +285,8 @@ def load(workdir: str, completion: str | None = "auto", max_batch: int = 65536) 
   poses came from; ``None`` uses the fallback only.
   """
   from ml_collections import config_dict  # pylint: disable=g-import-not-at-top
-  from lifting import train  # pylint: disable=g-import-not-at-top
+  from lifting import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
+  from lifting import step as step_lib  # pylint: disable=g-import-not-at-top
 
   workdir = os.path.abspath(os.path.expanduser(workdir))
   config_path = os.path.join(workdir, "config.json")
@@ -299,9 +300,9 @@ def load(workdir: str, completion: str | None = "auto", max_batch: int = 65536) 
     step = ckpt.latest_step()
     if step is None:
       raise ValueError(f"{workdir}: no checkpoint in checkpoints/; train first (run.py --mode=train)")
-    models = train.build_models(config)
+    models = step_lib.build_models(config)
     layout = skeleton.get_layout(config.layout)
-    template = train.create_train_states(config, models, layout.num_joints, jax.random.key(0))
+    template = step_lib.create_train_states(config, models, layout.num_joints, jax.random.key(0))
     try:
       states = ckpt.restore(template)
     except (ValueError, KeyError, TypeError) as e:
@@ -309,7 +310,7 @@ def load(workdir: str, completion: str | None = "auto", max_batch: int = 65536) 
                        f"network; {type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
   finally:
     ckpt.close()
-  variables = states.lifter.variables(train.reported_weights(config))  # The weights the run's results report.
+  variables = states.lifter.variables(evaluate_lib.reported_weights(config))  # The weights the run's results report.
   norm_path = os.path.join(workdir, "normalization.json")
   if os.path.exists(norm_path):
     normalization = _read_json(norm_path)

@@ -4,11 +4,11 @@ All follow Martinez et al. (ICCV 2017, "A simple yet effective baseline for 3d h
 estimation"): an input Dense layer, residual blocks of ``[Dense, (BatchNorm), ReLU, Dropout] x 2``
 and an output Dense layer. Batch normalisation is used in the lifter and the adapter but not in
 the discriminators, as in the paper. Width, number of blocks and dropout are constructor fields,
-filled from the config by `lifting.train.build_models`.
+filled from the config by `lifting.step.build_models`.
 
 Inputs are 2D poses ``[..., J, 2]``; every network flattens the last two axes itself.
 
-Two speed options, set from ``config.model`` (`lifting.train.build_models`): ``dropout_rng``
+Two speed options, set from ``config.model`` (`lifting.step.build_models`): ``dropout_rng``
 ("bits": dropout masks from a few random bits per unit, `dropout_keep_mask`; "bernoulli": Flax's
 one random float per unit) and ``dtype`` (the hidden matmuls' dtype; bfloat16 halves their cost on
 hardware that has bfloat16 units, while BatchNorm, residual sums and the output layer stay float32).

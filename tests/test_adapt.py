@@ -16,7 +16,8 @@ from lifting import adapt
 from lifting import config as config_lib
 from lifting import losses
 from lifting import skeleton
-from lifting import train
+from lifting import pool as pool_lib
+from lifting import step as step_lib
 from lifting.data import pipeline
 from lifting.data import synthetic
 from lifting.data import wild
@@ -176,26 +177,26 @@ def test_batch_split():
 def test_draw_batch_with_extras():
   frames = jnp.arange(20 * 14 * 2, dtype=jnp.float32).reshape(20, 14, 2)
   extra = -1.0 - jnp.arange(7 * 14 * 2, dtype=jnp.float32).reshape(7, 14, 2)
-  # One device block (`train.device_pool`'s layout): arrays [1, ...] and their row counts [1].
+  # One device block (`lifting.pool.device_pool`'s layout): arrays [1, ...] and their row counts [1].
   pool = {"frames": frames[None], "starts": jnp.arange(19, dtype=jnp.int32)[None], "num_starts": jnp.array([19]),
           "extra": extra[None], "num_extra": jnp.array([7])}
-  batch = jax.jit(lambda k: train.draw_batch(pool, k, 3, 2, num_extra=5))(jax.random.key(0))
+  batch = jax.jit(lambda k: pool_lib.draw_batch(pool, k, 3, 2, num_extra=5))(jax.random.key(0))
   assert batch["x"].shape == (3, 2, 14, 2) and batch["x_extra"].shape == (5, 14, 2)
   assert (batch["x"] >= 0).all() and (batch["x_extra"] < 0).all() and (batch["real_extra"] < 0).all()
-  plain = train.draw_batch(pool, jax.random.key(0), 3, 2)
+  plain = pool_lib.draw_batch(pool, jax.random.key(0), 3, 2)
   assert "x_extra" not in plain
   np.testing.assert_array_equal(plain["x"], batch["x"])  # Extras do not change the target draws.
 
 
 def test_update_with_extras_feeds_lifter_and_pose_discriminator_not_temporal():
   config = tiny.get_config()
-  models = train.build_models(config)
-  states = train.create_train_states(config, models, 14, jax.random.key(0))
+  models = step_lib.build_models(config)
+  states = step_lib.create_train_states(config, models, 14, jax.random.key(0))
   data = pipeline.load(config, extra=False)
   rng = np.random.default_rng(0)
   x = jnp.asarray(data.train_2d[:8 * 2].reshape(8, 2, 14, 2))
   extra = jnp.asarray(data.train_2d[rng.choice(len(data.train_2d), 6)])
-  update = jax.jit(train.make_update(config, models, LAYOUT))
+  update = jax.jit(step_lib.make_update(config, models, LAYOUT))
   batch = {"x": x, "real": x, "x_extra": extra, "real_extra": extra}
   new, metrics = update(states, batch, jax.random.key(1))
   assert all(np.isfinite(float(v)) for v in metrics.values())

@@ -15,7 +15,8 @@ from experiments import tiny
 from lifting import config as config_lib
 from lifting import distributed
 from lifting import skeleton
-from lifting import train
+from lifting import pool as pool_lib
+from lifting import step as step_lib
 from lifting.data import pipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -61,7 +62,7 @@ def test_shard_sizes_are_known_to_every_process():
   data = _data()
   labelled = np.array([0, 2, 3, 9, 14])
   for count in (1, 2, 3, 4):
-    sizes = train._shard_sizes(data, 2, labelled, count)
+    sizes = pool_lib._shard_sizes(data, 2, labelled, count)
     for i in range(count):
       part = pipeline.shard(data, i, count)
       frames = pipeline.shard_frames(data.sequence_lengths, i, count)
@@ -72,8 +73,8 @@ def test_shard_sizes_are_known_to_every_process():
 
 def test_one_process_pool_is_one_block_of_everything_with_counts():
   data = _data()
-  mesh = train.make_mesh(jax.devices()[:1])
-  pool = train.device_pool(data, mesh, window=2, labelled=np.array([1, 4]))
+  mesh = step_lib.make_mesh(jax.devices()[:1])
+  pool = pool_lib.device_pool(data, mesh, window=2, labelled=np.array([1, 4]))
   assert pool.total_frames == 15 and pool.total_extra == 7
   np.testing.assert_array_equal(pool["frames"][0], data.train_2d)
   np.testing.assert_array_equal(pool["frames_3d"][0], data.train_3d)
@@ -87,18 +88,18 @@ def test_a_shard_without_windows_stops_every_process(monkeypatch):
   monkeypatch.setattr(jax, "process_count", lambda: 3)  # Sizes only: the check comes before any shard is built.
   with pytest.raises(ValueError, match=r"a share of the 3 sequences for each of 3 processes, but the shards of "
                                        r"processes \[1\] hold no 2-frame training windows"):
-    train.device_pool(_data(lengths=(3, 1, 4)), train.make_mesh(jax.devices()[:1]), window=2)
+    pool_lib.device_pool(_data(lengths=(3, 1, 4)), step_lib.make_mesh(jax.devices()[:1]), window=2)
   with pytest.raises(ValueError, match=r"processes \[2\] hold no extra poses"):
-    train.device_pool(_data(num_extra=2), train.make_mesh(jax.devices()[:1]), window=1)
+    pool_lib.device_pool(_data(num_extra=2), step_lib.make_mesh(jax.devices()[:1]), window=1)
 
 
 def test_draws_do_not_depend_on_the_number_of_blocks_and_stay_below_each_count():
   data = _data()
-  one = train.device_pool(data, train.make_mesh(jax.devices()[:1]), window=2, labelled=np.arange(15))
+  one = pool_lib.device_pool(data, step_lib.make_mesh(jax.devices()[:1]), window=2, labelled=np.arange(15))
   # Two blocks of the same data (one process, two devices) draw the same batch as one block.
-  two = train.Pool({k: jnp.asarray(np.concatenate([v, v])) for k, v in one.arrays.items()}, one.total_frames,
+  two = pool_lib.Pool({k: jnp.asarray(np.concatenate([v, v])) for k, v in one.arrays.items()}, one.total_frames,
                    one.total_extra)
-  draw = jax.jit(lambda p, k: train.draw_batch(p, k, 8, 2, num_extra=4))
+  draw = jax.jit(lambda p, k: pool_lib.draw_batch(p, k, 8, 2, num_extra=4))
   a, b = draw(one, jax.random.key(3)), draw(two, jax.random.key(3))
   assert set(a) == {"x", "real", "sup_x", "sup_3d", "x_extra", "real_extra"}
   for k in a:
@@ -113,12 +114,12 @@ def test_draws_do_not_depend_on_the_number_of_blocks_and_stay_below_each_count()
     arrays[name] = jnp.asarray(padded)
     if name != "frames_3d":
       arrays[f"num_{name}"] = jnp.array([arrays[f"num_{name}"][0], n], jnp.int32)
-  batch = draw(train.Pool(arrays, two.total_frames, two.total_extra), jax.random.key(4))  # Compiled already.
+  batch = draw(pool_lib.Pool(arrays, two.total_frames, two.total_extra), jax.random.key(4))  # Compiled already.
   for k, v in batch.items():
     assert (np.asarray(v)[len(v) // 2:] != -1).all(), k
   assert set(np.asarray(batch["x"])[4:, :, 0, 0].ravel()) <= {0.0, 1.0, 2.0}
   with pytest.raises(ValueError, match="multiple of the pool's 2 blocks, got 7"):
-    train.draw_batch(two, jax.random.key(0), 7, 2)
+    pool_lib.draw_batch(two, jax.random.key(0), 7, 2)
 
 
 def test_distributed_flag_is_a_bool_and_off_does_nothing():
@@ -142,6 +143,8 @@ import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 from experiments import ss
 from lifting import checkpoint, logs, train
+from lifting import pool as pool_lib
+from lifting import step as step_lib
 from lifting.data import pipeline
 from tests.test_train import shrink
 assert (jax.process_count(), jax.local_device_count(), jax.device_count()) == (2, 2, 4)
@@ -153,21 +156,21 @@ config.loss.w_supervised, config.data.supervised_fraction = 0.1, 0.5  # Labelled
 config.train.update(num_steps=4, log_every=2, eval_every=4, checkpoint_every=2)
 
 seen, saved = {}, {}
-make_pool, save = train.make_pool, checkpoint.Checkpointer.save
+make_pool, save = pool_lib.make_pool, checkpoint.Checkpointer.save
 def spy_pool(config, data, mesh):
   seen["data"], seen["pool"] = data, make_pool(config, data, mesh)
   return seen["pool"]
 def spy_save(self, step, states):  # Every local replica of the states, before the next step donates them.
   saved["leaves"] = [[np.asarray(s.data) for s in leaf.addressable_shards] for leaf in jax.tree.leaves(states)]
   save(self, step, states)
-train.make_pool, checkpoint.Checkpointer.save = spy_pool, spy_save
+pool_lib.make_pool, checkpoint.Checkpointer.save = spy_pool, spy_save
 results = train.train_and_evaluate(config, workdir)
 
 # This process's devices hold its own shard, zero-padded, and nothing of the other's.
 data, pool = seen["data"], seen["pool"]
 part = pipeline.shard(data, index, 2)
 frames = pipeline.shard_frames(data.sequence_lengths, index, 2)
-labelled = train.labelled_frames(data, 0.5, config.seed)
+labelled = pool_lib.labelled_frames(data, 0.5, config.seed)
 assert pool["frames"].shape == (4, 80, 14, 2) and not pool["frames"].is_fully_addressable
 for name in ("frames", "num_frames", "labelled", "num_labelled", "frames_3d"):
   assert len(pool[name].addressable_shards) == 2
@@ -184,8 +187,8 @@ for frames_block, count, lab_block, lab_count, f3d_block in zip(
 for replicas in saved["leaves"]:
   for r in replicas[1:]:
     np.testing.assert_array_equal(r, replicas[0])
-models, replicated = train.build_models(config), NamedSharding(train.make_mesh(), P())
-shapes = jax.eval_shape(lambda: train.create_train_states(config, models, 14, jax.random.key(0)))
+models, replicated = step_lib.build_models(config), NamedSharding(step_lib.make_mesh(), P())
+shapes = jax.eval_shape(lambda: step_lib.create_train_states(config, models, 14, jax.random.key(0)))
 template = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), shapes)
 ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
 assert ckpt.latest_step() == 4

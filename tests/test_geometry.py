@@ -527,3 +527,20 @@ def test_errors():
   _raises(lambda: geo.procrustes(p3, np.zeros((4, J + 1, 3))), "(4, 5, 3)", "(4, 6, 3)")
   _raises(lambda: geo.procrustes(np.zeros(3), np.zeros(3)), "[..., J, D]", "(3,)")
   _raises(lambda: geo.procrustes_align(p3, np.zeros((3, J, 3))), "(4, 5, 3)", "(3, 5, 3)")
+
+
+# ----------------------------------------------------------------------------- mirroring
+
+def test_mirroring_commutes_with_projection_and_undoes_itself():
+  perm = (1, 0, 2, 4, 3)  # Joints 0/1 and 3/4 are mirror pairs; 2 is on the midline.
+  rng = np.random.default_rng(11)
+  points = (rng.normal(size=(2, 3, J, 3)) + [0.0, 0.0, C]).astype(np.float32)
+  m3 = jax.jit(geo.mirror_pose3d, static_argnames="flip_permutation")
+  m2 = jax.jit(geo.mirror_pose2d, static_argnames="flip_permutation")
+  want = points[..., list(perm), :] * np.array([-1.0, 1.0, 1.0])
+  np.testing.assert_allclose(m3(points, perm), want, atol=ATOL)
+  np.testing.assert_allclose(m3(m3(points, perm), perm), points, atol=ATOL)
+  # The mirror image's projection is the projection's mirror image.
+  np.testing.assert_allclose(geo.project(m3(points, perm)), m2(geo.project(points), perm), atol=ATOL)
+  with pytest.raises(ValueError, match="mirror_pose2d: expected a permutation of the 5 joints"):
+    geo.mirror_pose2d(points[..., :2], (0, 1))

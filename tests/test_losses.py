@@ -203,3 +203,52 @@ def test_supervised_3d(batch):
   np.testing.assert_allclose(fn(0.01 * target + 3.0, target, LAYOUT.root_joints), 0.0, atol=1e-8)
   with pytest.raises(ValueError, match=r"same shape \[..., J, 3\]"):
     losses.supervised_3d(pred[..., :2], target[..., :2], LAYOUT.root_joints)
+
+
+# ----------------------------------------------------------------------------- beyond the paper
+
+PERM = LAYOUT.flip_permutation
+
+
+@pytest.mark.parametrize("batch", BATCH)
+def test_flip_consistency(batch):
+  rng = np.random.default_rng(5)
+  points = rng.normal(size=batch + (J, 3)).astype(np.float32)
+  flipped = rng.normal(size=batch + (J, 3)).astype(np.float32)
+  got = jax.jit(losses.flip_consistency, static_argnames="flip_permutation")(points, flipped, PERM)
+  want = np.mean(((flipped.astype(np.float64) - np_mirror(points.astype(np.float64))) ** 2).sum((-2, -1)))
+  np.testing.assert_allclose(got, want, rtol=1e-5)
+  # A mirror-consistent pair costs nothing.
+  assert float(losses.flip_consistency(points, np_mirror(points).astype(np.float32), PERM)) == pytest.approx(0.0)
+
+
+def test_bone_window_loss_ignores_scale_and_counts_changing_proportions():
+  rng = np.random.default_rng(6)
+  pose = rng.normal(size=(J, 3))
+  bones = LAYOUT.bones
+  # The same body at other scales and orientations, frame to frame: no loss.
+  q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+  rigid = np.stack([pose, 2.0 * pose @ q.T, 0.5 * pose + 3.0])[None].astype(np.float32)
+  fn = jax.jit(losses.bone_window_loss, static_argnames="bones")
+  assert float(fn(rigid, bones)) == pytest.approx(0.0, abs=1e-10)
+  windows = rng.normal(size=(4, 3, J, 3)).astype(np.float32)
+  logs = np.log(np_bone_lengths(windows.astype(np.float64), bones))
+  logs -= logs.mean(-1, keepdims=True)
+  want = np.mean(np.sum(np.var(logs, axis=-2), axis=-1))
+  np.testing.assert_allclose(fn(windows, bones), want, rtol=1e-4)
+  with pytest.raises(ValueError, match="T >= 2"):
+    losses.bone_window_loss(windows[:, :1], bones)
+
+
+def test_gradient_penalty():
+  grads = np.random.default_rng(7).normal(size=(5, 2, J, 2)).astype(np.float32)
+  fn = jax.jit(losses.gradient_penalty, static_argnames="sample_ndim")
+  np.testing.assert_allclose(fn(grads, 3), 0.5 * np.mean((grads.astype(np.float64) ** 2).sum((1, 2, 3))), rtol=1e-5)
+  np.testing.assert_allclose(fn(grads, 2), 0.5 * np.mean((grads.astype(np.float64) ** 2).sum((2, 3))), rtol=1e-5)
+  # The R1 penalty of a linear discriminator w . x is |w|^2 / 2 at every sample.
+  w = np.random.default_rng(8).normal(size=(J, 2)).astype(np.float32)
+  x = np.random.default_rng(9).normal(size=(6, J, 2)).astype(np.float32)
+  g = jax.grad(lambda inp: jnp.sum(jnp.einsum("njd,jd->n", inp, w)))(x)
+  np.testing.assert_allclose(losses.gradient_penalty(g, 2), 0.5 * (w.astype(np.float64) ** 2).sum(), rtol=1e-5)
+  with pytest.raises(ValueError, match="sample_ndim"):
+    losses.gradient_penalty(grads, 5)

@@ -359,3 +359,70 @@ def test_evaluate_shape_errors():
     metrics.evaluate(pred, target[:, :13], PAPER14)
   with pytest.raises(ValueError, match="at least one pose"):
     metrics.evaluate(pred[:0], target[:0], PAPER14)
+
+
+# ----------------------------------------------------------------------------- view diagnostics
+
+PAPER14 = skeleton.get_layout("paper14")
+
+
+def _standing(yaw_deg, distance=5000.0):
+  """A hand-made paper14 person 5 m in front of the camera (x right, y down, z forward), turned by
+  ``yaw_deg`` about the vertical: 0 faces the camera, whose image +x is then the person's left."""
+  body = {"head": (0, -600, 0), "neck": (0, -450, 0), "l_shoulder": (180, -420, 0), "r_shoulder": (-180, -420, 0),
+          "l_elbow": (200, -150, 40), "r_elbow": (-200, -150, 40), "l_wrist": (210, 80, 90),
+          "r_wrist": (-210, 80, 90), "l_hip": (100, 0, 0), "r_hip": (-100, 0, 0), "l_knee": (110, 420, -30),
+          "r_knee": (-110, 420, -30), "l_ankle": (110, 850, 20), "r_ankle": (-110, 850, 20)}
+  pts = np.array([body[j] for j in PAPER14.joints], np.float64)
+  a = np.deg2rad(yaw_deg)
+  # Turning the person towards image +x (to its left) is a rotation about the camera's y axis.
+  rot = np.array([[np.cos(a), 0, -np.sin(a)], [0, 1, 0], [np.sin(a), 0, np.cos(a)]])
+  return (pts @ rot.T + [0.0, 0.0, distance]).astype(np.float32)
+
+
+def test_subject_yaw_of_hand_made_people():
+  yaw = jax.jit(metrics.subject_yaw, static_argnames="layout")
+  for deg in (0, 30, 90, 180, 250, 315):
+    got = float(yaw(_standing(deg), PAPER14))
+    assert abs((got - deg + 180) % 360 - 180) < 1e-3, (deg, got)
+  # The reference is the direction to the camera, not the optical axis: off-axis, the yaw follows it.
+  off_axis = _standing(0) + np.float32([5000.0, 0.0, 0.0])
+  assert abs(float(yaw(off_axis, PAPER14)) - 45.0) < 1e-3 or abs(float(yaw(off_axis, PAPER14)) - 315.0) < 1e-3
+  np.testing.assert_array_equal(metrics.yaw_bin([0, 22.4, 22.6, 337.6, 359, 180, -45]), [0, 0, 1, 0, 0, 4, 7])
+  with pytest.raises(ValueError, match="subject_yaw: layout 'paper14' expects"):
+    metrics.subject_yaw(np.zeros((3, 13, 3)), PAPER14)
+
+
+def test_depth_mirror_flips_depth_about_the_root():
+  pose = _standing(30)
+  mirrored = np.asarray(jax.jit(metrics.depth_mirror, static_argnames="layout")(pose, PAPER14))
+  root = pose[[PAPER14.index("l_hip"), PAPER14.index("r_hip")]].mean(0)
+  np.testing.assert_allclose(mirrored[:, :2], pose[:, :2])
+  np.testing.assert_allclose(mirrored[:, 2] - root[2], -(pose[:, 2] - root[2]), atol=1e-3)
+
+
+def test_evaluate_with_views_bins_errors_by_yaw_and_counts_depth_flips():
+  rng = np.random.default_rng(0)
+  yaws = np.array([0, 10, 90, 95, 180, 270, 275, 280], np.float64)
+  target = np.stack([_standing(y) for y in yaws])
+  pred = target + rng.normal(scale=20, size=target.shape).astype(np.float32)
+  flip = np.array([False, True, False, False, True, False, False, True])
+  pred[flip] = np.asarray(metrics.depth_mirror(pred[flip], PAPER14))
+  got = metrics.evaluate(pred, target, PAPER14, views=True, chunk_size=3)
+  # The independent reference: root-centre, Procrustes with and without mirrored depth, numpy only.
+  root = lambda p: p[..., [2, 3], :].mean(-2, keepdims=True)  # noqa: E731
+  centred_pred, centred_target = pred - root(pred), target - root(target)
+  err = np_pa_mpjpe(centred_pred.astype(np.float64), centred_target.astype(np.float64))
+  mirror = centred_pred * np.array([1.0, 1.0, -1.0])
+  err_m = np_pa_mpjpe(mirror, centred_target.astype(np.float64))
+  np.testing.assert_array_equal(err_m < err, flip)
+  assert got["depth_flip_rate"] == pytest.approx(flip.mean())
+  assert set(got["per_yaw"]) == {"0", "90", "180", "270"}
+  for centre, members in (("0", [0, 1]), ("90", [2, 3]), ("180", [4]), ("270", [5, 6, 7])):
+    b = got["per_yaw"][centre]
+    assert b["num_poses"] == len(members) and b["share"] == pytest.approx(len(members) / 8)
+    assert b["pa_mpjpe"] == pytest.approx(err[members].mean(), rel=1e-4)
+    assert b["depth_flip_rate"] == pytest.approx(flip[members].mean())
+  assert got["worst_yaw_pa_mpjpe"] == pytest.approx(max(v["pa_mpjpe"] for v in got["per_yaw"].values()))
+  assert got["pa_mpjpe"] == pytest.approx(err.mean(), rel=1e-4)
+  assert "per_yaw" not in metrics.evaluate(pred, target, PAPER14)  # Off by default.

@@ -15,6 +15,9 @@ from lifting import checkpoint
 from lifting import config as config_lib
 from lifting import skeleton
 from lifting import train
+from lifting import evaluate as evaluate_lib
+from lifting import pool as pool_lib
+from lifting import step as step_lib
 from lifting.data import pipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,12 +38,12 @@ def one_step(config, mesh=None, steps=1, hlo: list | None = None):
   """States before and after ``steps`` train steps, and the last metrics; ``hlo`` gets the compiled step's HLO text."""
   layout = skeleton.get_layout(config.layout)
   data = pipeline.load(config)
-  mesh = mesh or train.make_mesh()
-  models = train.build_models(config)
-  states = train.init_states(config, models, layout, jax.random.key(0), mesh)
+  mesh = mesh or step_lib.make_mesh()
+  models = step_lib.build_models(config)
+  states = step_lib.init_states(config, models, layout, jax.random.key(0), mesh)
   before = jax.device_get(states)
-  step_fn = train.compile_train_step(train.make_train_step(config, models, layout, mesh), mesh)
-  pool = train.make_pool(config, data, mesh)
+  step_fn = step_lib.compile_train_step(step_lib.make_train_step(config, models, layout, mesh), mesh)
+  pool = pool_lib.make_pool(config, data, mesh)
   step_fn = step_fn.lower(states, pool, jax.random.key(1)).compile()  # Ahead of time: the HLO that runs.
   if hlo is not None:
     hlo.append(step_fn.as_text())
@@ -96,14 +99,17 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from tests.test_train import one_step, shrink
 from experiments import adv_ss_td
 from lifting import train
+from lifting import evaluate as evaluate_lib
+from lifting import pool as pool_lib
+from lifting import step as step_lib
 from lifting.data import pipeline
 assert jax.device_count() == 4, jax.devices()
 config = shrink(adv_ss_td.get_config())
 config.model.dropout = 0.25
-_, one, m1 = one_step(config, train.make_mesh(jax.devices()[:1]), steps=3)
+_, one, m1 = one_step(config, step_lib.make_mesh(jax.devices()[:1]), steps=3)
 hlo = []
 for n in (2, 4):
-  _, many, m = one_step(config, train.make_mesh(jax.devices()[:n]), steps=3, hlo=hlo)
+  _, many, m = one_step(config, step_lib.make_mesh(jax.devices()[:n]), steps=3, hlo=hlo)
   for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(many)):
     np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5, err_msg=f"{n} devices")
   for k in m1:
@@ -119,10 +125,10 @@ assert not moved, moved[:3]
 assert "all-reduce" in hlo[-1]  # The gradients' mean: the check reads the right program.
 # Drawing alone (windows, labelled frames, extras) moves nothing at all between devices.
 data = dataclasses.replace(data, extra_2d=data.train_2d[:50])
-mesh = train.make_mesh()
-pool = train.device_pool(data, mesh, 2, train.labelled_frames(data, 0.5, seed=0))
+mesh = step_lib.make_mesh()
+pool = pool_lib.device_pool(data, mesh, 2, pool_lib.labelled_frames(data, 0.5, seed=0))
 on_data, replicated = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
-draw = jax.jit(lambda p, k: train.draw_batch(p, k, 8, 2, mesh, num_extra=4), in_shardings=(on_data, replicated),
+draw = jax.jit(lambda p, k: pool_lib.draw_batch(p, k, 8, 2, mesh, num_extra=4), in_shardings=(on_data, replicated),
                out_shardings=on_data)
 text = draw.lower(pool, jax.random.key(0)).compile().as_text()
 assert not re.search(r"all-gather|all-reduce|all-to-all|collective-permute|reduce-scatter", text)
@@ -146,9 +152,9 @@ class _Killed(Exception):
 
 def _final_params(workdir):
   config = tiny.get_config()
-  models = train.build_models(config)
-  template = train.init_states(config, models, skeleton.get_layout(config.layout), jax.random.key(0),
-                               train.make_mesh())
+  models = step_lib.build_models(config)
+  template = step_lib.init_states(config, models, skeleton.get_layout(config.layout), jax.random.key(0),
+                               step_lib.make_mesh())
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
   states = jax.device_get(ckpt.restore(template))
   ckpt.close()
@@ -159,7 +165,7 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path, monkeypatch):
   config = tiny.get_config()  # 6 steps, checkpoints at 3 and 6.
   straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
 
-  real_compile = train.compile_train_step
+  real_compile = step_lib.compile_train_step
 
   def dying_compile(*args, **kwargs):
     compiled = real_compile(*args, **kwargs)
@@ -170,10 +176,10 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path, monkeypatch):
       return compiled(states, *rest)
     return step
 
-  monkeypatch.setattr(train, "compile_train_step", dying_compile)
+  monkeypatch.setattr(step_lib, "compile_train_step", dying_compile)
   with pytest.raises(_Killed):
     train.train_and_evaluate(config, str(tmp_path / "resumed"))
-  monkeypatch.setattr(train, "compile_train_step", real_compile)
+  monkeypatch.setattr(step_lib, "compile_train_step", real_compile)
   resumed = train.train_and_evaluate(config, str(tmp_path / "resumed"))
 
   assert straight["step"] == resumed["step"] == 6
@@ -191,12 +197,12 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path, monkeypatch):
 def test_discriminator_updates_every_k_steps_and_k_steps_per_call_equal_k_single_steps():
   config = shrink(adv_ss_td.get_config())
   config.model.dropout, config.optim.disc_every = 0.25, 2
-  layout, mesh = skeleton.get_layout(config.layout), train.make_mesh()
-  models = train.build_models(config)
-  pool = train.make_pool(config, pipeline.load(config), mesh)
-  step = train.make_train_step(config, models, layout, mesh)
-  single, multi = (train.compile_train_step(f, mesh) for f in (step, train.make_multi_step(step, 3)))
-  states = train.init_states(config, models, layout, jax.random.key(0), mesh)
+  layout, mesh = skeleton.get_layout(config.layout), step_lib.make_mesh()
+  models = step_lib.build_models(config)
+  pool = pool_lib.make_pool(config, pipeline.load(config), mesh)
+  step = step_lib.make_train_step(config, models, layout, mesh)
+  single, multi = (step_lib.compile_train_step(f, mesh) for f in (step, step_lib.make_multi_step(step, 3)))
+  states = step_lib.init_states(config, models, layout, jax.random.key(0), mesh)
   after, one = [], []
   for _ in range(3):
     states, metrics = single(states, pool, jax.random.key(1))
@@ -206,7 +212,7 @@ def test_discriminator_updates_every_k_steps_and_k_steps_per_call_equal_k_single
   for a, b in zip(jax.tree.leaves(after[0].pose_disc.params), jax.tree.leaves(after[1].pose_disc.params)):
     np.testing.assert_array_equal(a, b)
   assert not np.array_equal(jax.tree.leaves(after[0].lifter.params)[0], jax.tree.leaves(after[1].lifter.params)[0])
-  three, stacked = multi(train.init_states(config, models, layout, jax.random.key(0), mesh), pool, jax.random.key(1))
+  three, stacked = multi(step_lib.init_states(config, models, layout, jax.random.key(0), mesh), pool, jax.random.key(1))
   for a, b in zip(jax.tree.leaves(after[2]), jax.tree.leaves(jax.device_get(three))):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   for name, values in jax.device_get(stacked).items():
@@ -303,6 +309,16 @@ def test_run_py_train_then_eval(tmp_path):
   assert results["step"] == 6 and np.isfinite(results["pa_mpjpe"])
   assert {"pa_mpjpe", "n_mpjpe", "pck", "auc", "per_action"} <= set(results)
   assert set(results["baselines"]) == {"flat", "mean_depth"}
+  # The moving average is reported (eval.weights), the raw weights beside it; both are in the log.
+  assert results["weights"] == "ema" and set(results["other_weights"]) == {"raw"}
+  assert {"depth_flip_rate", "per_yaw", "worst_yaw_pa_mpjpe"} <= set(results) and results["protocol"] == "synthetic"
+  with open(tmp_path / "metrics.jsonl") as f:
+    rows = [json.loads(line) for line in f]
+  assert [r["step"] for r in rows if "test/pa_mpjpe" in r] == [r["step"] for r in rows if "test_ema/pa_mpjpe" in r] \
+      == [3, 6]
+  assert evaluate_lib.eval_history(str(tmp_path), "ema")[0] == [3, 6]
+  assert evaluate_lib.swing(str(tmp_path), "ema", last=2)["steps"] == [3, 6]
+  assert evaluate_lib.swing(str(tmp_path), "ema", last=5) is None
   table = (tmp_path / "results.md").read_text()
   assert "| baseline: flat |" in table and f"| {tmp_path.name} | 6 |" in table and table in out.stdout
   out = _run_py("--config=experiments/tiny.py", f"--workdir={tmp_path / 'empty'}", "--mode=eval")
@@ -314,11 +330,11 @@ def test_batches_are_windows_of_one_sequence_and_labelled_frames_bring_their_3d(
   frames_3d = np.concatenate([frames, -frames[..., :1]], -1)
   data = pipeline.PoseData(frames, np.array([4, 6]), 1.0, None, None, skeleton.get_layout("paper14"), frames_3d,
                            train_names=("t1/cam0", "t2/cam0"))
-  mesh = train.make_mesh()
-  labelled = train.labelled_frames(data, 0.5, seed=0)  # One of the two takes.
+  mesh = step_lib.make_mesh()
+  labelled = pool_lib.labelled_frames(data, 0.5, seed=0)  # One of the two takes.
   assert list(labelled) in ([0, 1, 2, 3], [4, 5, 6, 7, 8, 9])
-  pool = train.device_pool(data, mesh, window=3, labelled=labelled)
-  batch = jax.jit(lambda p, k: train.draw_batch(p, k, 64, 3, mesh))(pool, jax.random.key(0))
+  pool = pool_lib.device_pool(data, mesh, window=3, labelled=labelled)
+  batch = jax.jit(lambda p, k: pool_lib.draw_batch(p, k, 64, 3, mesh))(pool, jax.random.key(0))
   x = np.asarray(batch["x"])[..., 0, 0]
   starts = x[:, 0]
   assert set(starts) == {0, 1, 4, 5, 6, 7}  # Windows of 3 never straddle sequences 0-3 and 4-9.
@@ -327,11 +343,11 @@ def test_batches_are_windows_of_one_sequence_and_labelled_frames_bring_their_3d(
   sup_x, sup_3d = np.asarray(batch["sup_x"])[:, 0, 0], np.asarray(batch["sup_3d"])
   assert set(sup_x) == set(labelled.tolist())  # Only labelled frames, each with its own ground truth.
   np.testing.assert_array_equal(sup_3d[:, 0, 2], -sup_x)
-  assert len(train.labelled_frames(data, 1.0, seed=0)) == 10
+  assert len(pool_lib.labelled_frames(data, 1.0, seed=0)) == 10
   with pytest.raises(ValueError, match="supervised_fraction"):
-    train.labelled_frames(data, 0.0, seed=0)
+    pool_lib.labelled_frames(data, 0.0, seed=0)
   with pytest.raises(ValueError, match="needs the training frames' 3D"):
-    train.labelled_frames(dataclasses.replace(data, train_3d=None), 1.0, seed=0)
+    pool_lib.labelled_frames(dataclasses.replace(data, train_3d=None), 1.0, seed=0)
 
 
 def test_mean_depth_baseline_recovers_the_depth_of_weak_perspective_poses():
@@ -342,7 +358,7 @@ def test_mean_depth_baseline_recovers_the_depth_of_weak_perspective_poses():
   gt -= gt[:, list(layout.root_joints)].mean(1, keepdims=True)
   scale = rng.uniform(0.5, 2.0, (50, 1, 1)).astype(np.float32)
   pose2d = gt[..., :2] * scale / 10.0  # Weak perspective at depth c = 10, any per-pose scale.
-  d = train.mean_depth_offsets(pose2d, gt, layout, c=10.0)
+  d = evaluate_lib.mean_depth_offsets(pose2d, gt, layout, c=10.0)
   np.testing.assert_allclose(d, np.mean(scale[:, 0] * gt[..., 2], axis=0), rtol=1e-4, atol=1e-4)
 
 
@@ -359,8 +375,8 @@ def test_warm_start_takes_parameters_not_steps(tmp_path):
   config.train.num_steps = 3
   train.train_and_evaluate(config, str(tmp_path / "first"))
   trained = _final_params(str(tmp_path / "first"))
-  fresh = train.init_states(config, train.build_models(config), skeleton.get_layout(config.layout),
-                            jax.random.key(5), train.make_mesh())
+  fresh = step_lib.init_states(config, step_lib.build_models(config), skeleton.get_layout(config.layout),
+                            jax.random.key(5), step_lib.make_mesh())
   started = jax.device_get(train.warm_start(fresh, str(tmp_path / "first")))
   assert int(started.step) == 0 and int(trained.step) == 3
   for a, b in zip(jax.tree.leaves((trained.lifter.params, trained.lifter.batch_stats, trained.temporal_disc.params)),
@@ -370,7 +386,7 @@ def test_warm_start_takes_parameters_not_steps(tmp_path):
   with pytest.raises(ValueError, match="no checkpoint"):
     train.warm_start(fresh, str(tmp_path / "nothing"))
   config.loss.w_temporal = 0.0  # Other networks than the checkpoint's.
-  other = train.init_states(config, train.build_models(config), skeleton.get_layout(config.layout),
-                            jax.random.key(5), train.make_mesh())
+  other = step_lib.init_states(config, step_lib.build_models(config), skeleton.get_layout(config.layout),
+                            jax.random.key(5), step_lib.make_mesh())
   with pytest.raises(ValueError, match="other networks"):
     train.warm_start(other, str(tmp_path / "first"))

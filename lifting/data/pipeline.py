@@ -6,7 +6,7 @@ they are checked (frames with non-finite or out-of-range values are cut out, spl
 sequence, and counted per source), root-centred and scaled (one dataset-level scale from the
 training 2D, reused for the test inputs), and packed into a `PoseData`.
 
-The training pool goes to the devices (`lifting.train.device_pool`) and the train step draws
+The training pool goes to the devices (`lifting.pool.device_pool`) and the train step draws
 its windows inside the compiled function, so input never stalls the step. In a multi-process
 run each process's devices hold only that process's `shard` of the training set.
 """

@@ -1,0 +1,235 @@
+"""Evaluation: lifting a test set, its errors with view diagnostics, the trivial baselines, results files.
+
+Every evaluation reports the errors of `lifting.metrics.evaluate` (PA-MPJPE, N-MPJPE, PCK, AUC,
+per action) and the view diagnostics (errors by the subject's yaw towards the camera, the
+depth-flip rate) for each kind of weights a run keeps (raw and, with ``train.ema_decay``, their
+moving average); ``eval.weights`` says which one results.json, the tables and lifts report.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+
+import jax
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from lifting import checkpoint
+from lifting import config as config_lib
+from lifting import geometry
+from lifting import logs
+from lifting import metrics as metrics_lib
+from lifting import skeleton
+from lifting import step as step_lib
+from lifting.data import pipeline
+
+
+def make_lift_fn(models: step_lib.Models, c: float, mesh, chunk: int = 4096):
+  """Returns ``lift_all(lifter_state, poses2d [N, J, 2], weights="raw") -> np.ndarray [N, J, 3]`` (eval
+  mode), with the state's raw or moving-average (``"ema"``) weights.
+
+  Poses go through one compiled function in fixed-size chunks, so any N compiles once. Every
+  process passes the same poses and gets all of the answer: the chunks are split over the mesh
+  and the lifted chunk comes back replicated, since a host can read only its own devices.
+  """
+  chunk = max(chunk // mesh.size, 1) * mesh.size
+  sharding = NamedSharding(mesh, P(step_lib.DATA_AXIS))
+
+  @functools.partial(jax.jit, out_shardings=NamedSharding(mesh, P()))
+  def lift_chunk(variables, poses):
+    return step_lib.lift(models.lifter, variables, poses, c, train=False)
+
+  def lift_all(lifter_state, poses2d, weights: str = "raw"):
+    variables = lifter_state.variables(weights)
+    poses2d = np.asarray(poses2d, np.float32)
+    # From a callback, so each process places only its own devices' rows.
+    put = lambda part: jax.make_array_from_callback(part.shape, sharding, lambda idx: part[idx])  # noqa: E731
+    return map_chunks(lambda part: lift_chunk(variables, put(part)), poses2d, chunk,
+                      np.zeros((0,) + poses2d.shape[1:-1] + (3,), np.float32))
+
+  return lift_all
+
+
+def map_chunks(fn, x: np.ndarray, chunk: int, empty: np.ndarray) -> np.ndarray:
+  """``fn`` over ``x`` in chunks of exactly ``chunk`` rows (the last padded with zeros, its padding cut
+  off), so a compiled ``fn`` sees one shape for any N; ``empty`` is the answer for N = 0."""
+  out = []
+  for start in range(0, len(x), chunk):
+    part = x[start:start + chunk]
+    padded = np.concatenate([part, np.zeros((chunk - len(part),) + part.shape[1:], part.dtype)])
+    out.append(np.asarray(fn(padded))[:len(part)])
+  return np.concatenate(out) if out else empty
+
+
+def evaluate_poses(pred3d: np.ndarray, gt3d: np.ndarray, layout: skeleton.Layout,
+                   actions: np.ndarray | None = None, views: bool = True) -> dict:
+  """Errors of lifted poses against the camera-frame ground truth (in its units), with the view
+  diagnostics (errors by yaw bin, depth-flip rate); see `lifting.metrics.evaluate`.
+
+  Lifted poses are in the lifter's units, not millimetres, so unaligned MPJPE is left out.
+  """
+  results = metrics_lib.evaluate(np.asarray(pred3d), np.asarray(gt3d), layout, actions, views=views)
+  results.pop("mpjpe", None)
+  return results
+
+
+def flat_poses(pose2d: np.ndarray) -> np.ndarray:
+  """The trivial lift: every joint of ``[..., J, 2]`` at one depth (``[..., J, 3]``)."""
+  return np.concatenate([pose2d, np.ones(pose2d.shape[:-1] + (1,), np.float32)], axis=-1)
+
+
+def mean_depth_offsets(train_2d: np.ndarray, train_3d: np.ndarray, layout: skeleton.Layout, c: float) -> np.ndarray:
+  """``[J]`` the mean root-relative depth of the training poses, in the lifter's units.
+
+  Each pose's millimetres are converted with its weak-perspective scale: the least-squares
+  factor that maps its root-centred ground-truth ``(X, Y)`` onto ``c`` times its normalised 2D.
+  """
+  gt = train_3d - np.asarray(geometry.root_of(train_3d, layout.root_joints))[:, None]
+  lateral = c * train_2d
+  k = np.sum(lateral * gt[..., :2], axis=(1, 2)) / np.maximum(np.sum(gt[..., :2] ** 2, axis=(1, 2)), 1e-9)
+  return np.mean(k[:, None] * gt[..., 2], axis=0).astype(np.float32)
+
+
+def protocol(config) -> str:
+  """The evaluation protocol's name in results: ``bandai/fixed-rig``, ``bandai/turned-rig``, or the source."""
+  if config.data.source == "bandai":
+    from lifting.data import bandai  # pylint: disable=g-import-not-at-top
+    return bandai.protocol_name(config.data.bandai.get("rig", "fixed"))
+  return config.data.source
+
+
+def baselines(data: pipeline.PoseData, c: float) -> dict[str, dict]:
+  """Test errors of the trivial lifts every result should be read beside.
+
+  ``flat``: every joint at the same depth. ``mean_depth``: every test pose gets the training
+  set's mean root-relative depth per joint (needs the training 3D, so it is a reference, not an
+  unsupervised result).
+  """
+  out = {"flat": evaluate_poses(flat_poses(data.test_2d), data.test_3d, data.layout, data.test_actions)}
+  if data.train_3d is not None:
+    d = mean_depth_offsets(data.train_2d, data.train_3d, data.layout, c)
+    pred = np.asarray(geometry.depth_to_points(data.test_2d, np.broadcast_to(d, data.test_2d.shape[:-1]), c))
+    out["mean_depth"] = evaluate_poses(pred, data.test_3d, data.layout, data.test_actions)
+  return out
+
+
+_SCALARS = ("pa_mpjpe", "n_mpjpe", "pck", "auc", "limb_ratio_error", "depth_flip_rate", "worst_yaw_pa_mpjpe")
+
+
+_PREFIX = {"raw": "test", "ema": "test_ema"}
+
+
+def weights_kinds(config) -> tuple[str, ...]:
+  """The weights a run evaluates: ``("raw",)``, or ``("raw", "ema")`` with a moving average."""
+  return ("raw", "ema") if config.train.get("ema_decay", 0.0) > 0 else ("raw",)
+
+
+def reported_weights(config) -> str:
+  """The weights whose errors results.json and the tables report (``eval.weights``; "raw" for old configs)."""
+  return config.get("eval", {}).get("weights", "raw")
+
+
+def test_all(config, lift_all, states, data, writer=None, step=None) -> dict:
+  """Evaluates every kind of weights (`weights_kinds`) on the test set; logs each with its prefix
+  (``test/``, ``test_ema/``). Returns the reported weights' results with ``weights`` naming them and,
+  under ``other_weights``, the others' scalars."""
+  report = reported_weights(config)
+  out, others = {}, {}
+  for kind in weights_kinds(config):
+    results = evaluate_poses(lift_all(states.lifter, data.test_2d, kind), data.test_3d, data.layout,
+                             data.test_actions)
+    if writer is not None:
+      writer.write_scalars(step, {f"{_PREFIX[kind]}/{k}": results[k] for k in _SCALARS if k in results})
+    logs.log(f"step {int(states.step)}, {kind} weights: test PA-MPJPE {results['pa_mpjpe']:.1f}, N-MPJPE "
+             f"{results['n_mpjpe']:.1f}, PCK {100 * results['pck']:.1f}%, AUC {100 * results['auc']:.1f}%, "
+             f"depth flips {100 * results['depth_flip_rate']:.1f}%, worst yaw bin {results['worst_yaw_pa_mpjpe']:.1f}")
+    if kind == report:
+      out = results
+    else:
+      others[kind] = {k: results[k] for k in _SCALARS if k in results}
+  out["weights"] = report
+  if others:
+    out["other_weights"] = others
+  return out
+
+
+def eval_history(workdir: str, weights: str = "raw", key: str = "pa_mpjpe") -> tuple[list[int], list[float]]:
+  """``(steps, values)`` of one test metric over a run's evaluations, from its ``metrics.jsonl``."""
+  name = f"{_PREFIX[weights]}/{key}"
+  steps, values = [], []
+  path = os.path.join(workdir, "metrics.jsonl")
+  if os.path.exists(path):
+    with open(path) as f:
+      for line in f:
+        row = json.loads(line)
+        if name in row:
+          steps.append(int(row["step"]))
+          values.append(float(row[name]))
+  return steps, values
+
+
+def swing(workdir: str, weights: str, last: int = 5) -> dict | None:
+  """How much the reported test error moved over the run's last ``last`` evaluations: their steps,
+  values, mean, range (max - min) and largest step-to-step change; ``None`` with fewer evaluations."""
+  steps, values = eval_history(workdir, weights)
+  if len(values) < last:
+    return None
+  tail = values[-last:]
+  return {"steps": steps[-last:], "pa_mpjpe": tail, "mean": float(np.mean(tail)),
+          "range": float(max(tail) - min(tail)), "max_change": float(np.max(np.abs(np.diff(tail))))}
+
+
+def evaluate(config, workdir: str) -> dict:
+  """Evaluates the latest checkpoint in ``workdir`` on the config's test set.
+
+  Writes ``results.json`` (every metric, per-action errors and the trivial baselines) and
+  ``results.md`` (a markdown table: this run's row under the baselines' rows).
+  """
+  config_lib.validate(config)
+  layout = skeleton.get_layout(config.layout)
+  ckpt = checkpoint.Checkpointer(f"{workdir}/checkpoints", config.train.max_checkpoints)
+  if ckpt.latest_step() is None:
+    ckpt.close()
+    raise ValueError(f"no checkpoint in {workdir}/checkpoints: train first (--mode=train)")
+  data = pipeline.load(config, extra=False)  # The test set only: extra training poses play no part.
+  if data.test_3d is None:
+    raise ValueError(f"data.source {config.data.source!r} has no 3D test set to evaluate on")
+  mesh = step_lib.make_mesh()
+  models = step_lib.build_models(config)
+  states = ckpt.restore(step_lib.init_states(config, models, layout, jax.random.key(0), mesh))
+  ckpt.close()
+  results = test_all(config, make_lift_fn(models, config.c, mesh), states, data)
+  results["baselines"] = baselines(data, config.c)
+  results["step"] = int(states.step)
+  results["data"] = config.data.source
+  results["protocol"] = protocol(config)
+  moved = swing(workdir, results["weights"])
+  if moved is not None:
+    results["last_evals"] = moved
+  write_results(workdir, results)
+  return results
+
+
+def write_results(workdir: str, results: dict) -> None:
+  """``results.json`` and ``results.md`` (baseline rows, then this run's row) in ``workdir``; process 0 only."""
+  if jax.process_index() != 0:
+    return
+  with open(f"{workdir}/results.json", "w") as f:
+    json.dump(results, f, indent=2)
+  name = os.path.basename(os.path.normpath(workdir))
+  rows = [markdown_row(f"baseline: {k}", v) for k, v in results["baselines"].items()] + [markdown_row(name, results)]
+  with open(f"{workdir}/results.md", "w") as f:
+    f.write("\n".join([MARKDOWN_HEADER, *rows]) + "\n")
+
+
+MARKDOWN_HEADER = ("| run | steps | PA-MPJPE (mm) | N-MPJPE (mm) | PCK@150 (%) | AUC (%) | test poses |\n"
+                   "| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+
+
+def markdown_row(name: str, results: dict) -> str:
+  """One row of `MARKDOWN_HEADER`'s table."""
+  steps = results.get("step", "")
+  return (f"| {name} | {steps} | {results['pa_mpjpe']:.1f} | {results['n_mpjpe']:.1f} | {100 * results['pck']:.1f} "
+          f"| {100 * results['auc']:.1f} | {int(results['num_poses']):,} |")

@@ -41,26 +41,31 @@ class Row:
   name: str                      # As in the table.
   slug: str                      # Config module in experiments/, and run folder prefix.
   multi_seed: bool = False
-  init_from: str | None = None   # Slug of the row whose seed-0 run this one fine-tunes.
+  init_from: str | None = None   # Slug of the row whose run with the same seed this one fine-tunes.
   pending: str | None = None     # Why the row has no numbers yet.
+  adversarial: bool = False      # Has the pose discriminator (checked against the flat pose per yaw bin).
 
 
 ROWS = (
     Row("SS", "ss"),
     Row("SS+Symm", "ss_symm"),
-    Row("Adv", "adv", multi_seed=True),
-    Row("Adv+SS", "adv_ss", multi_seed=True),
-    Row("Adv+SS+TD", "adv_ss_td", multi_seed=True),
-    Row("Adv+DA", "adv_da", multi_seed=True),
-    Row("Adv+SS+DA", "adv_ss_da", multi_seed=True),
-    Row("Adv+SS+DA+TD", "adv_ss_da_td", multi_seed=True),
-    Row("Adv+SS + raw source poses (control)", "adv_ss_raw", multi_seed=True),
-    Row("Adv+SS+DA, complete source poses only", "adv_ss_da_complete_only", multi_seed=True),
-    Row("Adv+SS+DA, half of each batch in-the-wild", "adv_ss_da_half", multi_seed=True),
-    Row("supervised (reference)", "supervised"),
-    Row("semi-supervised 5% (from Adv+SS+TD)", "semi_supervised", init_from="adv_ss_td"),
+    Row("Adv", "adv", multi_seed=True, adversarial=True),
+    Row("Adv+SS", "adv_ss", multi_seed=True, adversarial=True),
+    Row("Adv+SS+TD", "adv_ss_td", multi_seed=True, adversarial=True),
+    Row("Adv+DA", "adv_da", multi_seed=True, adversarial=True),
+    Row("Adv+SS+DA", "adv_ss_da", multi_seed=True, adversarial=True),
+    Row("Adv+SS+DA+TD", "adv_ss_da_td", multi_seed=True, adversarial=True),
+    Row("Adv+SS + raw source poses (control)", "adv_ss_raw", adversarial=True),
+    Row("Adv+SS+DA, complete source poses only", "adv_ss_da_complete_only", adversarial=True),
+    Row("Adv+SS+DA, half of each batch in-the-wild", "adv_ss_da_half", adversarial=True),
+    Row("supervised (reference)", "supervised", multi_seed=True),
+    Row("semi-supervised 5% (from Adv+SS+TD)", "semi_supervised", multi_seed=True, init_from="adv_ss_td"),
+    # The same recipe on the fixed-rig protocol (every result before the turned rig): the view bias, measured.
+    Row("Adv+SS+TD, fixed rig", "adv_ss_td_fixed_rig", multi_seed=True, adversarial=True),
+    Row("supervised (reference), fixed rig", "supervised_fixed_rig", multi_seed=True),
 )
-_METRICS = ("pa_mpjpe", "n_mpjpe", "pck", "auc")
+_METRICS = ("pa_mpjpe", "n_mpjpe", "pck", "auc", "depth_flip_rate", "worst_yaw_pa_mpjpe")
+SUPERVISED = {"bandai/turned-rig": "supervised", "bandai/fixed-rig": "supervised_fixed_rig"}
 
 
 def row_config(row: Row, seed: int, out: str, profile: str, steps: int = 0, source: str = "bandai"):
@@ -71,7 +76,7 @@ def row_config(row: Row, seed: int, out: str, profile: str, steps: int = 0, sour
     config.train.num_steps = steps
     config.train.eval_every = config.train.checkpoint_every = max(steps // 4, 1)
   if row.init_from:
-    config.train.init_from = run_dir(out, row.init_from, 0)
+    config.train.init_from = run_dir(out, row.init_from, seed)
   if config.data.extra.kind != "none":
     if steps:
       config.adapt.num_steps = config.adapt.completion.num_steps = steps
@@ -95,8 +100,8 @@ def seeds_of(row: Row, num_seeds: int) -> list[int]:
 
 def run_one(row: Row, seed: int, out: str, profile: str, steps: int, source: str = "bandai") -> dict:
   """Trains (resuming) and evaluates one run; returns its results with the wall time of training."""
-  from lifting import train  # pylint: disable=import-outside-toplevel
   from lifting import evaluate as evaluate_lib  # pylint: disable=import-outside-toplevel
+  from lifting import train  # pylint: disable=import-outside-toplevel
 
   workdir = run_dir(out, row.slug, seed)
   results_path = os.path.join(workdir, "results.json")
@@ -125,50 +130,118 @@ def run_one(row: Row, seed: int, out: str, profile: str, steps: int, source: str
   return results
 
 
+def finished_runs(out: str, num_seeds: int) -> dict[str, list[dict]]:
+  """Every row's finished runs (``results.json`` written) in ``out``, whether run now or earlier (or on
+  another machine, from the committed results), so the table always shows all of them."""
+  done = {}
+  for row in ROWS:
+    for seed in seeds_of(row, num_seeds):
+      path = os.path.join(run_dir(out, row.slug, seed), "results.json")
+      if os.path.exists(path):
+        with open(path) as f:
+          done.setdefault(row.slug, []).append(json.load(f))
+  return done
+
+
 def _mean_std(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
   if len(values) == 1:
     return f"{scale * values[0]:.{digits}f}"
   return f"{scale * statistics.mean(values):.{digits}f} ± {scale * statistics.stdev(values):.{digits}f}"
 
 
+def _protocol(runs: list[dict]) -> str:
+  return runs[0].get("protocol", "bandai/fixed-rig" if runs[0].get("data") == "bandai" else runs[0].get("data", "?"))
+
+
+def _yaw_bins(runs: list[dict]) -> dict[str, float]:
+  """Mean over seeds of each yaw bin's PA-MPJPE."""
+  bins = runs[0].get("per_yaw", {})
+  return {b: statistics.mean(r["per_yaw"][b]["pa_mpjpe"] for r in runs if b in r.get("per_yaw", {})) for b in bins}
+
+
+def _worse_than_flat(run: dict) -> list[str]:
+  """The yaw bins where one run is worse than the flat pose."""
+  flat = run["baselines"]["flat"].get("per_yaw", {})
+  return [b for b, v in run.get("per_yaw", {}).items() if b in flat and v["pa_mpjpe"] > flat[b]["pa_mpjpe"]]
+
+
+_HEADER = ["| row | seeds | steps | PA-MPJPE (mm) | N-MPJPE (mm) | PCK@150 (%) | AUC (%) | PA-MPJPE / supervised | "
+           "depth flips (%) | worst yaw bin (mm) | swing, last 5 evals (mm) | wall time per run |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+
+
 def write_table(out: str, done: dict[str, list[dict]], profile: str) -> str:
-  """``table.md`` and ``table.json`` from the finished runs (rows without runs show why)."""
-  lines = ["| row | seeds | steps | PA-MPJPE (mm) | N-MPJPE (mm) | PCK@150 (%) | AUC (%) | PA-MPJPE / supervised | "
-           "wall time per run |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-  table = {"profile": profile, "rows": {}}
-  sup = done.get("supervised")
-  sup_pa = statistics.mean(r["pa_mpjpe"] for r in sup) if sup else None
-  any_run = next((runs[0] for runs in done.values() if runs), None)
-  if any_run:
-    table["baselines"] = any_run["baselines"]
-    for name, b in any_run["baselines"].items():
-      ratio = f"{b['pa_mpjpe'] / sup_pa:.2f}" if sup_pa else ""
-      lines.append(f"| baseline: {name.replace('_', ' ')} | | | {b['pa_mpjpe']:.1f} | {b['n_mpjpe']:.1f} | "
-                   f"{100 * b['pck']:.1f} | {100 * b['auc']:.1f} | {ratio} | |")
+  """``table.md`` and ``table.json`` from the finished runs, one section per protocol (rows without runs
+  show why). Every run reports the weights its config names (``weights`` in table.json); the swing is
+  the largest range of a seed's last five evaluations, the worst yaw bin the largest of any seed."""
+  by_protocol: dict[str, list[Row]] = {}
   for row in ROWS:
-    runs = done.get(row.slug, [])
-    if row.pending or not runs:
-      lines.append(f"| {row.name} | | | {row.pending or 'not run'} | | | | | |")
-      continue
-    vals = {k: [r[k] for r in runs] for k in _METRICS}
-    ratio = f"{statistics.mean(vals['pa_mpjpe']) / sup_pa:.2f}" if sup_pa else ""
-    wall = statistics.mean(r["wall_s"] for r in runs)
-    lines.append(f"| {row.name} | {len(runs)} | {runs[0]['step']} | {_mean_std(vals['pa_mpjpe'])} | "
-                 f"{_mean_std(vals['n_mpjpe'])} | {_mean_std(vals['pck'], 100)} | {_mean_std(vals['auc'], 100)} | "
-                 f"{ratio} | {wall / 60:.1f} min |")
-    table["rows"][row.slug] = {
-        "name": row.name, "seeds": len(runs), "steps": runs[0]["step"], "wall_s": [r["wall_s"] for r in runs],
-        **{k: {"mean": statistics.mean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "per_seed": v}
-           for k, v in vals.items()},
-        **({"extra": runs[0]["extra"]} if "extra" in runs[0] else {}),
-        "per_action_pa_mpjpe": {a: statistics.mean(r["per_action"][a]["pa_mpjpe"] for r in runs)
-                                for a in runs[0].get("per_action", {})}}
-  text = "\n".join(lines) + "\n"
+    if done.get(row.slug):
+      by_protocol.setdefault(_protocol(done[row.slug]), []).append(row)
+  missing = [r for r in ROWS if not done.get(r.slug)]
+  table = {"profile": profile, "protocols": {}, "rows": {}}
+  lines = []
+  for protocol, rows in by_protocol.items():
+    sup_runs = done.get(SUPERVISED.get(protocol, "supervised"), [])
+    sup_pa = statistics.mean(r["pa_mpjpe"] for r in sup_runs) if sup_runs and _protocol(sup_runs) == protocol else None
+    first = done[rows[0].slug][0]
+    lines += [f"### Protocol {protocol}", "", *_HEADER]
+    table["protocols"][protocol] = {"baselines": first["baselines"], "supervised_pa_mpjpe": sup_pa}
+    for name, b in first["baselines"].items():
+      ratio = f"{b['pa_mpjpe'] / sup_pa:.2f}" if sup_pa else ""
+      worst = f"{max(v['pa_mpjpe'] for v in b['per_yaw'].values()):.1f}" if "per_yaw" in b else ""
+      lines.append(f"| baseline: {name.replace('_', ' ')} | | | {b['pa_mpjpe']:.1f} | {b['n_mpjpe']:.1f} | "
+                   f"{100 * b['pck']:.1f} | {100 * b['auc']:.1f} | {ratio} | | {worst} | | |")
+    for row in rows:
+      runs = done[row.slug]
+      vals = {k: [r[k] for r in runs] for k in _METRICS if all(k in r for r in runs)}
+      ratio = f"{statistics.mean(vals['pa_mpjpe']) / sup_pa:.2f}" if sup_pa else ""
+      wall = statistics.mean(r["wall_s"] for r in runs)
+      swings = [r["last_evals"]["range"] for r in runs if "last_evals" in r]
+      flips = _mean_std(vals["depth_flip_rate"], 100) if "depth_flip_rate" in vals else ""
+      worst = f"{max(vals['worst_yaw_pa_mpjpe']):.1f}" if "worst_yaw_pa_mpjpe" in vals else ""
+      lines.append(f"| {row.name} | {len(runs)} | {runs[0]['step']} | {_mean_std(vals['pa_mpjpe'])} | "
+                   f"{_mean_std(vals['n_mpjpe'])} | {_mean_std(vals['pck'], 100)} | {_mean_std(vals['auc'], 100)} | "
+                   f"{ratio} | {flips} | {worst} | {f'{max(swings):.1f}' if swings else ''} | {wall / 60:.1f} min |")
+      table["rows"][row.slug] = {
+          "name": row.name, "protocol": protocol, "seeds": len(runs), "steps": runs[0]["step"],
+          "weights": runs[0].get("weights", "raw"), "wall_s": [r["wall_s"] for r in runs],
+          **{k: {"mean": statistics.mean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "per_seed": v}
+             for k, v in vals.items()},
+          "ratio_to_supervised": statistics.mean(vals["pa_mpjpe"]) / sup_pa if sup_pa else None,
+          "swing_last5_mm": swings,
+          **({"extra": runs[0]["extra"]} if "extra" in runs[0] else {}),
+          **({"per_yaw_pa_mpjpe": _yaw_bins(runs)} if "per_yaw" in runs[0] else {}),
+          **({"yaw_bins_worse_than_flat": [_worse_than_flat(r) for r in runs]} if row.adversarial else {}),
+          "per_action_pa_mpjpe": {a: statistics.mean(r["per_action"][a]["pa_mpjpe"] for r in runs)
+                                  for a in runs[0].get("per_action", {})}}
+    lines += ["", *yaw_table(protocol, rows, done, first), ""]
+  for row in missing:
+    lines.append(f"- {row.name}: {row.pending or 'not run'}")
+  text = "\n".join(lines).rstrip() + "\n"
   with open(os.path.join(out, "table.md"), "w") as f:
     f.write(text)
   with open(os.path.join(out, "table.json"), "w") as f:
     json.dump(table, f, indent=2)
   return text
+
+
+def yaw_table(protocol: str, rows: list[Row], done: dict, first: dict) -> list[str]:
+  """Markdown lines: PA-MPJPE per yaw bin (mean over seeds) for the flat pose and each row of ``protocol``."""
+  flat = first["baselines"]["flat"].get("per_yaw")
+  if not flat:
+    return []
+  bins = list(flat)
+  share = " | ".join(f"{100 * flat[b]['share']:.0f}%" for b in bins)
+  lines = [f"PA-MPJPE (mm) by the subject's yaw towards the camera ({protocol}; 0 = facing it; share of test poses "
+           "in the second row):", "", "| row | " + " | ".join(f"{b}°" for b in bins) + " |",
+           "| --- |" + " ---: |" * len(bins), f"| share of test poses | {share} |",
+           "| baseline: flat | " + " | ".join(f"{flat[b]['pa_mpjpe']:.1f}" for b in bins) + " |"]
+  for row in rows:
+    means = _yaw_bins(done[row.slug])
+    if means:
+      lines.append(f"| {row.name} | " + " | ".join(f"{means[b]:.1f}" if b in means else "" for b in bins) + " |")
+  return lines
 
 
 def main(argv):
@@ -181,12 +254,12 @@ def main(argv):
   if unknown:
     raise app.UsageError(f"unknown rows {sorted(unknown)}; known: {[r.slug for r in ROWS]}")
   jobs = [(row, seed) for row in rows if not row.pending for seed in seeds_of(row, _SEEDS.value)]
-  done: dict[str, list[dict]] = {}
   t_start = time.time()
   for i, (row, seed) in enumerate(jobs):
     logs.log(f"[{i + 1}/{len(jobs)}] {row.name}, seed {seed} ({(time.time() - t_start) / 60:.1f} min so far)")
-    done.setdefault(row.slug, []).append(run_one(row, seed, _OUT.value, _PROFILE.value, _STEPS.value, _DATA.value))
-    write_table(_OUT.value, done, _PROFILE.value)
+    run_one(row, seed, _OUT.value, _PROFILE.value, _STEPS.value, _DATA.value)
+    write_table(_OUT.value, finished_runs(_OUT.value, _SEEDS.value), _PROFILE.value)
+  done = finished_runs(_OUT.value, _SEEDS.value)
   print(write_table(_OUT.value, done, _PROFILE.value), end="")
   if _FIGURES.value:
     draw_figures(_OUT.value, done, _PROFILE.value, _STEPS.value, _DATA.value)
@@ -196,7 +269,8 @@ def draw_figures(out: str, done: dict, profile: str, steps: int = 0, source: str
   from experiments import figures  # pylint: disable=import-outside-toplevel
   rows = {r.slug: r for r in ROWS}
   paths = figures.draw_all(out, done, lambda slug: row_config(rows[slug], 0, out, profile, steps, source),
-                           lambda slug: run_dir(out, slug, 0), {s: r.name for s, r in rows.items()})
+                           lambda slug: run_dir(out, slug, 0), {s: r.name for s, r in rows.items()},
+                           run_dirs=lambda slug: [run_dir(out, slug, s) for s in range(len(done[slug]))])
   da = next((r for r in ROWS if r.slug == "adv_ss_da" and done.get(r.slug)), None)
   if da is not None:  # Fig. 5, the mean corrections and the ratio distributions of the DA rows' adapter.
     from lifting import adapt  # pylint: disable=import-outside-toplevel

@@ -98,21 +98,55 @@ def wild_figure(runs: _Runs, slug: str, path: str, shared: str, count: int = 4) 
   return plots.pose_grid(items, runs.data.layout, path) if items else None
 
 
+# Rows whose test curves and yaw-bin errors the figures show (the paper's rows and the references).
+CURVE_ROWS = ("adv", "adv_ss", "adv_ss_td", "adv_ss_da_td", "supervised", "adv_ss_td_fixed_rig", "supervised_fixed_rig")
+
+
+def yaw_figures(done: dict, names: dict[str, str], folder: str) -> list[str]:
+  """``yaw_<protocol>.png``: each curve row's PA-MPJPE by yaw bin (mean over seeds), with the flat pose."""
+  by_protocol: dict[str, dict] = {}
+  for slug in CURVE_ROWS:
+    runs = done.get(slug) or []
+    if runs and "per_yaw" in runs[0]:
+      protocol = runs[0].get("protocol", "?")
+      rows = by_protocol.setdefault(protocol, {"baseline: flat": {
+          b: v["pa_mpjpe"] for b, v in runs[0]["baselines"]["flat"]["per_yaw"].items()}})
+      rows[names[slug]] = {b: float(np.mean([r["per_yaw"][b]["pa_mpjpe"] for r in runs])) for b in runs[0]["per_yaw"]}
+  return [plots.yaw_errors(rows, os.path.join(folder, f"yaw_{protocol.split('/')[-1]}.png"), title=protocol)
+          for protocol, rows in by_protocol.items()]
+
+
 def draw_all(out: str, done: dict, config_for, run_dir, names: dict[str, str],
-             shared: str = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")) -> list[str]:
+             shared: str = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"),
+             run_dirs=None) -> list[str]:
   """Every figure from the finished runs in ``done`` (slug -> results).
 
-  ``config_for(slug)`` and ``run_dir(slug)`` give a row's seed-0 config and run folder;
-  ``names`` maps slugs to row names for legends.
+  ``config_for(slug)`` and ``run_dir(slug)`` give a row's seed-0 config and run folder, ``run_dirs(slug)``
+  the folders of all its seeds; ``names`` maps slugs to row names for legends. Figures that need a
+  trained lifter are skipped, with a log line, when the run's checkpoints are not here (a table
+  resumed from committed results).
   """
   runs = _Runs(config_for, run_dir)
   folder = os.path.join(out, "figures")
-  paths = [limb_ratio_figure(runs, done, os.path.join(folder, "limb_ratios.png"))]
-  best = next((s for s in ("adv_ss_td", "adv_ss", "adv") if done.get(s)), None)
+  paths = []
+  have_ckpt = lambda slug: os.path.isdir(os.path.join(run_dir(slug), "checkpoints"))  # noqa: E731
+  lifters = {s for s in done if done[s] and have_ckpt(s)}
+  skipped = sorted(s for s in done if done[s] and s not in lifters)
+  if skipped:
+    logging.info("figures: no checkpoints for %s; the figures that lift test poses leave them out", skipped)
+  paths.append(limb_ratio_figure(runs, {s: done[s] for s in lifters}, os.path.join(folder, "limb_ratios.png")))
+  best = next((s for s in ("adv_ss_td", "adv_ss", "adv") if s in lifters), None)
   if best:
     paths.append(pose_figure(runs, best, os.path.join(folder, f"poses_{best}.png")))
     paths.append(wild_figure(runs, best, os.path.join(folder, f"in_the_wild_{best}.png"), shared))
   curves = {names[s]: os.path.join(run_dir(s), "metrics.jsonl") for s in done if done[s]}
   if curves:
     paths.append(plots.training_curves(curves, os.path.join(folder, "training_curves.png")))
+  run_dirs = run_dirs or (lambda slug: [run_dir(slug)])
+  groups = {names[s]: [os.path.join(d, "metrics.jsonl") for d in run_dirs(s)] for s in CURVE_ROWS if done.get(s)}
+  if groups:
+    flat = {f"flat pose ({r[0].get('protocol', '?')})": r[0]["baselines"]["flat"]["pa_mpjpe"]
+            for r in (done[s] for s in CURVE_ROWS if done.get(s))}
+    paths.append(plots.metric_curves(groups, os.path.join(folder, "test_curves.png"), reference=flat))
+  paths += yaw_figures(done, names, folder)
   return [p for p in paths if p]

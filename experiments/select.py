@@ -109,6 +109,11 @@ _RECIPE = {
     "td_m3": Candidate({**_TURNED_8K, "model.temporal_neighbours": 3}, "turned_8k with TD windows of M = 3 neighbours"),
     "td_m3_bone": Candidate({**_TURNED_8K, "model.temporal_neighbours": 3, "loss.w_bone_window": 1.0},
                             "td_m3 + bone lengths constant over each window, weight 1"),
+    "elev_0": Candidate({**_TURNED_8K, "rotation.elevation_range": (0.0, 0.0)},
+                        "turned_8k with random azimuth only, no elevation (the rig's cameras share one height)"),
+    "elev_10": Candidate({**_TURNED_8K, "rotation.elevation_range": (-math.pi / 18, math.pi / 18)},
+                         "turned_8k with random elevation +-10 degrees instead of the paper's +-20"),
+    "no_dropout": Candidate({**_TURNED_8K, "model.dropout": 0.0}, "turned_8k without the lifter's dropout"),
 }
 
 SWEEPS: dict[str, Sweep] = {

@@ -255,7 +255,8 @@ def _curve_keys(logs: Sequence[list[dict]]) -> list[str]:
   """Default keys of ``training_curves``: losses (total first), discriminator losses, test PA-MPJPE."""
   seen = {k for rows in logs for row in rows for k in row}
   losses = sorted((k for k in seen if k.startswith("loss/")), key=lambda k: (k != "loss/total", k))
-  return losses + [k for k in ("pose_disc/loss", "temporal_disc/loss", "test/pa_mpjpe") if k in seen]
+  return losses + [k for k in ("pose_disc/loss", "temporal_disc/loss", "test/pa_mpjpe", "test_ema/pa_mpjpe")
+                   if k in seen]
 
 
 def training_curves(runs: dict[str, str], path, keys: Sequence[str] | None = None, dpi: int = 100) -> str:
@@ -289,6 +290,62 @@ def training_curves(runs: dict[str, str], path, keys: Sequence[str] | None = Non
     ax.set_visible(False)
   handles = [Line2D([], [], color=f"C{i % 10}", label=str(name)) for i, name in enumerate(logs)]
   fig.legend(handles=handles, loc="outside upper center", ncols=min(len(handles), 4), fontsize="small")
+  return _save(fig, path)
+
+
+def metric_curves(groups: dict[str, Sequence[str]], path, key: str = "test_ema/pa_mpjpe",
+                  fallback: str | None = "test/pa_mpjpe", ylabel: str = "test PA-MPJPE (mm)",
+                  reference: dict[str, float] | None = None, dpi: int = 100) -> str:
+  """One metric over training steps: a colour per group (e.g. a table row), a thin line per run (seed)
+  and a thick line for their mean at the steps all runs share. ``groups``: {name: [metrics.jsonl]};
+  runs without ``key`` use ``fallback``. ``reference``: {label: value} horizontal dashed lines (e.g. flat)."""
+  if not groups:
+    raise ValueError("metric_curves: expected at least one group of runs, got none")
+  fig = Figure(figsize=(7.5, 4.2), dpi=dpi, layout="constrained")
+  ax = fig.subplots()
+  for i, (name, paths) in enumerate(groups.items()):
+    series = []
+    for p in paths:
+      rows = _read_jsonl(p)
+      k = key if any(key in r for r in rows) else fallback
+      pts = dict(sorted((r["step"], float(r[k])) for r in rows if k and _is_number(r.get(k))))
+      if pts:
+        series.append(pts)
+        ax.plot(list(pts), list(pts.values()), color=f"C{i % 10}", linewidth=0.6, alpha=0.5)
+    if series:
+      common = sorted(set.intersection(*(set(s) for s in series)))
+      ax.plot(common, [np.mean([s[t] for s in series]) for t in common], color=f"C{i % 10}", linewidth=2,
+              label=f"{name} ({len(series)})")
+  for j, (label, value) in enumerate((reference or {}).items()):
+    ax.axhline(value, color="0.3", linestyle=("--", ":", "-.")[j % 3], linewidth=1, label=label)
+  ax.set_xlabel("step")
+  ax.set_ylabel(ylabel)
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize="small", loc="upper right")
+  return _save(fig, path)
+
+
+def yaw_errors(rows: dict[str, dict[str, float]], path, title: str = "", dpi: int = 100) -> str:
+  """PA-MPJPE by the subject's yaw towards the camera: one line per row over the yaw bins.
+
+  ``rows``: {name: {bin centre in degrees (str): error in mm}}; a name starting with "baseline" is
+  drawn dashed grey.
+  """
+  if not rows:
+    raise ValueError("yaw_errors: expected at least one row, got none")
+  fig = Figure(figsize=(7.5, 4.2), dpi=dpi, layout="constrained")
+  ax = fig.subplots()
+  for i, (name, bins) in enumerate(rows.items()):
+    xs = sorted(bins, key=float)
+    style = dict(color="0.4", linestyle="--") if name.startswith("baseline") else dict(color=f"C{i % 10}")
+    ax.plot([float(x) for x in xs], [bins[x] for x in xs], marker="o", label=name, linewidth=1.5, **style)
+  ax.set_xticks(range(0, 360, 45))
+  ax.set_xlabel("subject yaw towards the camera (degrees; 0 = facing it, 180 = back to it)")
+  ax.set_ylabel("PA-MPJPE (mm)")
+  ax.grid(alpha=0.3)
+  if title:
+    ax.set_title(title, fontsize="medium")
+  ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 1.0))
   return _save(fig, path)
 
 

@@ -32,7 +32,8 @@ def call_size(step: int, last: int, k: int, every: tuple[int, ...]) -> int:
 
 
 def warm_start(states: step_lib.TrainStates, workdir: str) -> step_lib.TrainStates:
-  """``states`` with the parameters (and batch statistics) of the latest checkpoint in ``workdir``.
+  """``states`` with the parameters (and batch statistics) of the latest checkpoint in ``workdir``: its
+  moving average when it kept one (the weights its results report), else its raw weights.
 
   Step counters and optimiser states stay fresh: fine-tuning (e.g. semi-supervised, sec. 4.4)
   starts its own schedule from a trained network. The networks must match the checkpoint's.
@@ -49,7 +50,12 @@ def warm_start(states: step_lib.TrainStates, workdir: str) -> step_lib.TrainStat
     logs.log(f"initialised from step {source.latest_step()} of {workdir}")
   finally:
     source.close()
-  new = {"lifter": states.lifter.replace(params=trained.lifter.params, batch_stats=trained.lifter.batch_stats)}
+  # Starts from the weights the source run reports: its moving average when it kept one.
+  source_weights = trained.lifter.variables("ema" if trained.lifter.ema_params is not None else "raw")
+  lifter = states.lifter.replace(params=source_weights["params"], batch_stats=source_weights["batch_stats"])
+  if lifter.ema_params is not None:
+    lifter = lifter.replace(ema_params=source_weights["params"], ema_batch_stats=source_weights["batch_stats"])
+  new = {"lifter": lifter}
   for name in ("pose_disc", "temporal_disc"):
     if getattr(states, name) is not None:
       new[name] = getattr(states, name).replace(params=getattr(trained, name).params)

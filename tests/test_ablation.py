@@ -68,9 +68,13 @@ def test_rows_seeds_resume_and_table(finished):
   assert again == done["adv_ss"][0]
   assert os.path.getmtime(os.path.join(ablation.run_dir(out, "adv_ss", 0), "results.json")) == mtime
   text = ablation.write_table(out, done, "cpu")
-  lines = {line.split("|")[1].strip(): line for line in text.splitlines()[2:]}
+  main, yaw = text.split("PA-MPJPE (mm) by the subject's yaw")
+  assert main.startswith("### Protocol synthetic")
+  lines = {line.split("|")[1].strip(): line for line in main.splitlines() if line.startswith("| ")}
   assert " ± " in lines["Adv+SS"] and "| 2 |" in lines["Adv+SS"]
-  assert "not run" in lines["Adv+DA"] and "not run" in lines["SS"]
+  assert "- Adv+DA: not run" in text and "- SS: not run" in text
+  yaw_lines = {line.split("|")[1].strip(): line for line in yaw.splitlines() if line.startswith("| ")}
+  assert {"share of test poses", "baseline: flat", "Adv+SS", "supervised (reference)"} <= set(yaw_lines)
   # The DA row and its control share one preparation of the source poses: adapted vs raw.
   adapt_runs = [d for d in os.listdir(os.path.join(out, "runs")) if d.startswith("adapt-")]
   assert len(adapt_runs) == 1
@@ -79,12 +83,18 @@ def test_rows_seeds_resume_and_table(finished):
   for slug, kind in (("adv_ss_da", "adapted"), ("adv_ss_raw", "raw")):
     with open(os.path.join(ablation.run_dir(out, slug, 0), "config.json")) as f:
       assert json.load(f)["data"]["extra"]["kind"] == kind
-    assert lines[rows[slug].name].count("|") == 10 and "not run" not in lines[rows[slug].name]
+    assert lines[rows[slug].name].count("|") == 13
   assert "baseline: flat" in lines and "| 1.00 |" in lines["supervised (reference)"]
   with open(os.path.join(out, "table.json")) as f:
     table = json.load(f)
   assert table["rows"]["adv_ss_raw"]["extra"]["kind"] == "raw" and "extra" not in table["rows"]["adv_ss"]
   assert len(table["rows"]["adv_ss"]["pa_mpjpe"]["per_seed"]) == 2 and table["rows"]["adv_ss"]["wall_s"][0] > 0
+  adv_ss = table["rows"]["adv_ss"]
+  assert adv_ss["weights"] == "ema" and len(adv_ss["yaw_bins_worse_than_flat"]) == 2 and adv_ss["per_yaw_pa_mpjpe"]
+  assert adv_ss["ratio_to_supervised"] == pytest.approx(adv_ss["pa_mpjpe"]["mean"] / table["rows"]["supervised"][
+      "pa_mpjpe"]["mean"])
+  # What a new machine sees: every finished run under OUT, whichever command ran it.
+  assert set(ablation.finished_runs(out, 2)) == set(done) | {"ss"}
 
 
 def test_unknown_row_is_rejected(tmp_path):
@@ -101,7 +111,7 @@ def test_figures_from_finished_runs(finished):
   paths = ablation.draw_figures(out, done, "cpu", 0, "synthetic")
   names = {os.path.basename(p) for p in paths}
   assert {"limb_ratios.png", "poses_adv_ss_td.png", "training_curves.png", "adaptation_examples.png",
-          "adaptation_corrections.png", "adaptation_ratios.png"} <= names
+          "adaptation_corrections.png", "adaptation_ratios.png", "test_curves.png", "yaw_synthetic.png"} <= names
   for p in paths:
     with open(p, "rb") as f:
       assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -376,12 +376,15 @@ def test_warm_start_takes_parameters_not_steps(tmp_path):
   train.train_and_evaluate(config, str(tmp_path / "first"))
   trained = _final_params(str(tmp_path / "first"))
   fresh = step_lib.init_states(config, step_lib.build_models(config), skeleton.get_layout(config.layout),
-                            jax.random.key(5), step_lib.make_mesh())
+                               jax.random.key(5), step_lib.make_mesh())
   started = jax.device_get(train.warm_start(fresh, str(tmp_path / "first")))
   assert int(started.step) == 0 and int(trained.step) == 3
-  for a, b in zip(jax.tree.leaves((trained.lifter.params, trained.lifter.batch_stats, trained.temporal_disc.params)),
-                  jax.tree.leaves((started.lifter.params, started.lifter.batch_stats, started.temporal_disc.params))):
-    np.testing.assert_array_equal(a, b)
+  # The lifter starts from the source's moving average (the weights its results report), and so does its average.
+  want = (trained.lifter.ema_params, trained.lifter.ema_batch_stats, trained.temporal_disc.params)
+  for got in ((started.lifter.params, started.lifter.batch_stats, started.temporal_disc.params),
+              (started.lifter.ema_params, started.lifter.ema_batch_stats, started.temporal_disc.params)):
+    for a, b in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
+      np.testing.assert_array_equal(a, b)
   assert all(not np.any(m) for m in jax.tree.leaves(started.lifter.opt_state))  # A fresh Adam.
   with pytest.raises(ValueError, match="no checkpoint"):
     train.warm_start(fresh, str(tmp_path / "nothing"))

@@ -26,7 +26,7 @@ def _bad_override(e: Exception):
 
 try:  # config_flags reads --config.* overrides here, at definition time.
   config_flags.DEFINE_config_file(
-      "config", os.path.join(_HERE, "experiments", "default.py"),
+      "config", os.path.join(_HERE, "experiments", "demo.py"),
       "Experiment config file; override fields with --config.a.b=value.", lock_config=True)
 except (AttributeError, KeyError, TypeError, ValueError) as e:
   _bad_override(e)

@@ -161,17 +161,46 @@ class Lifter(nn.Module):
                        output_init_scale=1e-2, dropout_rng=self.dropout_rng, dtype=self.dtype)(x, train)
 
 
+def kcs_features(pose2d: jax.Array, bones: tuple[tuple[int, int], ...], scale: float = 1.0) -> jax.Array:
+  """Kinematic chain space features of 2D poses (Wandt and Rosenhahn, CVPR 2019): ``[..., J, 2]`` to the
+  upper triangle (diagonal included) of the Gram matrix of the bone vectors, ``[..., K (K + 1) / 2]``
+  for K bones: squared projected bone lengths and the dot products between bones, which a network
+  on raw coordinates can only approximate. ``scale`` multiplies the bone vectors first.
+
+  Args:
+    pose2d: ``[..., J, 2]``.
+    bones: ``(parent, child)`` joint index pairs, e.g. `lifting.skeleton.Layout.bones`.
+    scale: factor on the bone vectors (``c`` makes normalised bones about unit length).
+  """
+  if pose2d.ndim < 2 or pose2d.shape[-1] != 2 or not bones:
+    raise ValueError(f"kcs_features: expected poses [..., J, 2] and a non-empty bone list, got shape "
+                     f"{tuple(pose2d.shape)} and {len(bones)} bones")
+  parents = jnp.array([b[0] for b in bones])
+  children = jnp.array([b[1] for b in bones])
+  vectors = scale * (pose2d[..., children, :] - pose2d[..., parents, :])   # [..., K, 2]
+  gram = jnp.einsum("...kd,...ld->...kl", vectors, vectors)
+  rows, cols = jnp.triu_indices(len(bones))
+  return gram[..., rows, cols]
+
+
 class PoseDiscriminator(nn.Module):
-  """The 2D pose discriminator D (sec. 3.4): 2D pose ``[..., J, 2]`` to a logit ``[...]``."""
+  """The 2D pose discriminator D (sec. 3.4): 2D pose ``[..., J, 2]`` to a logit ``[...]``.
+
+  With ``kcs_bones`` (beyond the paper) it also sees the pose's `kcs_features`, scaled by ``kcs_scale``.
+  """
   width: int = 1024
   num_blocks: int = 3
   dropout: float = 0.0
   dropout_rng: str = "bits"
   dtype: Any = jnp.float32
+  kcs_bones: tuple[tuple[int, int], ...] = ()
+  kcs_scale: float = 1.0
 
   @nn.compact
   def __call__(self, pose2d: jax.Array, train: bool = False) -> jax.Array:
     x = _flatten_pose(pose2d, type(self).__name__)
+    if self.kcs_bones:
+      x = jnp.concatenate([x, kcs_features(pose2d, self.kcs_bones, self.kcs_scale)], axis=-1)
     return ResidualMLP(1, self.width, self.num_blocks, self.dropout, batch_norm=False, dropout_rng=self.dropout_rng,
                        dtype=self.dtype)(x, train)[..., 0]
 

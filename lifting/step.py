@@ -100,9 +100,13 @@ def build_models(config) -> Models:
   # .get: configs saved before these fields existed (inference on old runs) mean the defaults.
   speed = dict(dropout_rng=m.get("dropout_rng", "bits"), dtype=jnp.dtype(m.get("dtype", "float32")))
   disc = dict(width=m.width, num_blocks=m.disc_blocks, dropout=m.disc_dropout, **speed)
+  # Beyond the paper: the pose discriminator also sees the bones' Gram matrix (models.kcs_features).
+  kcs = {}
+  if m.get("disc_kcs", False):
+    kcs = dict(kcs_bones=skeleton.get_layout(config.layout).bones, kcs_scale=float(config.c))
   return Models(
       lifter=models_lib.Lifter(width=m.width, num_blocks=m.lifter_blocks, dropout=m.dropout, **speed),
-      pose_disc=models_lib.PoseDiscriminator(**disc) if config.loss.w_adv > 0 else None,
+      pose_disc=models_lib.PoseDiscriminator(**disc, **kcs) if config.loss.w_adv > 0 else None,
       temporal_disc=models_lib.TemporalDiscriminator(**disc) if config.loss.w_temporal > 0 else None)
 
 
@@ -111,7 +115,7 @@ SCHEDULES = ("exponential", "cosine")
 
 def learning_rate_schedule(config, base_lr: float) -> optax.Schedule:
   """``optim.schedule``: ``"exponential"`` (``decay_rate`` per ``decay_steps``) or ``"cosine"`` (linear
-  warm-up over ``warmup_steps``, then a cosine from ``base_lr`` to ``final_lr_fraction * base_lr`` at
+  warm-up from ``base_lr / warmup_steps`` over ``warmup_steps``, then a cosine from ``base_lr`` to ``final_lr_fraction * base_lr`` at
   ``train.num_steps``, where the run ends converged rather than mid-descent)."""
   o = config.optim
   kind = o.get("schedule", "exponential")
@@ -120,8 +124,9 @@ def learning_rate_schedule(config, base_lr: float) -> optax.Schedule:
   if kind != "cosine":
     raise ValueError(f"optim.schedule: expected one of {SCHEDULES}, got {kind!r}")
   warmup = int(o.get("warmup_steps", 0))
+  # The warm-up starts at base_lr / warmup, not 0, so that the first step already moves the weights.
   return optax.warmup_cosine_decay_schedule(
-      0.0 if warmup else base_lr, base_lr, warmup, max(config.train.num_steps, warmup + 1),
+      base_lr / warmup if warmup else base_lr, base_lr, warmup, max(config.train.num_steps, warmup + 1),
       end_value=base_lr * o.get("final_lr_fraction", 0.0))
 
 

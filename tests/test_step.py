@@ -45,7 +45,8 @@ def test_cosine_schedule_warms_up_and_ends_at_its_floor():
   config.optim.update(schedule="cosine", warmup_steps=100, final_lr_fraction=0.1)
   config.train.num_steps = 1100
   lr = step_lib.learning_rate_schedule(config, 2e-4)
-  for step, want in ((0, 0.0), (50, 1e-4), (100, 2e-4), (600, 2e-4 * (0.1 + 0.9 * 0.5)), (1100, 2e-5)):
+  for step, want in ((0, 2e-6), (50, 2e-6 + (2e-4 - 2e-6) / 2), (100, 2e-4), (600, 2e-4 * (0.1 + 0.9 * 0.5)),
+                     (1100, 2e-5)):
     assert float(lr(step)) == pytest.approx(want, rel=1e-4, abs=1e-12), step
   config.optim.warmup_steps = 0
   assert float(step_lib.learning_rate_schedule(config, 2e-4)(0)) == pytest.approx(2e-4)

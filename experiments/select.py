@@ -114,6 +114,8 @@ _RECIPE = {
     "elev_10": Candidate({**_TURNED_8K, "rotation.elevation_range": (-math.pi / 18, math.pi / 18)},
                          "turned_8k with random elevation +-10 degrees instead of the paper's +-20"),
     "no_dropout": Candidate({**_TURNED_8K, "model.dropout": 0.0}, "turned_8k without the lifter's dropout"),
+    "supervised_no_dropout": Candidate({**_TURNED_8K, "model.dropout": 0.0}, "supervised_turned_8k without dropout",
+                                       _SUPERVISED),
     "kcs": Candidate({**_TURNED_8K, "model.disc_kcs": True},
                      "turned_8k with the pose discriminator also seeing the 2D bones' Gram matrix (KCS)"),
 }

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from lifting import models
+from lifting import skeleton
 
 J, M, B = 5, 2, 4
 KEY = jax.random.key(0)
@@ -250,3 +251,32 @@ def test_bfloat16_matmuls_stay_close_to_float32_and_return_float32():
   assert b.dtype == jnp.float32
   np.testing.assert_allclose(b, a, rtol=0.05, atol=0.05 * float(np.abs(a).max()))
   assert not np.array_equal(a, b)
+
+
+def test_kcs_features_are_the_bone_gram_matrix():
+  layout = skeleton.get_layout("paper14")
+  bones = layout.bones
+  pose = np.random.default_rng(3).normal(size=(2, 5, 14, 2)).astype(np.float32)
+  got = np.asarray(jax.jit(models.kcs_features, static_argnames=("bones", "scale"))(pose, bones, 10.0))
+  vectors = 10.0 * np.stack([pose[..., c, :] - pose[..., p, :] for p, c in bones], axis=-2).astype(np.float64)
+  gram = vectors @ np.swapaxes(vectors, -1, -2)
+  k = len(bones)
+  want = np.stack([gram[..., i, j] for i in range(k) for j in range(i, k)], axis=-1)
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+  assert got.shape == (2, 5, k * (k + 1) // 2)
+  # Squared bone lengths on the diagonal; blind to where the pose sits and how it turns in the image.
+  angle = 0.7
+  rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]], np.float32)
+  moved = pose @ rot.T + 3.0
+  np.testing.assert_allclose(models.kcs_features(moved, bones, 10.0), got, rtol=1e-3, atol=1e-3)
+  with pytest.raises(ValueError, match="kcs_features"):
+    models.kcs_features(pose, (), 1.0)
+
+
+def test_pose_discriminator_with_kcs_sees_more_inputs():
+  bones = skeleton.get_layout("paper14").bones
+  disc = models.PoseDiscriminator(width=16, num_blocks=1, kcs_bones=bones, kcs_scale=10.0)
+  pose = jnp.zeros((3, 14, 2))
+  params = disc.init(jax.random.key(0), pose)["params"]
+  assert params["ResidualMLP_0"]["Dense_0"]["kernel"].shape == (28 + len(bones) * (len(bones) + 1) // 2, 16)
+  assert disc.apply({"params": params}, pose).shape == (3,)

@@ -130,7 +130,7 @@ def run_case(width: int, batch: int, repeats: int) -> dict:
   median /= steps
   # The input pipeline's cost: the same steps on one batch drawn beforehand (no draw in the step).
   windows, _ = config_lib.batch_split(config, s.data.train_2d.shape[0], 0, mesh.size)
-  draw = jax.jit(lambda pool, key: pool_lib.draw_batch(pool, key, windows, config_lib.window_size(config), mesh))
+  draw = jax.jit(lambda pool, key: pool_lib.draw_batch(pool, key, windows, config_lib.window_offsets(config), mesh))
   drawn = draw(pool, key)
   update = step_lib.make_update(config, models, layout)
   fixed = step_lib.compile_train_step(step_lib.make_multi_step(update, k), mesh, batch_input=True)

@@ -32,12 +32,13 @@ def main(_):
   s = common.setup(config)
   layout, mesh, models, states, pool = s.layout, s.mesh, s.models, s.states, s.pool
   n = _WARMUP.value + _STEPS.value + 1
-  window = config_lib.window_size(config)
+  window = config_lib.window_offsets(config)
   key = jax.random.key(1)
   step_fn = step_lib.compile_train_step(step_lib.make_train_step(config, models, layout, mesh), mesh)
   # The same update on one batch already on the device: the difference is what input costs.
   update_fn = step_lib.compile_train_step(step_lib.make_update(config, models, layout), mesh, batch_input=True)
-  batch = jax.jit(lambda p, k: pool_lib.draw_batch(p, k, config.train.batch_size // window, window, mesh))(pool, key)
+  batch = jax.jit(lambda p, k: pool_lib.draw_batch(p, k, config.train.batch_size // len(window), window,
+                                                        mesh))(pool, key)
   t0 = time.perf_counter()
   compiled = step_fn.lower(states, pool, key).compile()
   compile_s = time.perf_counter() - t0

@@ -106,6 +106,9 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   # Beyond the paper: the pose discriminator also sees the Gram matrix of the 2D bone vectors
   # (kinematic chain space, Wandt and Rosenhahn, CVPR 2019): projected bone lengths and angles.
   config.model.disc_kcs = False
+  # With loss.w_bone_window: each window also holds the frame this many frames on (0: none), so the
+  # bone lengths are compared across real motion, not only over the M + 1 consecutive frames T sees.
+  config.model.bone_window_span = 0
 
   config.rotation = ml_collections.ConfigDict()
   config.rotation.azimuth_range = (-math.pi, math.pi)

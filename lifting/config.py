@@ -9,10 +9,30 @@ from lifting import skeleton
 MATMUL_DTYPES = ("float32", "bfloat16")
 
 
+def window_offsets(config) -> tuple[int, ...]:
+  """Frames of one training window, as offsets from its first frame in its sequence.
+
+  ``(0, 1, ..., M)`` with the temporal discriminator or the bone-window term on, else ``(0,)``; with
+  the bone-window term and ``model.bone_window_span = s > M``, also ``s``: a frame further on, so
+  that the bones are compared across more than a few hundredths of a second of motion (the
+  temporal discriminator sees the first ``1 + M`` frames only).
+  """
+  bone = config.loss.get("w_bone_window", 0.0) > 0
+  if not (config.loss.w_temporal > 0 or bone):
+    return (0,)
+  m = config.model.temporal_neighbours
+  span = config.model.get("bone_window_span", 0) if bone else 0
+  return tuple(range(m + 1)) + ((span,) if span > m else ())
+
+
 def window_size(config) -> int:
-  """Frames per training window: ``1 + M`` with the temporal discriminator or the bone-window term on, else 1."""
-  windowed = config.loss.w_temporal > 0 or config.loss.get("w_bone_window", 0.0) > 0
-  return 1 + config.model.temporal_neighbours if windowed else 1
+  """Frames per training window: ``len(window_offsets(config))``."""
+  return len(window_offsets(config))
+
+
+def window_span(config) -> int:
+  """Consecutive frames a training window needs in its sequence: ``max(window_offsets(config)) + 1``."""
+  return max(window_offsets(config)) + 1
 
 
 def batch_split(config, num_target: int, num_extra: int, num_devices: int = 1) -> tuple[int, int]:
@@ -45,6 +65,9 @@ def validate(config) -> None:
       raise ValueError(f"loss.{name}: expected a finite weight >= 0 (0 turns the term off), got {w}")
   if not any(w for k, w in weights.items() if k != "r1"):
     raise ValueError("loss: every term has weight 0, so the lifter would learn nothing")
+  if config.model.get("bone_window_span", 0) < 0:
+    raise ValueError(f"model.bone_window_span: expected frames >= 0 (0: the temporal window), got "
+                     f"{config.model.bone_window_span}")
   if window_size(config) > 1 and config.model.temporal_neighbours < 1:
     raise ValueError("model.temporal_neighbours: expected M >= 1 with the temporal or bone-window term on, "
                      f"got {config.model.temporal_neighbours}")

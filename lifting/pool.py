@@ -134,15 +134,16 @@ def make_pool(config, data: pipeline.PoseData, mesh: jax.sharding.Mesh) -> Pool:
     labelled = labelled_frames(data, config.data.supervised_fraction, config.seed)
     logs.log(f"supervised term: 3D of {len(labelled):,} of {len(data.train_2d):,} training frames "
              f"(data.supervised_fraction = {config.data.supervised_fraction})")
-  return device_pool(data, mesh, config_lib.window_size(config), labelled)
+  return device_pool(data, mesh, config_lib.window_span(config), labelled)
 
 
-def draw_batch(pool, key: jax.Array, num_windows: int, window: int, mesh=None, num_extra: int = 0) -> dict:
+def draw_batch(pool, key: jax.Array, num_windows: int, window, mesh=None, num_extra: int = 0) -> dict:
   """Draws a batch from a `device_pool` inside the compiled step.
 
   ``x`` and ``real`` are independent draws (sec. 3.4: the discriminator's real poses need not
-  match the lifter's inputs), each ``num_windows`` windows of ``window`` consecutive frames of
-  one sequence: ``[num_windows, window, J, 2]``. When the pool has labelled frames, ``sup_x``
+  match the lifter's inputs), each ``num_windows`` windows of one sequence: ``[num_windows, T, J,
+  2]``. ``window`` is T consecutive frames (an int), or the frames' offsets from the first
+  (`lifting.config.window_offsets`; the pool's starts must leave room for the largest). When the pool has labelled frames, ``sup_x``
   ``[num_windows, J, 2]`` and ``sup_3d`` ``[num_windows, J, 3]`` (labelled frames and their ground
   truth) come too; with ``num_extra`` and an ``extra`` pool, ``x_extra`` and ``real_extra``
   ``[num_extra, J, 2]`` (independent draws of extra single poses).
@@ -155,7 +156,7 @@ def draw_batch(pool, key: jax.Array, num_windows: int, window: int, mesh=None, n
   """
   frames = pool["frames"]
   num_blocks = frames.shape[0]
-  offsets = jnp.arange(window, dtype=pool["starts"].dtype)
+  offsets = jnp.asarray(range(window) if isinstance(window, int) else window, dtype=pool["starts"].dtype)
   k_x, k_real, k_sup = jax.random.split(key, 3)
 
   def on_devices(x):

@@ -150,7 +150,7 @@ def create_train_states(config, models: Models, num_joints: int, key: jax.Array)
     states["pose_disc"] = train_state.TrainState.create(apply_fn=models.pose_disc.apply, params=params,
                                                         tx=_adam(config, config.optim.disc_lr))
   if models.temporal_disc is not None:
-    window = jnp.zeros((1, config_lib.window_size(config), num_joints, 2), jnp.float32)
+    window = jnp.zeros((1, 1 + config.model.temporal_neighbours, num_joints, 2), jnp.float32)
     params = models.temporal_disc.init(k_temp, window)["params"]
     states["temporal_disc"] = train_state.TrainState.create(apply_fn=models.temporal_disc.apply, params=params,
                                                             tx=_adam(config, config.optim.temporal_lr))
@@ -232,6 +232,7 @@ def make_update(config, models: Models, layout: skeleton.Layout):
   r1 = config.loss.get("r1", 0.0)
   ema_decay = config.train.get("ema_decay", 0.0)
   flip_perm = jnp.asarray(layout.flip_permutation)
+  temporal_frames = 1 + config.model.temporal_neighbours  # A window's first frames: what T sees.
   bones = layout.bones
   rot = {k: tuple(config.rotation[k]) for k in ("azimuth_range", "elevation_range", "roll_range")}
   symmetric_bones = layout.symmetric_bones
@@ -278,7 +279,8 @@ def make_update(config, models: Models, layout: skeleton.Layout):
           logits = disc_logits(models.pose_disc, states.pose_disc.params, y, k_disc)
           terms["adv"] = losses.generator_loss(logits, gan)
         if weights["temporal"]:
-          logits = disc_logits(models.temporal_disc, states.temporal_disc.params, windows(y), k_temp)
+          logits = disc_logits(models.temporal_disc, states.temporal_disc.params,
+                               windows(y)[:, :temporal_frames], k_temp)
           terms["temporal"] = losses.generator_loss(logits, gan)
         if weights["loop_2d"] or weights["loop_3d"]:
           variables = {"params": params, "batch_stats": stats}
@@ -314,7 +316,8 @@ def make_update(config, models: Models, layout: skeleton.Layout):
     fake = None if fake is None else jax.lax.stop_gradient(fake)
     for name, model, inputs_real, inputs_fake, rng in (
         ("pose_disc", models.pose_disc, real_poses, fake, k_disc),
-        ("temporal_disc", models.temporal_disc, real, None if fake is None else windows(fake), k_temp)):
+        ("temporal_disc", models.temporal_disc, real[:, :temporal_frames],
+         None if fake is None else windows(fake)[:, :temporal_frames], k_temp)):
       if model is None:
         continue
 
@@ -346,7 +349,7 @@ def make_train_step(config, models: Models, layout: skeleton.Layout, mesh=None):
   split over the pool's D device blocks.
   """
   update = make_update(config, models, layout)
-  window = config_lib.window_size(config)
+  window = config_lib.window_offsets(config)
 
   def step_fn(states: TrainStates, pool: pool_lib.Pool, key: jax.Array):
     num_windows, batch_extra = config_lib.batch_split(config, pool.total_frames, pool.total_extra,

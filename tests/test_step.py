@@ -115,3 +115,19 @@ def test_states_hold_no_shared_buffers():
                                 jax.random.key(0), step_lib.make_mesh())
   ptrs = [x.unsafe_buffer_pointer() for x in jax.tree.leaves(states)]
   assert len(set(ptrs)) == len(ptrs)
+
+
+def test_bone_window_span_adds_a_later_frame_that_only_the_bone_term_sees():
+  config = shrink(adv_ss_td.get_config())
+  config.loss.w_bone_window = 1.0
+  config.model.bone_window_span = 5
+  assert config_lib.window_offsets(config) == (0, 1, 5) and config_lib.window_span(config) == 6
+  _, after, m = one_step(config)
+  assert "loss/bone_window" in m and np.isfinite(m["loss/temporal"]) and np.isfinite(m["temporal_disc/loss"])
+  # T still sees 1 + M = 2 frames: its first layer takes 2J + 2JM inputs.
+  assert after.temporal_disc.params["ResidualMLP_0"]["Dense_0"]["kernel"].shape[0] == 4 * 14
+  config.model.bone_window_span = 1  # Not beyond the temporal window: nothing added.
+  assert config_lib.window_offsets(config) == (0, 1)
+  config.loss.w_bone_window = 0.0
+  config.model.bone_window_span = 5  # Without the bone term the span means nothing.
+  assert config_lib.window_offsets(config) == (0, 1)

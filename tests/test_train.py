@@ -393,3 +393,15 @@ def test_warm_start_takes_parameters_not_steps(tmp_path):
                             jax.random.key(5), step_lib.make_mesh())
   with pytest.raises(ValueError, match="other networks"):
     train.warm_start(other, str(tmp_path / "first"))
+
+
+def test_windows_with_offsets_reach_the_later_frame_inside_one_sequence():
+  frames = np.arange(20, dtype=np.float32)[:, None, None] * np.ones((1, 14, 2), np.float32)
+  data = pipeline.PoseData(frames, np.array([8, 12]), 1.0, None, None, skeleton.get_layout("paper14"))
+  mesh = step_lib.make_mesh()
+  pool = pool_lib.device_pool(data, mesh, window=6)  # Starts leave room for 6 frames.
+  batch = jax.jit(lambda p, k: pool_lib.draw_batch(p, k, 64, (0, 1, 5), mesh))(pool, jax.random.key(0))
+  x = np.asarray(batch["x"])[..., 0, 0]
+  np.testing.assert_array_equal(x[:, 1] - x[:, 0], 1)
+  np.testing.assert_array_equal(x[:, 2] - x[:, 0], 5)
+  assert set(x[:, 0]) <= {0, 1, 2, 8, 9, 10, 11, 12, 13, 14}  # Every window inside one sequence.

@@ -120,6 +120,8 @@ _RECIPE = {
     "bone_span": Candidate({**_TURNED_8K, "model.dropout": 0.0, "loss.w_bone_window": 1.0,
                             "model.bone_window_span": 15},
                            "no_dropout + bone lengths constant between frames 0, 1 and 15 of each window, weight 1"),
+    "nd_disc_every_6": Candidate({**_TURNED_8K, "model.dropout": 0.0, "optim.disc_every": 6},
+                                 "no_dropout with the discriminators updated every sixth step, not every third"),
     "nd_kcs": Candidate({**_TURNED_8K, "model.dropout": 0.0, "model.disc_kcs": True}, "no_dropout + kcs"),
     "nd_4k": Candidate({**_length(4000), "data.bandai.rig": "turned", "model.dropout": 0.0, "train.eval_every": 500},
                        "no_dropout, 4000 steps"),

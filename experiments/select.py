@@ -118,8 +118,9 @@ _RECIPE = {
                                        _SUPERVISED),
     # On the base without dropout (no_dropout), the next round.
     "bone_span": Candidate({**_TURNED_8K, "model.dropout": 0.0, "loss.w_bone_window": 1.0,
-                            "model.bone_window_span": 15},
-                           "no_dropout + bone lengths constant between frames 0, 1 and 15 of each window, weight 1"),
+                            "model.bone_window_span": 15, "train.batch_size": 510},
+                           "no_dropout + bone lengths constant between frames 0, 1 and 15 of each window, weight 1 "
+                           "(510 poses a step: 170 windows of 3)"),
     "nd_disc_every_6": Candidate({**_TURNED_8K, "model.dropout": 0.0, "optim.disc_every": 6},
                                  "no_dropout with the discriminators updated every sixth step, not every third"),
     "nd_kcs": Candidate({**_TURNED_8K, "model.dropout": 0.0, "model.disc_kcs": True}, "no_dropout + kcs"),

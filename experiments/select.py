@@ -216,7 +216,25 @@ def summarise(folder: str, sweep: Sweep, last: int) -> dict:
                  f"{statistics.mean(s['wall_s']) / 60:.1f} |")
   with open(os.path.join(folder, "selection.md"), "w") as f:
     f.write("\n".join(lines) + "\n")
+  if summary:
+    curves(folder, summary)
   return summary
+
+
+def curves(folder: str, summary: dict) -> list[str]:
+  """``curves.png`` (the adversarial candidates) and ``curves_supervised.png``: validation PA-MPJPE of the
+  reported weights over training, a thin line per seed and a thick one for the mean."""
+  from lifting import plots  # pylint: disable=import-outside-toplevel
+  paths = []
+  for suffix, pick in (("", lambda s: s["config"] != _SUPERVISED), ("_supervised", lambda s: s["config"] == _SUPERVISED)):
+    groups = {name: [os.path.join(folder, f"{name}-seed{k}", "metrics.jsonl") for k in s["seeds"]]
+              for name, s in sorted(summary.items(), key=lambda kv: kv[1]["val_pa_mpjpe"]) if pick(s)}
+    if groups:
+      flats = {f"flat pose ({s['overrides'].get('data.bandai.rig', 'default')} rig)": s["flat_pa_mpjpe"]
+               for s in summary.values()}
+      paths.append(plots.metric_curves(groups, os.path.join(folder, f"curves{suffix}.png"),
+                                       ylabel="validation PA-MPJPE (mm), actor B", reference=flats))
+  return paths
 
 
 def main(argv):

@@ -12,6 +12,7 @@ import math
 import os
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from lifting import checkpoint
@@ -53,8 +54,9 @@ def warm_start(states: step_lib.TrainStates, workdir: str) -> step_lib.TrainStat
   # Starts from the weights the source run reports: its moving average when it kept one.
   source_weights = trained.lifter.variables("ema" if trained.lifter.ema_params is not None else "raw")
   lifter = states.lifter.replace(params=source_weights["params"], batch_stats=source_weights["batch_stats"])
-  if lifter.ema_params is not None:
-    lifter = lifter.replace(ema_params=source_weights["params"], ema_batch_stats=source_weights["batch_stats"])
+  if lifter.ema_params is not None:  # Copies: the step donates the state, and no buffer may be donated twice.
+    lifter = lifter.replace(ema_params=jax.tree.map(jnp.copy, source_weights["params"]),
+                            ema_batch_stats=jax.tree.map(jnp.copy, source_weights["batch_stats"]))
   new = {"lifter": lifter}
   for name in ("pose_disc", "temporal_disc"):
     if getattr(states, name) is not None:

@@ -377,7 +377,10 @@ def test_warm_start_takes_parameters_not_steps(tmp_path):
   trained = _final_params(str(tmp_path / "first"))
   fresh = step_lib.init_states(config, step_lib.build_models(config), skeleton.get_layout(config.layout),
                                jax.random.key(5), step_lib.make_mesh())
-  started = jax.device_get(train.warm_start(fresh, str(tmp_path / "first")))
+  warm = train.warm_start(fresh, str(tmp_path / "first"))
+  ptrs = [x.unsafe_buffer_pointer() for x in jax.tree.leaves(warm)]
+  assert len(set(ptrs)) == len(ptrs)  # The step donates the state: no buffer may appear twice.
+  started = jax.device_get(warm)
   assert int(started.step) == 0 and int(trained.step) == 3
   # The lifter starts from the source's moving average (the weights its results report), and so does its average.
   want = (trained.lifter.ema_params, trained.lifter.ema_batch_stats, trained.temporal_disc.params)

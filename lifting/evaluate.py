@@ -115,7 +115,8 @@ def baselines(data: pipeline.PoseData, c: float) -> dict[str, dict]:
   return out
 
 
-_SCALARS = ("pa_mpjpe", "n_mpjpe", "pck", "auc", "limb_ratio_error", "depth_flip_rate", "worst_yaw_pa_mpjpe")
+_SCALARS = ("pa_mpjpe", "n_mpjpe", "pck", "auc", "limb_ratio_error", "depth_flip_rate", "depth_spread_ratio",
+            "worst_yaw_pa_mpjpe")
 
 
 _PREFIX = {"raw": "test", "ema": "test_ema"}
@@ -144,7 +145,8 @@ def test_all(config, lift_all, states, data, writer=None, step=None) -> dict:
       writer.write_scalars(step, {f"{_PREFIX[kind]}/{k}": results[k] for k in _SCALARS if k in results})
     logs.log(f"step {int(states.step)}, {kind} weights: test PA-MPJPE {results['pa_mpjpe']:.1f}, N-MPJPE "
              f"{results['n_mpjpe']:.1f}, PCK {100 * results['pck']:.1f}%, AUC {100 * results['auc']:.1f}%, "
-             f"depth flips {100 * results['depth_flip_rate']:.1f}%, worst yaw bin {results['worst_yaw_pa_mpjpe']:.1f}")
+             f"depth flips {100 * results['depth_flip_rate']:.1f}%, depth spread x{results['depth_spread_ratio']:.2f}, "
+             f"worst yaw bin {results['worst_yaw_pa_mpjpe']:.1f}")
     if kind == report:
       out = results
     else:

@@ -199,6 +199,17 @@ def depth_mirror(poses: jax.Array, layout: skeleton.Layout | str) -> jax.Array:
   return poses.at[..., 2].set(2 * root_z - poses[..., 2])
 
 
+def depth_spread(poses: jax.Array) -> jax.Array:
+  """``[..., J, 3]`` root-centred joints -> ``[...]`` how deep a pose is for its size: the root-mean-square
+  depth (z) over the root-mean-square lateral (x, y) distance from the root. Scale-free, so a lift and
+  its ground truth compare directly: their ratio (``depth_spread_ratio`` in `evaluate`) below 1 means
+  the lift is flatter than the body."""
+  poses = jnp.asarray(poses)
+  depth = jnp.sqrt(jnp.mean(poses[..., 2] ** 2, axis=-1))
+  lateral = jnp.sqrt(jnp.mean(jnp.sum(poses[..., :2] ** 2, axis=-1), axis=-1))
+  return depth / jnp.maximum(lateral, 1e-9)
+
+
 def group_means(values, groups) -> dict[str, float]:
   """``values [N]``, ``groups [N]`` labels -> ``{str(label): mean}``, in sorted label order (numpy)."""
   values, groups = np.asarray(values, np.float64), np.asarray(groups)
@@ -234,6 +245,7 @@ def _pose_metrics(pred, target, layout, views=False):
   })
   if views:
     out["depth_flipped"] = joint_errors(mirrored, target, "procrustes").mean(axis=-1) < out["pa_mpjpe"]
+    out["depth_spread"] = depth_spread(pred) / jnp.maximum(depth_spread(target), 1e-9)
   return out
 
 
@@ -249,7 +261,8 @@ def evaluate(pred, target, layout: skeleton.Layout | str, actions=None, chunk_si
   sorted) to its ``pa_mpjpe``, ``n_mpjpe``, ``pck`` and ``num_poses``.
 
   With ``views`` (``target`` in the camera frame, not root-centred) also ``depth_flip_rate`` (see
-  the module docstring) and ``per_yaw``: for each of the `YAW_BINS` bins of `subject_yaw`, keyed by
+  the module docstring), ``depth_spread_ratio`` (the median over poses of `depth_spread` of the
+  prediction over that of the target: 1 as deep as the body, below 1 flatter) and ``per_yaw``: for each of the `YAW_BINS` bins of `subject_yaw`, keyed by
   its centre in degrees ("0", "45", ...), its ``pa_mpjpe``, ``depth_flip_rate``, ``num_poses`` and
   ``share`` of the poses (bins without poses are left out), and ``worst_yaw_pa_mpjpe``.
 
@@ -290,6 +303,7 @@ def evaluate(pred, target, layout: skeleton.Layout | str, actions=None, chunk_si
   if views:
     flipped = per_pose["depth_flipped"].astype(np.float64)
     result["depth_flip_rate"] = float(np.mean(flipped))
+    result["depth_spread_ratio"] = float(np.median(per_pose["depth_spread"]))
     bins = yaw_bin(per_pose["yaw"])
     width = 360 // YAW_BINS
     result["per_yaw"] = {

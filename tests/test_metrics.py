@@ -426,3 +426,16 @@ def test_evaluate_with_views_bins_errors_by_yaw_and_counts_depth_flips():
   assert got["worst_yaw_pa_mpjpe"] == pytest.approx(max(v["pa_mpjpe"] for v in got["per_yaw"].values()))
   assert got["pa_mpjpe"] == pytest.approx(err.mean(), rel=1e-4)
   assert "per_yaw" not in metrics.evaluate(pred, target, PAPER14)  # Off by default.
+
+
+def test_depth_spread_ratio_sees_a_flattened_lift():
+  target = np.stack([_standing(y) for y in (0, 40, 90, 200)])
+  root = target[:, [2, 3]].mean(1, keepdims=True)
+  flat = target.copy()
+  flat[..., 2] = root[..., 2] + 0.5 * (target[..., 2] - root[..., 2])  # Half the depth.
+  got = metrics.evaluate(flat * 3.0, target, PAPER14, views=True)  # Any scale.
+  assert got["depth_spread_ratio"] == pytest.approx(0.5, rel=1e-4)
+  assert metrics.evaluate(target, target, PAPER14, views=True)["depth_spread_ratio"] == pytest.approx(1.0)
+  c = target - root
+  want = np.sqrt((c[..., 2] ** 2).mean(-1)) / np.sqrt((c[..., :2] ** 2).sum(-1).mean(-1))
+  np.testing.assert_allclose(metrics.depth_spread(c), want, rtol=1e-5)

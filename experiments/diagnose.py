@@ -1,0 +1,102 @@
+"""Where a trained lifter's error comes from: per joint, depth against lateral, depth spread, by yaw.
+
+For finished runs (workdirs with ``config.json`` and checkpoints), lifts the run's own test (or
+validation) set with the weights the run reports and writes ``diagnose.json`` beside its results:
+
+* ``per_joint``: PA-MPJPE of each joint (mm);
+* ``lateral_mm`` / ``depth_mm``: the mean per-joint error after the Procrustes alignment, split into
+  its image-plane (x, y) and depth (z) parts in the camera frame;
+* ``depth_spread_ratio`` and the other view diagnostics of `lifting.metrics.evaluate`.
+
+    python -m experiments.diagnose results/selection/recipe/no_dropout-seed0 results/runs/adv_ss_td-seed0
+    python -m experiments.diagnose --table=results/diagnose.md results/runs/*-seed0
+
+With ``--table`` also a markdown table, a row per run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from absl import app
+from absl import flags
+
+_TABLE = flags.DEFINE_string("table", "", "Also write a markdown table of the runs here.")
+
+
+def diagnose(workdir: str) -> dict:
+  """The diagnostics of one finished run (see the module docstring); also written to ``diagnose.json``."""
+  import jax  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  from ml_collections import config_dict  # pylint: disable=import-outside-toplevel
+
+  from lifting import checkpoint, geometry, skeleton  # pylint: disable=import-outside-toplevel
+  from lifting import evaluate as evaluate_lib  # pylint: disable=import-outside-toplevel
+  from lifting import step as step_lib  # pylint: disable=import-outside-toplevel
+  from lifting.data import pipeline  # pylint: disable=import-outside-toplevel
+
+  with open(os.path.join(workdir, "config.json")) as f:
+    config = config_dict.ConfigDict(json.load(f))
+  layout = skeleton.get_layout(config.layout)
+  mesh = step_lib.make_mesh()
+  models = step_lib.build_models(config)
+  ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
+  try:
+    if ckpt.latest_step() is None:
+      raise ValueError(f"{workdir}: no checkpoint to diagnose")
+    states = ckpt.restore(step_lib.init_states(config, models, layout, jax.random.key(0), mesh))
+  finally:
+    ckpt.close()
+  data = pipeline.load(config, extra=False)
+  weights = evaluate_lib.reported_weights(config)
+  pred = evaluate_lib.make_lift_fn(models, config.c, mesh)(states.lifter, data.test_2d, weights)
+  results = evaluate_lib.evaluate_poses(pred, data.test_3d, layout, data.test_actions)
+
+  def centred(p):
+    return p - np.asarray(geometry.root_of(p, layout.root_joints))[:, None]
+
+  gt = centred(np.asarray(data.test_3d, np.float32))
+  aligned = np.asarray(jax.jit(geometry.procrustes_align)(centred(pred), gt))
+  diff = aligned - gt
+  out = {"workdir": workdir, "weights": weights, "step": int(states.step),
+         "protocol": evaluate_lib.protocol(config), "pa_mpjpe": results["pa_mpjpe"],
+         "per_joint": {j: float(np.mean(np.linalg.norm(diff[:, i], axis=-1))) for i, j in enumerate(layout.joints)},
+         "lateral_mm": float(np.mean(np.linalg.norm(diff[..., :2], axis=-1))),
+         "depth_mm": float(np.mean(np.abs(diff[..., 2]))),
+         **{k: results[k] for k in ("depth_spread_ratio", "depth_flip_rate", "worst_yaw_pa_mpjpe", "per_yaw")}}
+  with open(os.path.join(workdir, "diagnose.json"), "w") as f:
+    json.dump(out, f, indent=2)
+  return out
+
+
+def table(rows: list[dict]) -> str:
+  """A markdown table of `diagnose` results: one row per run."""
+  lines = ["| run | PA-MPJPE | lateral / depth error (mm) | depth spread (lift / truth) | depth flips | wrists | "
+           "elbows | knees | ankles |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+  for r in rows:
+    pj = r["per_joint"]
+    pair = lambda a: (pj[f"l_{a}"] + pj[f"r_{a}"]) / 2  # noqa: E731
+    name = os.path.basename(os.path.normpath(r["workdir"]))
+    lines.append(f"| {name} | {r['pa_mpjpe']:.1f} | {r['lateral_mm']:.1f} / {r['depth_mm']:.1f} | "
+                 f"{r['depth_spread_ratio']:.2f} | {100 * r['depth_flip_rate']:.1f}% | {pair('wrist'):.1f} | "
+                 f"{pair('elbow'):.1f} | {pair('knee'):.1f} | {pair('ankle'):.1f} |")
+  return "\n".join(lines) + "\n"
+
+
+def main(argv):
+  from lifting import logs  # pylint: disable=import-outside-toplevel
+  logs.setup_cli_logging()
+  if len(argv) < 2:
+    raise app.UsageError("expected one or more run workdirs")
+  rows = [diagnose(w) for w in argv[1:]]
+  text = table(rows)
+  if _TABLE.value:
+    os.makedirs(os.path.dirname(os.path.abspath(_TABLE.value)), exist_ok=True)
+    with open(_TABLE.value, "w") as f:
+      f.write(text)
+  print(text, end="")
+
+
+if __name__ == "__main__":
+  app.run(main)

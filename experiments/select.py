@@ -34,12 +34,15 @@ from absl import app
 from absl import flags
 from absl import logging
 
-_OUT = flags.DEFINE_string("out", "results/selection", "Output folder (one subfolder per sweep).")
-_SWEEP = flags.DEFINE_string("sweep", "recipe", "Which sweep (see the module docstring).")
-_SEEDS = flags.DEFINE_list("seeds", ["0", "1"], "Seeds for every candidate.")
-_ONLY = flags.DEFINE_list("only", [], "Candidates to run (default: all of the sweep).")
-_STEPS = flags.DEFINE_integer("steps", 0, "Training steps (0: the candidate's; for smoke tests).")
-_LAST = flags.DEFINE_integer("last", 3, "Evaluations averaged into a run's score.")
+
+def define_flags():
+  """Defines the command's flags (only when run as a script, so importing it beside ablation is safe)."""
+  flags.DEFINE_string("out", "results/selection", "Output folder (one subfolder per sweep).")
+  flags.DEFINE_string("sweep", "recipe", "Which sweep (see the module docstring).")
+  flags.DEFINE_list("seeds", ["0", "1"], "Seeds for every candidate.")
+  flags.DEFINE_list("only", [], "Candidates to run (default: all of the sweep).")
+  flags.DEFINE_integer("steps", 0, "Training steps (0: the candidate's; for smoke tests).")
+  flags.DEFINE_integer("last", 3, "Evaluations averaged into a run's score.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,36 +244,38 @@ def curves(folder: str, summary: dict) -> list[str]:
 
 def main(argv):
   del argv
+  FLAGS = flags.FLAGS  # pylint: disable=invalid-name
   from lifting import logs, train  # pylint: disable=import-outside-toplevel
   from lifting import evaluate as evaluate_lib  # pylint: disable=import-outside-toplevel
 
   logs.setup_cli_logging()
-  if _SWEEP.value not in SWEEPS:
-    raise app.UsageError(f"unknown sweep {_SWEEP.value!r}; known: {list(SWEEPS)}")
-  sweep = SWEEPS[_SWEEP.value]
-  names = _ONLY.value or list(sweep.candidates)
+  if FLAGS.sweep not in SWEEPS:
+    raise app.UsageError(f"unknown sweep {FLAGS.sweep!r}; known: {list(SWEEPS)}")
+  sweep = SWEEPS[FLAGS.sweep]
+  names = FLAGS.only or list(sweep.candidates)
   unknown = [n for n in names if n not in sweep.candidates]
   if unknown:
-    raise app.UsageError(f"unknown candidates {unknown} of sweep {_SWEEP.value!r}; known: {list(sweep.candidates)}")
-  folder = os.path.join(_OUT.value, _SWEEP.value)
+    raise app.UsageError(f"unknown candidates {unknown} of sweep {FLAGS.sweep!r}; known: {list(sweep.candidates)}")
+  folder = os.path.join(FLAGS.out, FLAGS.sweep)
   os.makedirs(folder, exist_ok=True)
   for i, name in enumerate(names):
-    for seed in map(int, _SEEDS.value):
+    for seed in map(int, FLAGS.seeds):
       workdir = os.path.join(folder, f"{name}-seed{seed}")
       done = os.path.join(workdir, "done.json")
       if os.path.exists(done):
         continue
       logging.info("[%d/%d] %s seed %d: training on actor A, validating on B", i + 1, len(names), name, seed)
       t0 = time.time()
-      results = train.train_and_evaluate(selection_config(sweep, name, seed, _STEPS.value), workdir)
+      results = train.train_and_evaluate(selection_config(sweep, name, seed, FLAGS.steps), workdir)
       evaluate_lib.write_results(workdir, results)
       with open(done, "w") as f:
         json.dump({"wall_s": round(time.time() - t0, 1)}, f)
-      summarise(folder, sweep, _LAST.value)
-  summarise(folder, sweep, _LAST.value)
+      summarise(folder, sweep, FLAGS.last)
+  summarise(folder, sweep, FLAGS.last)
   with open(os.path.join(folder, "selection.md")) as f:
     print(f.read(), end="")
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -60,6 +60,8 @@ ROWS = (
     Row("Adv+SS+DA, half of each batch in-the-wild", "adv_ss_da_half", adversarial=True),
     Row("supervised (reference)", "supervised", multi_seed=True),
     Row("semi-supervised 5% (from Adv+SS+TD)", "semi_supervised", multi_seed=True, init_from="adv_ss_td"),
+    Row("semi-supervised 5% of frames (from Adv+SS+TD)", "semi_supervised_frames", multi_seed=True,
+        init_from="adv_ss_td"),
     # The same recipe on the fixed-rig protocol (every result before the turned rig): the view bias, measured.
     Row("Adv+SS+TD, fixed rig", "adv_ss_td_fixed_rig", multi_seed=True, adversarial=True),
     Row("supervised (reference), fixed rig", "supervised_fixed_rig", multi_seed=True),

@@ -38,7 +38,8 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   config.data = ml_collections.ConfigDict()
   config.data.source = "synthetic"  # Procedural demo poses (lifting.data.synthetic); not a benchmark.
   config.data.scale = "dataset"     # 2D scale: "dataset" (one scale, as the paper says) or "pose".
-  config.data.supervised_fraction = 1.0  # Share of training takes whose 3D the supervised term may use.
+  config.data.supervised_fraction = 1.0  # Share of the training takes (or frames) whose 3D the supervised term uses.
+  config.data.supervised_unit = "take"   # What supervised_fraction samples: whole "take"s (all cameras) or "frame"s.
   config.data.synthetic = ml_collections.ConfigDict(dict(
       seed=0, num_train_sequences=64, num_test_sequences=8, num_frames=64, num_cameras=4))
   # The "bandai" protocol (lifting/data/bandai.py, README): real mocap, train actors A + B, test C.

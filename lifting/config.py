@@ -109,6 +109,8 @@ def validate(config) -> None:
                      f"{config.optim.disc_updates} and {config.optim.disc_every}")
   if not 0 < config.data.supervised_fraction <= 1:
     raise ValueError(f"data.supervised_fraction: expected a fraction in (0, 1], got {config.data.supervised_fraction}")
+  if config.data.get("supervised_unit", "take") not in ("take", "frame"):
+    raise ValueError(f"data.supervised_unit: expected 'take' or 'frame', got {config.data.get('supervised_unit')!r}")
   if config.data.scale not in ("dataset", "pose"):
     raise ValueError(f"data.scale: expected 'dataset' or 'pose', got {config.data.scale!r}")
   if config.data.extra.kind not in ("none", "adapted", "raw"):

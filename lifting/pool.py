@@ -21,22 +21,28 @@ from lifting.data import pipeline
 DATA_AXIS = "data"  # The mesh axis the batch and the pool's blocks are sharded on (`lifting.step.make_mesh`).
 
 
-def labelled_frames(data: pipeline.PoseData, fraction: float, seed: int) -> np.ndarray:
+def labelled_frames(data: pipeline.PoseData, fraction: float, seed: int, unit: str = "take") -> np.ndarray:
   """Indices of the training frames whose 3D the supervised term may use.
 
-  ``fraction`` of the takes (all of a take's cameras together, as a capture session would
-  record them), chosen with ``seed``; at least one. 1 means every frame.
+  ``fraction`` of the takes (``unit = "take"``: all of a take's cameras together, as a capture
+  session would record them; at least one) or of the frames (``"frame"``: a uniform sample of
+  every sequence's frames, as "5% of randomly sampled 3D data" reads in Chen et al., sec. 4.4; at
+  least one), chosen with ``seed``. 1 means every frame.
   """
   if data.train_3d is None:
     raise ValueError("loss.w_supervised: the supervised term needs the training frames' 3D, but the data has none")
   if not 0 < fraction <= 1:
     raise ValueError(f"data.supervised_fraction: expected a fraction in (0, 1], got {fraction}")
+  if unit not in ("take", "frame"):
+    raise ValueError(f"data.supervised_unit: expected 'take' or 'frame', got {unit!r}")
   n = len(data.train_2d)
   if fraction == 1:
     return np.arange(n, dtype=np.int32)
+  rng = np.random.default_rng(seed)
+  if unit == "frame":
+    return np.sort(rng.permutation(n)[:max(1, round(fraction * n))]).astype(np.int32)
   names = data.train_names or tuple(str(i) for i in range(len(data.sequence_lengths)))
   takes = sorted({name.rsplit("/cam", 1)[0] for name in names})
-  rng = np.random.default_rng(seed)
   chosen = set(rng.permutation(takes)[:max(1, round(fraction * len(takes)))].tolist())
   keep = np.repeat([name.rsplit("/cam", 1)[0] in chosen for name in names], data.sequence_lengths)
   return np.flatnonzero(keep).astype(np.int32)
@@ -131,9 +137,10 @@ def make_pool(config, data: pipeline.PoseData, mesh: jax.sharding.Mesh) -> Pool:
   """`device_pool` as a config asks for it (labelled frames only with the supervised term on)."""
   labelled = None
   if config.loss.w_supervised > 0:
-    labelled = labelled_frames(data, config.data.supervised_fraction, config.seed)
+    unit = config.data.get("supervised_unit", "take")
+    labelled = labelled_frames(data, config.data.supervised_fraction, config.seed, unit)
     logs.log(f"supervised term: 3D of {len(labelled):,} of {len(data.train_2d):,} training frames "
-             f"(data.supervised_fraction = {config.data.supervised_fraction})")
+             f"(data.supervised_fraction = {config.data.supervised_fraction} of the {unit}s)")
   return device_pool(data, mesh, config_lib.window_span(config), labelled)
 
 

@@ -115,3 +115,16 @@ def test_figures_from_finished_runs(finished):
   for p in paths:
     with open(p, "rb") as f:
       assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_every_row_config_validates_and_semi_rows_differ_only_in_what_they_sample():
+  from lifting import config as config_lib  # pylint: disable=import-outside-toplevel
+  for row in ablation.ROWS:
+    config_lib.validate(ablation.row_config(row, 0, "/tmp/out", "cpu", 0))
+  rows = {r.slug: r for r in ablation.ROWS}
+  takes, frames = (ablation.row_config(rows[s], 1, "/tmp/out", "cpu", 0) for s in ("semi_supervised",
+                                                                                   "semi_supervised_frames"))
+  assert (takes.data.supervised_unit, frames.data.supervised_unit) == ("take", "frame")
+  assert frames.train.init_from == takes.train.init_from == ablation.run_dir("/tmp/out", "adv_ss_td", 1)
+  frames.data.supervised_unit = "take"
+  assert frames.to_dict() == takes.to_dict()

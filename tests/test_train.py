@@ -344,6 +344,11 @@ def test_batches_are_windows_of_one_sequence_and_labelled_frames_bring_their_3d(
   assert set(sup_x) == set(labelled.tolist())  # Only labelled frames, each with its own ground truth.
   np.testing.assert_array_equal(sup_3d[:, 0, 2], -sup_x)
   assert len(pool_lib.labelled_frames(data, 1.0, seed=0)) == 10
+  frames_only = pool_lib.labelled_frames(data, 0.3, seed=0, unit="frame")  # 3 of the 10 frames, from either take.
+  assert len(frames_only) == 3 and len(set(frames_only.tolist())) == 3 and frames_only.max() < 10
+  assert len({tuple(pool_lib.labelled_frames(data, 0.3, seed=s, unit="frame")) for s in range(8)}) > 1
+  with pytest.raises(ValueError, match="supervised_unit"):
+    pool_lib.labelled_frames(data, 0.5, seed=0, unit="clip")
   with pytest.raises(ValueError, match="supervised_fraction"):
     pool_lib.labelled_frames(data, 0.0, seed=0)
   with pytest.raises(ValueError, match="needs the training frames' 3D"):

@@ -21,7 +21,7 @@ def test_moving_average_follows_the_parameters_step_by_step():
   """Three real steps: the average of params and batch statistics is the numpy recursion of the raw ones."""
   config = shrink(adv_ss_td.get_config())
   config.train.ema_decay = 0.9
-  states = [one_step(config, steps=1)[0]] + [one_step(config, steps=n)[1] for n in (1, 2, 3)]
+  states = one_step(config, steps=3, keep_all=True)  # Before, and after each of three steps.
   for name in ("params", "batch_stats"):
     want = jax.tree.leaves(getattr(states[0].lifter, name))
     for n in (1, 2, 3):

@@ -34,8 +34,10 @@ def shrink(config):
   return config
 
 
-def one_step(config, mesh=None, steps=1, hlo: list | None = None):
-  """States before and after ``steps`` train steps, and the last metrics; ``hlo`` gets the compiled step's HLO text."""
+def one_step(config, mesh=None, steps=1, hlo: list | None = None, keep_all: bool = False):
+  """States before and after ``steps`` train steps, and the last metrics; ``hlo`` gets the compiled step's HLO text.
+
+  With ``keep_all``, the list of states before and after every step instead (one compilation)."""
   layout = skeleton.get_layout(config.layout)
   data = pipeline.load(config)
   mesh = mesh or step_lib.make_mesh()
@@ -47,8 +49,13 @@ def one_step(config, mesh=None, steps=1, hlo: list | None = None):
   step_fn = step_fn.lower(states, pool, jax.random.key(1)).compile()  # Ahead of time: the HLO that runs.
   if hlo is not None:
     hlo.append(step_fn.as_text())
+  trace = []
   for _ in range(steps):
     states, metrics = step_fn(states, pool, jax.random.key(1))
+    if keep_all:
+      trace.append(jax.device_get(states))
+  if keep_all:
+    return [before] + trace
   return before, jax.device_get(states), jax.device_get(metrics)
 
 

@@ -72,15 +72,14 @@ def diagnose(workdir: str) -> dict:
 
 def table(rows: list[dict]) -> str:
   """A markdown table of `diagnose` results: one row per run."""
-  lines = ["| run | PA-MPJPE | lateral / depth error (mm) | depth spread (lift / truth) | depth flips | wrists | "
-           "elbows | knees | ankles |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+  lines = [("| run | PA-MPJPE | lateral / depth error (mm) | depth spread (lift / truth) | depth flips | wrists | "
+            "elbows | knees | ankles |"), "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
   for r in rows:
-    pj = r["per_joint"]
-    pair = lambda a: (pj[f"l_{a}"] + pj[f"r_{a}"]) / 2  # noqa: E731
+    sides = " | ".join(f"{(r['per_joint'][f'l_{j}'] + r['per_joint'][f'r_{j}']) / 2:.1f}"
+                       for j in ("wrist", "elbow", "knee", "ankle"))  # Left and right averaged.
     name = os.path.basename(os.path.normpath(r["workdir"]))
     lines.append(f"| {name} | {r['pa_mpjpe']:.1f} | {r['lateral_mm']:.1f} / {r['depth_mm']:.1f} | "
-                 f"{r['depth_spread_ratio']:.2f} | {100 * r['depth_flip_rate']:.1f}% | {pair('wrist'):.1f} | "
-                 f"{pair('elbow'):.1f} | {pair('knee'):.1f} | {pair('ankle'):.1f} |")
+                 f"{r['depth_spread_ratio']:.2f} | {100 * r['depth_flip_rate']:.1f}% | {sides} |")
   return "\n".join(lines) + "\n"
 
 

@@ -34,6 +34,8 @@ from absl import app
 from absl import flags
 from absl import logging
 
+FLAGS = flags.FLAGS
+
 
 def define_flags():
   """Defines the command's flags (only when run as a script, so importing it beside ablation is safe)."""
@@ -244,7 +246,6 @@ def curves(folder: str, summary: dict) -> list[str]:
 
 def main(argv):
   del argv
-  FLAGS = flags.FLAGS  # pylint: disable=invalid-name
   from lifting import logs, train  # pylint: disable=import-outside-toplevel
   from lifting import evaluate as evaluate_lib  # pylint: disable=import-outside-toplevel
 

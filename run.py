@@ -36,7 +36,8 @@ _MODE = flags.DEFINE_enum(
     "train: train (resuming if possible), evaluating at intervals; eval: evaluate the latest checkpoint on the test "
     "split, writing results.json and results.md; adapt: complete and domain-adapt the 2D poses of "
     "config.adapt.sources to the training data and cache them for data.extra; lift: lift the keypoints in --input "
-    "with the checkpoint in --workdir (its own config.json; --config is ignored) and write them to --output.")
+    "with the model in --workdir (a training run or an exported model, with its own config.json; --config is "
+    "ignored; without --workdir, the shipped model) and write them to --output.")
 # --mode=lift
 _INPUT = flags.DEFINE_string("input", None, "lift: keypoint file or folder (COCO JSON, OpenPose JSON folder or file, "
                              "LSP/LSPET .mat, MPII CSV, .npy/.npz/.csv arrays [F, J, 2|3]).")
@@ -50,6 +51,8 @@ _IMAGE_SIZE = flags.DEFINE_list("image_size", None, "lift: W,H; joints further o
 _PICTURES = flags.DEFINE_integer("pictures", 4, "lift: PNGs (2D input and two 3D views) of this many poses.")
 _CONTACT_SHEET = flags.DEFINE_integer("contact_sheet", 0, "lift: a contact sheet of this many random poses (0: none).")
 _ANIMATE = flags.DEFINE_bool("animate", False, "lift: an animated GIF of the whole sequence, 3D beside 2D.")
+_SHOW_CONFIG = flags.DEFINE_bool("show_config", False, "Print the config (after --config.* overrides) and exit; "
+                                  "each field is documented where experiments/default.py sets it.")
 _COMPLETION = flags.DEFINE_string("completion", "auto", "lift: completion network folder (run.py --mode=adapt's "
                                   "completion/), 'auto' (the one the run's data.extra came from) or 'none'.")
 
@@ -60,16 +63,32 @@ def main(argv):
   from lifting import allocator
   allocator.tune()  # Before JAX starts its threads (lifting/allocator.py says why).
   import jax  # Imported here so that --help is fast; importing touches no backend.
-  from lifting import distributed, logs, train
-  from lifting import evaluate as evaluate_lib
+  from lifting import logs
 
   logs.setup_cli_logging()
 
   config = flags.FLAGS.config
-  try:
-    if _MODE.value == "lift":
+  if _MODE.value == "lift":  # Before the training modules (and Orbax) are imported: a lift starts in seconds.
+    try:
       _lift()
-      return
+    except (ValueError, OSError) as e:
+      sys.exit(f"run.py: error: {e}")
+    return
+  from lifting import distributed, train
+  from lifting import evaluate as evaluate_lib
+  if _SHOW_CONFIG.value:
+    print(f"# {flags.FLAGS['config'].config_filename}, after overrides; each field is documented where "
+          f"{os.path.join(_HERE, 'experiments', 'default.py')} sets it.")
+    def leaves(node, prefix):
+      for key in sorted(node):
+        if isinstance(node[key], dict):
+          yield from leaves(node[key], f"{prefix}{key}.")
+        else:
+          yield f"{prefix}{key}", node[key]
+    for name, value in leaves(config.to_dict(), "config."):
+      print(f"{name} = {value!r}")
+    return
+  try:
     if "://" in _WORKDIR.value:
       raise ValueError(f"--workdir: expected a filesystem path (with --config.distributed=True, one every host "
                        f"sees), got the URL {_WORKDIR.value!r}: logs and results are written with open(); "
@@ -102,7 +121,7 @@ def main(argv):
 def _lift():
   from lifting import inference
   if not _INPUT.value or not _OUTPUT.value:
-    raise ValueError("--mode=lift needs --input=FILE and --output=DIR (and --workdir=a trained run)")
+    raise ValueError("--mode=lift needs --input=FILE and --output=DIR (and optionally --workdir=a trained run)")
   size = None
   if _IMAGE_SIZE.value:
     try:
@@ -115,7 +134,8 @@ def _lift():
   except ValueError:
     raise ValueError(f"--min_score: expected numbers, got {','.join(_MIN_SCORE.value)}") from None
   completion = None if _COMPLETION.value.lower() == "none" else _COMPLETION.value
-  out = inference.lift_file(_WORKDIR.value, _INPUT.value, _OUTPUT.value, _FORMAT.value, _LAYOUT.value,
+  workdir = _WORKDIR.value if flags.FLAGS["workdir"].present else None  # None: the shipped model.
+  out = inference.lift_file(workdir, _INPUT.value, _OUTPUT.value, _FORMAT.value, _LAYOUT.value,
                             min_score, size, _PICTURES.value, _CONTACT_SHEET.value, _ANIMATE.value, completion)
   c = out["joint_counts"]
   print(f"lifted {out['valid_poses']:,} of {out['num_poses']:,} poses ({out['input_layout']} -> paper14) with step "
@@ -124,8 +144,18 @@ def _lift():
         f"{' ...' if len(out['files']) > 6 else ''} in {out['output']}")
 
 
+_HELP = ("-h", "-?", "--help", "--helpshort", "--helpfull")
+
+
 def _parse_flags(argv):
-  """absl's parser, but a bad ``--config.x`` gives one line instead of a traceback."""
+  """absl's parser, but a bad ``--config.x`` gives one line instead of a traceback, and help exits 0."""
+  if any(a in _HELP for a in argv[1:]):
+    full = "--helpfull" in argv[1:]
+    print(flags.FLAGS.get_help() if full else flags.FLAGS.main_module_help())
+    print(f"\nConfig fields (--config.FIELD=VALUE): every field is set, with a comment saying what it does, in "
+          f"{os.path.relpath(os.path.join(_HERE, 'experiments', 'default.py'))}; experiments/*.py override some of them "
+          f"(experiments/README.md). --show_config prints a config with the values a run would use.")
+    sys.exit(0)
   try:
     return flags.FLAGS(argv)
   except flags.Error as e:

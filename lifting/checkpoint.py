@@ -40,3 +40,23 @@ class Checkpointer:
   def close(self) -> None:
     self._manager.wait_until_finished()
     self._manager.close()
+
+
+def restore_subtree(directory: str, item) -> tuple[int | None, dict]:
+  """``(step, tree)``: the arrays of ``item`` (a nested dict of ``jax.ShapeDtypeStruct`` naming a part of the
+  saved states, e.g. ``{"lifter": {"params": ...}}``) from the latest step in ``directory``, on this
+  process's first device, without reading or building the rest. ``(None, {})`` when there is no step."""
+  manager = ocp.CheckpointManager(os.path.abspath(directory),
+                                  options=ocp.CheckpointManagerOptions(create=False))
+  try:
+    step = manager.latest_step()
+    if step is None:
+      return None, {}
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    restore_args = jax.tree.map(lambda a: ocp.ArrayRestoreArgs(dtype=a.dtype, sharding=device), item)
+    with ocp.PyTreeCheckpointer() as reader:
+      tree = reader.restore(os.path.join(os.path.abspath(directory), str(step), "default"),
+                            args=ocp.args.PyTreeRestore(item=item, restore_args=restore_args, partial_restore=True))
+    return int(step), tree
+  finally:
+    manager.close()

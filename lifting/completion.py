@@ -31,7 +31,6 @@ import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from absl import logging
 
 from lifting import models
@@ -229,6 +228,7 @@ def train_completer(poses2d: np.ndarray, *, max_missing: int = 4, width: int = 2
   model = models.Completer(width=width, num_layers=num_layers)
   key_init, key_data = jax.random.split(jax.random.key(seed))
   params = jax.jit(model.init)(key_init, pool[:1], all_visible[:1])
+  import optax  # pylint: disable=g-import-not-at-top  (training only: lifting with a saved network skips it)
   optimizer = optax.adam(learning_rate)
   opt_state = jax.jit(optimizer.init)(params)
 

@@ -34,14 +34,15 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 
 import jax
 import numpy as np
 from absl import logging
 
-from lifting import checkpoint
 from lifting import completion as completion_lib
 from lifting import geometry
+from lifting import models as models_lib
 from lifting import skeleton
 from lifting.data import keypoints
 from lifting.data import pipeline
@@ -277,40 +278,40 @@ def _read_json(path: str) -> dict:
     return json.load(f)
 
 
-def load(workdir: str, completion: str | None = "auto", max_batch: int = 65536) -> Model:
-  """The latest checkpoint of a training ``workdir`` (``config.json`` and ``checkpoints/`` inside).
+# The model that `load()` and ``--mode=lift`` use when given no workdir (lifting/models/README.md).
+DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "bandai_adv_ss_td")
+LIFTER_FILE = "lifter.msgpack"  # An exported model's weights (`export`); a training workdir has checkpoints/ instead.
 
-  ``completion``: a folder written by `lifting.completion.save` (``run.py --mode=adapt`` puts one
-  in its workdir as ``completion/``); ``"auto"`` looks for the one the run's ``data.extra``
-  poses came from; ``None`` uses the fallback only.
+
+def load(workdir: str | None = None, completion: str | None = "auto", max_batch: int = 65536) -> Model:
+  """A lifter ready to lift: an exported model folder (`export`; ``None``: the shipped `DEFAULT_MODEL`), or
+  the latest checkpoint of a training ``workdir`` (``config.json`` and ``checkpoints/`` inside).
+
+  Only what lifting needs is read: the lifter's parameters and batch statistics (the weights the
+  run's results report), into abstract shapes, so no optimiser, discriminator or train step is
+  built or compiled. ``completion``: a folder written by `lifting.completion.save`
+  (``run.py --mode=adapt`` puts one in its workdir as ``completion/``); ``"auto"`` uses the one
+  beside an exported model, or the one a run's ``data.extra`` poses came from; ``None`` uses the
+  fallback only.
   """
   from ml_collections import config_dict  # pylint: disable=g-import-not-at-top
-  from lifting import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
-  from lifting import step as step_lib  # pylint: disable=g-import-not-at-top
 
-  workdir = os.path.abspath(os.path.expanduser(workdir))
+  workdir = os.path.abspath(os.path.expanduser(DEFAULT_MODEL if workdir is None else workdir))
   config_path = os.path.join(workdir, "config.json")
   if not os.path.exists(config_path):
-    raise ValueError(f"{workdir}: no config.json; expected the workdir of a training run (run.py --workdir)")
-  config = config_dict.ConfigDict(_read_json(config_path))
-  if not os.path.isdir(os.path.join(workdir, "checkpoints")):
-    raise ValueError(f"{workdir}: no checkpoints/ folder; train first (run.py --mode=train)")
-  ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
+    raise ValueError(f"{workdir}: no config.json; expected the workdir of a training run (run.py --workdir) "
+                     "or an exported model (inference.export)")
   try:
-    step = ckpt.latest_step()
-    if step is None:
-      raise ValueError(f"{workdir}: no checkpoint in checkpoints/; train first (run.py --mode=train)")
-    models = step_lib.build_models(config)
+    config = config_dict.ConfigDict(_read_json(config_path))
     layout = skeleton.get_layout(config.layout)
-    template = step_lib.create_train_states(config, models, layout.num_joints, jax.random.key(0))
-    try:
-      states = ckpt.restore(template)
-    except (ValueError, KeyError, TypeError) as e:
-      raise ValueError(f"{workdir}: the checkpoint does not match its config.json (another joint layout or "
-                       f"network; {type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
-  finally:
-    ckpt.close()
-  variables = states.lifter.variables(evaluate_lib.reported_weights(config))  # The weights the run's results report.
+  except (ValueError, TypeError, AttributeError, KeyError) as e:
+    raise ValueError(f"{config_path}: not a run's config ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+  lifter = models_lib.lifter_from_config(config)
+  exported = os.path.exists(os.path.join(workdir, LIFTER_FILE))
+  if exported:
+    variables, step = _read_exported(workdir, lifter, layout)
+  else:
+    variables, step = _restore_lifter(workdir, config, lifter, layout)
   norm_path = os.path.join(workdir, "normalization.json")
   if os.path.exists(norm_path):
     normalization = _read_json(norm_path)
@@ -323,14 +324,96 @@ def load(workdir: str, completion: str | None = "auto", max_batch: int = 65536) 
     normalization["mean_pose"] = _canonical_pose(layout).tolist()
   comp = None
   if completion == "auto":
-    folder = _completion_beside(config)
-    comp = completion_lib.load(folder) if folder else None
+    folder = os.path.join(workdir, "completion") if exported else _completion_beside(config)
+    comp = completion_lib.load(folder) if folder and os.path.exists(os.path.join(folder, "completion.json")) else None
   elif completion:
     comp = completion_lib.load(completion)
   if comp is not None and comp.mean_pose.shape[0] != layout.num_joints:
     raise ValueError(f"completion: the network fills {comp.mean_pose.shape[0]} joints, the model has "
                      f"{layout.num_joints}")
-  return Model(config, models.lifter, variables, normalization, comp, int(step), workdir, max_batch)
+  return Model(config, lifter, variables, normalization, comp, int(step), workdir, max_batch)
+
+
+def _abstract_variables(lifter, layout: skeleton.Layout) -> dict:
+  """``{"params", "batch_stats"}`` of ``lifter`` as shapes and dtypes (traced, not run or compiled)."""
+  pose = jax.ShapeDtypeStruct((1, layout.num_joints, 2), np.float32)
+  return jax.eval_shape(lambda p: lifter.init(jax.random.key(0), p, train=False), pose)
+
+
+def _restore_lifter(workdir: str, config, lifter, layout: skeleton.Layout) -> tuple[dict, int]:
+  """The reported weights of the latest checkpoint in ``workdir``, read alone (a partial restore)."""
+  from lifting import evaluate as evaluate_lib  # pylint: disable=g-import-not-at-top
+  folder = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(folder):
+    raise ValueError(f"{workdir}: no checkpoints/ folder; train first (run.py --mode=train)")
+  from lifting import checkpoint  # pylint: disable=g-import-not-at-top  (Orbax: only for training workdirs)
+  abstract = _abstract_variables(lifter, layout)
+  prefix = "ema_" if evaluate_lib.reported_weights(config) == "ema" else ""
+  try:
+    step, tree = checkpoint.restore_subtree(
+        folder, {"lifter": {prefix + "params": abstract["params"], prefix + "batch_stats": abstract["batch_stats"]}})
+  except (ValueError, KeyError, TypeError) as e:
+    raise ValueError(f"{workdir}: the checkpoint does not match its config.json (another joint layout or "
+                     f"network; {type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+  if step is None:
+    raise ValueError(f"{workdir}: no checkpoint in checkpoints/; train first (run.py --mode=train)")
+  return {"params": tree["lifter"][prefix + "params"], "batch_stats": tree["lifter"][prefix + "batch_stats"]}, step
+
+
+def _read_exported(folder: str, lifter, layout: skeleton.Layout) -> tuple[dict, int]:
+  import flax.serialization  # pylint: disable=g-import-not-at-top
+  path = os.path.join(folder, LIFTER_FILE)
+  abstract = _abstract_variables(lifter, layout)
+  try:
+    with open(path, "rb") as f:
+      variables = flax.serialization.from_bytes(abstract, f.read())
+  except (ValueError, KeyError, TypeError) as e:
+    raise ValueError(f"{path}: not the weights of the network config.json describes "
+                     f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+  for (where, want), got in zip(jax.tree_util.tree_leaves_with_path(abstract), jax.tree.leaves(variables)):
+    if np.shape(got) != want.shape:
+      raise ValueError(f"{path}: {jax.tree_util.keystr(where)} has shape {np.shape(got)}, the network config.json "
+                       f"describes {want.shape}")
+  meta_path = os.path.join(folder, "model.json")
+  step = _read_json(meta_path).get("step", 0) if os.path.exists(meta_path) else 0
+  return jax.tree.map(np.asarray, variables), step
+
+
+def _without_paths(tree):
+  """``tree`` with every string that holds an absolute path (the exporting machine's data and runs) set to ""."""
+  if isinstance(tree, dict):
+    return {k: _without_paths(v) for k, v in tree.items()}
+  if isinstance(tree, (list, tuple)):
+    return type(tree)(_without_paths(v) for v in tree)
+  if isinstance(tree, str) and re.search(r"(^|[:,])(/|[A-Za-z]:\\)", tree):
+    return ""
+  return tree
+
+
+def export(workdir: str, folder: str, meta: dict | None = None, completion: str | None = "auto") -> list[str]:
+  """Writes what lifting needs from a training ``workdir`` to ``folder``: ``config.json``,
+  ``normalization.json``, the reported weights as ``lifter.msgpack``, ``model.json`` (step, source and
+  ``meta``) and the completion network (``completion/``: ``completion`` as `load` takes it). Returns the
+  file names."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  import flax.serialization  # pylint: disable=g-import-not-at-top
+  model = load(workdir, completion)
+  os.makedirs(folder, exist_ok=True)
+  with open(os.path.join(folder, "config.json"), "w") as f:
+    json.dump(_without_paths(model.config.to_dict()), f, indent=2)
+  with open(os.path.join(folder, "normalization.json"), "w") as f:
+    json.dump(model.normalization, f, indent=2)
+  with open(os.path.join(folder, LIFTER_FILE), "wb") as f:
+    f.write(flax.serialization.to_bytes(jax.device_get(model.variables)))
+  with open(os.path.join(folder, "model.json"), "w") as f:
+    json.dump({"step": model.step, "source": os.path.basename(model.workdir), **(meta or {})}, f, indent=2)
+  written = ["config.json", "normalization.json", LIFTER_FILE, "model.json"]  # config.json: absolute paths blanked
+  if model.completion is not None:
+    completion_lib.save(model.completion, os.path.join(folder, "completion"))
+    written += ["completion/completion.json", "completion/completion.msgpack"]
+  elif os.path.exists(os.path.join(folder, "completion")):
+    shutil.rmtree(os.path.join(folder, "completion"))
+  return written
 
 
 def _normalization_from_data(config, workdir: str) -> dict:
@@ -391,8 +474,6 @@ def _safe_name(text: str) -> str:
 def write_outputs(lifted: Lifted, folder: str, meta: dict, pictures: int = 4, contact_sheet: int = 0,
                   animate: bool = False) -> list[str]:
   """Writes ``poses3d.npz``, ``poses3d.json`` and the pictures to ``folder``; returns the paths (relative)."""
-  from lifting import plots  # pylint: disable=g-import-not-at-top  (matplotlib only when drawing)
-
   os.makedirs(folder, exist_ok=True)
   np.savez(os.path.join(folder, "poses3d.npz"), poses3d=lifted.poses3d, scale=lifted.scale, flags=lifted.flags,
            pose2d=lifted.pose2d, valid=lifted.valid, ids=np.array(lifted.ids), joints=np.array(lifted.joints),
@@ -401,6 +482,9 @@ def write_outputs(lifted: Lifted, folder: str, meta: dict, pictures: int = 4, co
     json.dump({**meta, "joints": list(lifted.joints), "flag_names": list(FLAG_NAMES), "poses": lifted.to_json()}, f)
   written = ["poses3d.npz", "poses3d.json"]
   names = lambda i: [FLAG_NAMES[k] for k in lifted.flags[i]]  # noqa: E731
+  if not (pictures or contact_sheet or animate):
+    return written
+  from lifting import plots  # pylint: disable=g-import-not-at-top  (matplotlib, seconds to import: only when drawing)
   for i in _pick(lifted.valid, pictures, spread=True):
     rel = os.path.join("pictures", f"pose_{_safe_name(lifted.ids[i])}.png")
     plots.pose_picture(lifted.pose2d[i], lifted.poses3d[i], "paper14", os.path.join(folder, rel), flags=names(i),
@@ -422,20 +506,22 @@ def write_outputs(lifted: Lifted, folder: str, meta: dict, pictures: int = 4, co
   return written
 
 
-def lift_file(workdir: str, input_path: str, output: str, format: str | None = None, layout: str | None = None,
+def lift_file(workdir: str | None, input_path: str, output: str, format: str | None = None, layout: str | None = None,
               min_score=0.0, image_size: tuple[int, int] | None = None, pictures: int = 4,
               contact_sheet: int = 0, animate: bool = False, completion: str | None = "auto") -> dict:
-  """Reads a keypoint file, lifts it with the checkpoint in ``workdir`` and writes the results to ``output``.
+  """Reads a keypoint file, lifts it with the model in ``workdir`` (`load`; ``None``: the shipped model) and
+  writes the results to ``output``.
 
-  Everything is written to a temporary folder first and moved into ``output`` only when all of it
-  succeeded, so an error leaves no partial files behind. Returns a summary.
+  The input is read and checked before the model is loaded, so a bad file fails at once. Everything
+  is written to a temporary folder first and moved into ``output`` only when all of it succeeded, so
+  an error leaves no partial files behind. Returns a summary.
   """
   import shutil  # pylint: disable=g-import-not-at-top
   import tempfile  # pylint: disable=g-import-not-at-top
 
-  model = load(workdir, completion)
   kp = keypoints.read_keypoints(input_path, format, **({"layout": layout} if layout else {}))
   kp = restrict(kp, min_score, image_size)  # Per joint of the file's own layout, before conversion.
+  model = load(workdir, completion)
   lifted = model.lift_keypoints(kp)
   counts = {name: int((lifted.flags[lifted.valid] == k).sum()) for k, name in enumerate(FLAG_NAMES)}
   meta = {"model": model.workdir, "step": model.step, "input": os.path.abspath(input_path), "input_layout": kp.layout,

@@ -7,6 +7,7 @@ do nothing.
 from __future__ import annotations
 
 import json
+import logging as std_logging
 import math
 import os
 import time
@@ -88,5 +89,8 @@ def log(message: str) -> None:
 def setup_cli_logging() -> None:
   """INFO logging for command-line tools, without Orbax's per-checkpoint INFO chatter (warnings stay)."""
   logging.set_verbosity(logging.INFO)
+  # JAX logs each platform it probes and lacks ("Unable to initialize backend 'tpu'") at INFO, which plain JAX
+  # keeps quiet; a real failure to use a device still comes as a warning or an error.
+  std_logging.getLogger("jax._src.xla_bridge").setLevel(std_logging.WARNING)
   logging.get_absl_handler().addFilter(
       lambda record: record.levelno >= logging.converter.STANDARD_WARNING or "orbax" not in record.pathname)

@@ -161,6 +161,19 @@ class Lifter(nn.Module):
                        output_init_scale=1e-2, dropout_rng=self.dropout_rng, dtype=self.dtype)(x, train)
 
 
+def speed_settings(config) -> dict:
+  """``dropout_rng`` and ``dtype`` of ``config.model``; ``.get``: configs saved before these fields existed
+  (inference on old runs) mean the defaults."""
+  m = config.model
+  return dict(dropout_rng=m.get("dropout_rng", "bits"), dtype=jnp.dtype(m.get("dtype", "float32")))
+
+
+def lifter_from_config(config) -> Lifter:
+  """The lifter ``config.model`` describes (a module: nothing is initialised)."""
+  m = config.model
+  return Lifter(width=m.width, num_blocks=m.lifter_blocks, dropout=m.dropout, **speed_settings(config))
+
+
 def kcs_features(pose2d: jax.Array, bones: tuple[tuple[int, int], ...], scale: float = 1.0) -> jax.Array:
   """Kinematic chain space features of 2D poses (Wandt and Rosenhahn, CVPR 2019): ``[..., J, 2]`` to the
   upper triangle (diagonal included) of the Gram matrix of the bone vectors, ``[..., K (K + 1) / 2]``

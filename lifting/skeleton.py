@@ -34,7 +34,8 @@ Adding a layout
 ---------------
 Build a ``Layout(...)`` (``_layout`` derives the mirrored pairs from ``l_``/``r_``
 names), register it in ``LAYOUTS``, and, if it should feed paper14, add an entry to
-``TO_PAPER14`` stating where its ``neck`` and ``head`` come from. Validation in
+``TO_PAPER14`` stating where its ``neck`` and ``head`` come from (and, for detector
+layouts, ``FALLBACKS_TO_PAPER14``: what stands in when those are not confident). Validation in
 ``Layout.__post_init__`` and the tests catch malformed definitions.
 """
 
@@ -359,6 +360,19 @@ TO_PAPER14: dict[str, dict[str, tuple[str, ...]]] = {
   "coco17": {"neck": ("l_shoulder", "r_shoulder"), "head": ("l_ear", "r_ear")},
   "openpose25": {"neck": ("neck",), "head": ("l_ear", "r_ear")},
   "openpose18": {"neck": ("neck",), "head": ("l_ear", "r_ear")},
+}
+
+# When a detector is not confident of all the sources of a paper14 joint (``TO_PAPER14``), the joint
+# comes from the first of these groups with any usable joint, as the mean of that group's usable
+# joints. The order follows the distance from the ear midpoint: in profile one ear is almost on
+# the skull's centre line (the other is hidden behind it); the eyes sit forward of the ears, the
+# nose furthest. Used by `lifting.data.keypoints.convert`, which knows which joints are usable;
+# the linear `convert` below has no such notion and uses ``TO_PAPER14`` alone.
+_FACE_FALLBACK = (("l_ear", "r_ear"), ("l_eye", "r_eye"), ("nose",))
+FALLBACKS_TO_PAPER14: dict[str, dict[str, tuple[tuple[str, ...], ...]]] = {
+  "coco17": {"head": _FACE_FALLBACK},
+  "openpose25": {"head": _FACE_FALLBACK},
+  "openpose18": {"head": _FACE_FALLBACK},
 }
 
 # Joints whose meaning depends on the data source; they are never exported by name.

@@ -97,15 +97,14 @@ class Models:
 def build_models(config) -> Models:
   """The networks a config needs; a discriminator is built only if its term is on."""
   m = config.model
-  # .get: configs saved before these fields existed (inference on old runs) mean the defaults.
-  speed = dict(dropout_rng=m.get("dropout_rng", "bits"), dtype=jnp.dtype(m.get("dtype", "float32")))
+  speed = models_lib.speed_settings(config)
   disc = dict(width=m.width, num_blocks=m.disc_blocks, dropout=m.disc_dropout, **speed)
   # Beyond the paper: the pose discriminator also sees the bones' Gram matrix (models.kcs_features).
   kcs = {}
   if m.get("disc_kcs", False):
     kcs = dict(kcs_bones=skeleton.get_layout(config.layout).bones, kcs_scale=float(config.c))
   return Models(
-      lifter=models_lib.Lifter(width=m.width, num_blocks=m.lifter_blocks, dropout=m.dropout, **speed),
+      lifter=models_lib.lifter_from_config(config),
       pose_disc=models_lib.PoseDiscriminator(**disc, **kcs) if config.loss.w_adv > 0 else None,
       temporal_disc=models_lib.TemporalDiscriminator(**disc) if config.loss.w_temporal > 0 else None)
 

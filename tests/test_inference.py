@@ -210,3 +210,49 @@ def test_per_joint_thresholds(model, run):
   assert (np.delete(out.flags, PAPER14.joints.index("r_ankle"), axis=1) == inference.OBSERVED).all()
   with pytest.raises(ValueError, match="one per paper14 joint"):
     model.lift(poses, min_score=[0.1, 0.2])
+
+
+def test_export_round_trip_lifts_identically_without_the_training_machines_paths(run, model, tmp_path):
+  folder = tmp_path / "exported"
+  comp_dir = tmp_path / "comp"
+  data = pipeline.load(tiny.get_config(), extra=False)
+  completion_lib.save(completion_lib.train_completer(data.train_2d, max_missing=4, width=8, num_steps=2, batch_size=16),
+                      str(comp_dir))
+  files = inference.export(run[0], str(folder), meta={"row": "tiny"}, completion=str(comp_dir))
+  assert inference.LIFTER_FILE in files and "completion/completion.json" in files
+  again = inference.load(str(folder))
+  assert again.step == model.step and again.completion is not None
+  poses = run[1][:7]
+  np.testing.assert_array_equal(again.lift(poses).poses3d, model.lift(poses).poses3d)
+  with open(folder / "config.json") as f:
+    text = f.read()
+  assert tmp_path.anchor + "tmp" not in text and str(ROOT) not in text
+  with open(folder / "model.json") as f:
+    assert json.load(f)["row"] == "tiny"
+  # Weights of another network than config.json describes: one line naming the file.
+  with open(folder / "config.json") as f:
+    config = json.load(f)
+  config["model"]["width"] = 8
+  (folder / "config.json").write_text(json.dumps(config))
+  with pytest.raises(ValueError, match=r"lifter\.msgpack: .*shape"):
+    inference.load(str(folder))
+
+
+def test_shipped_model_loads_without_a_workdir_and_lifts():
+  model = inference.load()
+  assert model.workdir == inference.DEFAULT_MODEL and model.completion is not None
+  assert model.layout.name == "paper14" and model.step > 0
+  assert os.path.getsize(os.path.join(inference.DEFAULT_MODEL, inference.LIFTER_FILE)) < 10_000_000
+  from lifting.data import synthetic  # pylint: disable=import-outside-toplevel
+  demo = synthetic.make_demo_data(seed=1, num_train_sequences=1, num_test_sequences=1, num_frames=8, num_cameras=1)
+  out = model.lift(demo.test_2d[0])
+  assert out.valid.all() and np.isfinite(out.poses3d).all()
+  # Unit head-to-root length, and a real depth: not a flat pose.
+  np.testing.assert_allclose(np.linalg.norm(out.poses3d[:, PAPER14.head], axis=-1), 1.0, rtol=1e-5)
+  assert np.ptp(out.poses3d[..., 2], axis=-1).min() > 0.05
+
+
+def test_the_input_is_checked_before_any_model_is_loaded(tmp_path):
+  missing = tmp_path / "nope.json"
+  with pytest.raises(ValueError, match="nope.json"):  # Not "no config.json": the model is never looked at.
+    inference.lift_file(str(tmp_path / "no_such_run"), str(missing), str(tmp_path / "out"))

@@ -177,7 +177,10 @@ def test_coco_results(tmp_path):
   kp = K.read_keypoints(path, min_score=0.5)
   np.testing.assert_array_equal(kp.mask, s > 0.5)
   assert kp.counts["joints_low_score"] == (s <= 0.5).sum()
-  assert len(K.read_coco_json(_write_json(tmp_path / "none.json", []))) == 0
+  with pytest.raises(K.KeypointFileError, match=r"none\.json: no poses"):
+    K.read_coco_json(_write_json(tmp_path / "none.json", []))
+  with pytest.raises(K.KeypointFileError, match=r"no poses \(annotations_crowd 1, poses_dropped 1"):
+    K.read_coco_json(_write_json(tmp_path / "crowd.json", {"annotations": [{"image_id": 1, "iscrowd": 1}]}))
 
 
 # ----------------------------------------------------------------------------- OpenPose
@@ -231,17 +234,26 @@ def test_openpose_coco18_file_and_mixed_models(tmp_path):
 # ----------------------------------------------------------------------------- to_paper14
 
 
-def _paper14_reference(kp, table):
-  """Independent reference: each paper14 joint is the plain mean of the named source joints."""
+FACE = (("l_ear", "r_ear"), ("l_eye", "r_eye"), ("nose",))
+
+
+def _paper14_reference(kp, table, fallbacks=None):
+  """Independent reference, pose by pose: each paper14 joint is the plain mean of the named source joints;
+  where they are not all usable, the mean of the usable joints of the first fallback group that has any."""
   src = skeleton.get_layout(kp.layout).joints
   n = len(kp)
   poses, mask = np.full((n, 14, 2), np.nan), np.zeros((n, 14), bool)
-  for d, name in enumerate(PAPER_J):
-    names = table.get(name, (name,) if name in src else ())
-    if names:
-      idx = [src.index(s) for s in names]
-      mask[:, d] = kp.mask[:, idx].all(1)
-      poses[mask[:, d], d] = kp.poses[mask[:, d]][:, idx].mean(1)
+  for i in range(n):
+    for d, name in enumerate(PAPER_J):
+      names = table.get(name, (name,) if name in src else ())
+      if names and all(kp.mask[i, src.index(s)] for s in names):
+        poses[i, d], mask[i, d] = np.mean([kp.poses[i, src.index(s)] for s in names], 0), True
+        continue
+      for group in (fallbacks or {}).get(name, ()):
+        found = [kp.poses[i, src.index(s)] for s in group if kp.mask[i, src.index(s)]]
+        if found:
+          poses[i, d], mask[i, d] = np.mean(found, 0), True
+          break
   return poses, mask
 
 
@@ -273,11 +285,12 @@ def test_to_paper14_coco_neck_is_shoulder_midpoint(tmp_path):
   ls, rs = COCO_J.index("l_shoulder"), COCO_J.index("r_shoulder")
   np.testing.assert_allclose(kp.poses[0, neck], (xy[0, ls] + xy[0, rs]) / 2, rtol=1e-6)
   assert not kp.mask[1, neck] and np.isnan(kp.poses[1, neck]).all()  # never half a shoulder pair
-  # v[0, 3] = 0 is l_ear: the ear-midpoint head is masked; v[0, 5] = 1 is l_shoulder: the neck is occluded.
-  assert not kp.mask[0, head] and kp.occluded[0, neck] and kp.occluded[0, PAPER_J.index("l_shoulder")]
-  assert kp.occluded.sum() == 2 and kp.scores[0, head] == 0
+  # v[0, 3] = 0 is l_ear: the head is the other ear; v[0, 5] = 1 is l_shoulder: the neck is occluded.
+  np.testing.assert_allclose(kp.poses[0, head], xy[0, COCO_J.index("r_ear")], rtol=1e-6)
+  assert kp.mask[0, head] and kp.occluded[0, neck] and kp.occluded[0, PAPER_J.index("l_shoulder")]
+  assert kp.occluded.sum() == 2 and kp.scores[0, head] == 1
   table = {"neck": ("l_shoulder", "r_shoulder"), "head": ("l_ear", "r_ear")}
-  ref_poses, ref_mask = _paper14_reference(src, table)
+  ref_poses, ref_mask = _paper14_reference(src, table, {"head": FACE})
   np.testing.assert_array_equal(kp.mask, ref_mask)
   np.testing.assert_allclose(kp.poses, ref_poses, rtol=1e-6)
   assert kp.counts["joints_masked"] == (~ref_mask).sum() and kp.counts["annotations_crowd"] == 1
@@ -290,10 +303,11 @@ def test_to_paper14_openpose_and_mpii(tmp_path):
   path = _write_json(tmp_path / "x_keypoints.json", {"people": [_openpose_person(xy[i], c[i]) for i in range(2)]})
   src = K.read_openpose(path)
   kp = K.to_paper14(src)
-  ref_poses, ref_mask = _paper14_reference(src, {"head": ("l_ear", "r_ear")})
+  ref_poses, ref_mask = _paper14_reference(src, {"head": ("l_ear", "r_ear")}, {"head": FACE})
   np.testing.assert_array_equal(kp.mask, ref_mask)
   np.testing.assert_allclose(kp.poses, ref_poses, rtol=1e-6)
   np.testing.assert_allclose(kp.scores[0, PAPER_J.index("head")], c[0, 17:19].min(), rtol=1e-6)
+  np.testing.assert_allclose(kp.scores[1, PAPER_J.index("head")], c[1, 18], rtol=1e-6)  # the ear that is left
 
   xy = _points(rng, 1, 16)
   (tmp_path / "m.csv").write_text(_mpii_line("a.jpg", xy[0]) + "\n")
@@ -302,6 +316,41 @@ def test_to_paper14_openpose_and_mpii(tmp_path):
   kp = K.to_paper14(src)
   assert ref_mask.all() and kp.mask.all()
   np.testing.assert_allclose(kp.poses, ref_poses, rtol=1e-6)
+
+
+@pytest.mark.parametrize("layout", ["coco17", "openpose25", "openpose18"])
+def test_head_comes_from_the_ears_else_the_eyes_else_the_nose(layout):
+  """Hand-made faces, one per case: which points are confident, and where paper14's head must be."""
+  names = skeleton.get_layout(layout).joints
+  face = {"nose": (100.0, 50.0), "l_eye": (104.0, 46.0), "r_eye": (96.0, 46.0), "l_ear": (110.0, 48.0),
+          "r_ear": (90.0, 48.0)}
+  cases = [  # (confident face points, expected head or None)
+    (("nose", "l_eye", "r_eye", "l_ear", "r_ear"), (100.0, 48.0)),
+    (("nose", "l_eye", "r_eye", "l_ear"), (110.0, 48.0)),  # profile: the visible ear
+    (("nose", "l_eye", "r_eye"), (100.0, 46.0)),
+    (("nose", "r_eye"), (96.0, 46.0)),
+    (("nose",), (100.0, 50.0)),
+    ((), None),
+  ]
+  xy = np.full((len(cases), len(names), 2), 200.0)
+  scores = np.full((len(cases), len(names)), 0.9, np.float32)
+  for i, (confident, _) in enumerate(cases):
+    for name, point in face.items():
+      xy[i, names.index(name)] = point
+      scores[i, names.index(name)] = 0.8 if name in confident else 0.1
+  mask = scores > 0.5
+  xy = np.where(mask[..., None], xy, np.nan).astype(np.float32)
+  kp = K.Keypoints(xy, mask, np.zeros_like(mask), scores, layout, [f"p{i}" for i in range(len(cases))], "hand-made", {})
+  head = PAPER_J.index("head")
+  out = K.to_paper14(kp)
+  for i, (confident, expected) in enumerate(cases):
+    if expected is None:
+      assert not out.mask[i, head] and np.isnan(out.poses[i, head]).all(), confident
+    else:
+      assert out.mask[i, head], confident
+      np.testing.assert_allclose(out.poses[i, head], expected, err_msg=str(confident))
+      assert out.scores[i, head] == np.float32(0.8)
+  assert out.mask[:, PAPER_J.index("l_wrist")].all()  # the other joints are untouched
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -293,9 +293,12 @@ def test_temporal_term_without_sequences_is_rejected():
     config_lib.validate_against(config, data, num_devices=3, num_processes=1)
 
 
-def _run_py(*args, timeout=300):
+def _run_py(*args, timeout=300, probe_platforms=False):
+  """run.py in a subprocess; with ``probe_platforms`` JAX looks for every platform, as on a user's host."""
+  env = {k: v for k, v in os.environ.items() if k != "JAX_PLATFORMS"} if probe_platforms else \
+      dict(os.environ, JAX_PLATFORMS="cpu")
   return subprocess.run([sys.executable, "run.py", *args], cwd=ROOT, capture_output=True, text=True,
-                        timeout=timeout, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+                        timeout=timeout, env=env)
 
 
 def test_run_py_rejects_unknown_config_field_before_training(tmp_path):
@@ -305,10 +308,20 @@ def test_run_py_rejects_unknown_config_field_before_training(tmp_path):
   assert not (tmp_path / "checkpoints").exists()
 
 
+def test_run_py_help_exits_0_and_show_config_prints_overrides(tmp_path):
+  out = _run_py("--help")
+  assert out.returncode == 0 and "--mode" in out.stdout and "experiments/default.py" in out.stdout, out.stderr[-500:]
+  out = _run_py("--config=experiments/tiny.py", "--config.train.num_steps=7", "--show_config", f"--workdir={tmp_path}")
+  assert out.returncode == 0, out.stderr[-1000:]
+  assert "config.train.num_steps = 7" in out.stdout.splitlines() and "default.py" in out.stdout.splitlines()[0]
+  assert not os.listdir(tmp_path)
+
+
 def test_run_py_train_then_eval(tmp_path):
-  out = _run_py("--config=experiments/tiny.py", f"--workdir={tmp_path}")
+  out = _run_py("--config=experiments/tiny.py", f"--workdir={tmp_path}", probe_platforms=True)
   assert out.returncode == 0, out.stderr[-3000:]
   assert "test PA-MPJPE" in out.stdout
+  assert "Unable to initialize backend" not in out.stderr  # JAX's platform probing stays quiet, as in plain JAX.
   out = _run_py("--config=experiments/tiny.py", f"--workdir={tmp_path}", "--mode=eval")
   assert out.returncode == 0, out.stderr[-3000:]
   with open(tmp_path / "results.json") as f:

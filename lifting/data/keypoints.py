@@ -80,6 +80,9 @@ def _check_exists(path) -> str:
 
 def _finish(path, layout, kps, usable, occluded, scores, ids, counts, lo=-MAX_ABS_COORD, hi=MAX_ABS_COORD):
   """Masks non-finite / out-of-range joints among the ``usable`` ones and packs a Keypoints. kps: [N, J, >=2]."""
+  if not len(ids):  # Lifting nothing and exiting 0 would hide a wrong file or filter.
+    dropped = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+    raise KeypointFileError(path, "no poses" + (f" ({dropped})" if dropped else ""))
   xy = np.asarray(kps, np.float64)[..., :2]
   finite = np.isfinite(xy).all(-1)
   in_range = ((xy >= lo) & (xy <= hi)).all(-1)
@@ -478,16 +481,34 @@ def convert(kp: Keypoints, layout: str, dtype=np.float32) -> Keypoints:
 
   A target joint is the W-weighted average of its source joints and is usable only if all of them are;
   it is occluded if any source is, and its score is the sources' minimum. Joints the source layout cannot
-  provide are masked.
+  provide are masked. Where they are not all usable, a joint listed in ``skeleton.FALLBACKS_TO_PAPER14``
+  (paper14's head from COCO / OpenPose) comes from the first fallback group with a usable joint instead:
+  the ears, else the eyes, else the nose.
   """
   dst = skeleton.get_layout(layout)
   W, valid = skeleton.conversion_matrix(kp.layout, dst)  # [J_dst, J], [J_dst]
   uses = W != 0
   mask = valid & ~(uses & ~kp.mask[:, None, :]).any(-1)  # [N, J_dst]
   xy = np.einsum("ds,nsc->ndc", W.astype(dtype), np.where(kp.mask[..., None], kp.poses.astype(dtype), 0.0))
-  poses = np.where(mask[..., None], xy, np.nan).astype(dtype)
-  occluded = (uses & kp.occluded[:, None, :]).any(-1) & mask
+  occluded = (uses & kp.occluded[:, None, :]).any(-1)
   scores = np.where(valid, np.where(uses, kp.scores[:, None, :], np.inf).min(-1, initial=np.inf), 0.0)
+  src = skeleton.get_layout(kp.layout)
+  fallbacks = skeleton.FALLBACKS_TO_PAPER14.get(src.name, {}) if dst.name == "paper14" else {}
+  for name, groups in fallbacks.items():
+    d = dst.index(name)
+    todo = ~mask[:, d]  # [N]
+    for group in groups:
+      members = [src.index(j) for j in group]
+      usable = kp.mask[:, members] & todo[:, None]  # [N, G]
+      take = usable.any(-1)
+      weight = (usable[take] / usable[take].sum(-1, keepdims=True)).astype(dtype)  # [T, G]
+      xy[take, d] = np.einsum("tg,tgc->tc", weight, np.nan_to_num(kp.poses[take][:, members].astype(dtype)))
+      occluded[take, d] = (usable[take] & kp.occluded[take][:, members]).any(-1)
+      scores[take, d] = np.where(usable[take], kp.scores[take][:, members], np.inf).min(-1)
+      mask[take, d] = True
+      todo &= ~take
+  poses = np.where(mask[..., None], xy, np.nan).astype(dtype)
+  occluded &= mask
   counts = {**kp.counts, "joints_masked": int((~mask).sum())}
   return Keypoints(poses, mask, occluded, scores.astype(np.float32), dst.name, kp.ids, kp.source, counts)
 

@@ -51,14 +51,13 @@ def finished(tiny_rows, tmp_path_factory):
   rows = {r.slug: r for r in ablation.ROWS}
   done = {}
   for slug, seeds in (("adv_ss", [0, 1]), ("supervised", [0]), ("adv_ss_td", [0]), ("semi_supervised", [0]),
-                      ("adv_ss_da", [0]), ("adv_ss_raw", [0]), ("ss", [0])):
+                      ("adv_ss_da", [0]), ("adv_ss_raw", [0])):
     done[slug] = [ablation.run_one(rows[slug], s, out, "cpu", 0) for s in seeds]
   return out, done
 
 
 def test_rows_seeds_resume_and_table(finished):
   out, done = finished
-  done = {k: v for k, v in done.items() if k != "ss"}
   rows = {r.slug: r for r in ablation.ROWS}
   # Fine-tuning started from the Adv+SS+TD run, on its own fresh schedule.
   with open(os.path.join(ablation.run_dir(out, "semi_supervised", 0), "config.json")) as f:
@@ -94,7 +93,7 @@ def test_rows_seeds_resume_and_table(finished):
   assert adv_ss["ratio_to_supervised"] == pytest.approx(adv_ss["pa_mpjpe"]["mean"] / table["rows"]["supervised"][
       "pa_mpjpe"]["mean"])
   # What a new machine sees: every finished run under OUT, whichever command ran it.
-  assert set(ablation.finished_runs(out, 2)) == set(done) | {"ss"}
+  assert set(ablation.finished_runs(out, 2)) == set(done)
 
 
 def test_unknown_row_is_rejected(tmp_path):
@@ -107,7 +106,7 @@ def test_unknown_row_is_rejected(tmp_path):
 
 def test_figures_from_finished_runs(finished):
   out, runs = finished
-  done = {slug: runs[slug] for slug in ("ss", "adv_ss_td", "adv_ss_da")}
+  done = {slug: runs[slug] for slug in ("adv_ss", "adv_ss_td", "adv_ss_da")}
   paths = ablation.draw_figures(out, done, "cpu", 0, "synthetic")
   names = {os.path.basename(p) for p in paths}
   assert {"limb_ratios.png", "poses_adv_ss_td.png", "training_curves.png", "adaptation_examples.png",

@@ -115,7 +115,7 @@ config = shrink(adv_ss_td.get_config())
 config.model.dropout = 0.25
 _, one, m1 = one_step(config, step_lib.make_mesh(jax.devices()[:1]), steps=3)
 hlo = []
-for n in (2, 4):
+for n in (4,):  # Four devices cover what two would (an even split, cross-device gathers); each count costs a compile.
   _, many, m = one_step(config, step_lib.make_mesh(jax.devices()[:n]), steps=3, hlo=hlo)
   for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(many)):
     np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5, err_msg=f"{n} devices")
@@ -143,7 +143,7 @@ print("MATCH", len(jax.tree.leaves(one)))
 """
 
 
-def test_one_two_and_four_devices_match_and_keep_the_pool_in_place():
+def test_one_and_four_devices_match_and_keep_the_pool_in_place():
   # Optimisation level 0 halves the compile time; the partitioning, and so the collectives, stay the same.
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4 --xla_backend_optimization_level=0",
              JAX_PLATFORMS="cpu")

@@ -107,9 +107,11 @@ def run_one(row: Row, seed: int, out: str, profile: str, steps: int, source: str
 
   workdir = run_dir(out, row.slug, seed)
   results_path = os.path.join(workdir, "results.json")
-  if os.path.exists(results_path):  # Written only once a run has finished.
+  if os.path.exists(results_path):  # Training writes it too; the command's own, with the wall time, marks a finished run.
     with open(results_path) as f:
-      return json.load(f)
+      results = json.load(f)
+    if "wall_s" in results:
+      return results
   config = row_config(row, seed, out, profile, steps, source)
   if config.data.extra.kind != "none":
     from lifting import adapt  # pylint: disable=import-outside-toplevel
@@ -141,7 +143,9 @@ def finished_runs(out: str, num_seeds: int) -> dict[str, list[dict]]:
       path = os.path.join(run_dir(out, row.slug, seed), "results.json")
       if os.path.exists(path):
         with open(path) as f:
-          done.setdefault(row.slug, []).append(json.load(f))
+          results = json.load(f)
+        if "wall_s" in results:  # Written by this command once the run finished (training alone omits it).
+          done.setdefault(row.slug, []).append(results)
   return done
 
 

@@ -160,6 +160,9 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   config.train.checkpoint_every = 5_000
   config.train.max_checkpoints = 3
   config.train.init_from = ""  # A workdir whose latest parameters start this run (fine-tuning).
+  # At the end, with a 3D test set: results.json, results.md and test_poses.png (best, typical and worst
+  # test poses, also a TensorBoard image) in the workdir. False: results.json and results.md only.
+  config.train.pictures = True
   # Moving average of the lifter's parameters and batch statistics (0: none), the usual way to read
   # a GAN generator: evaluated and checkpointed beside the raw weights.
   config.train.ema_decay = 0.9999  # Averages about the last 10% of the run, as 0.999 does in the CPU profile.

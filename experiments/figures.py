@@ -66,17 +66,8 @@ def limb_ratio_figure(runs: _Runs, done: dict, path: str) -> str | None:
 
 
 def pose_figure(runs: _Runs, slug: str, path: str) -> str:
-  data, layout = runs.data, runs.data.layout
-  pred = _centred(runs.lifter(slug)(data.test_2d), layout)
-  gt = _centred(data.test_3d, layout)
-  aligned = np.asarray(jax.jit(geometry.procrustes_align)(pred, gt))
-  errors = np.mean(np.linalg.norm(aligned - gt, axis=-1), axis=-1)
-  order = np.argsort(errors)
-  picks = [("best", order[0]), ("typical", order[len(order) // 2]), ("typical", order[int(len(order) * 0.6)]),
-           ("worst", order[-1])]
-  items = [{"title": f"{label}: {data.test_actions[i]}, PA-MPJPE {errors[i]:.0f} mm", "pose2d": data.test_2d[i],
-            "pred3d": aligned[i], "gt3d": gt[i]} for label, i in picks]
-  return plots.pose_grid(items, layout, path)
+  pred = runs.lifter(slug)(runs.data.test_2d)
+  return plots.pose_grid(evaluate_lib.picked_test_poses(pred, runs.data), runs.data.layout, path)
 
 
 def wild_figure(runs: _Runs, slug: str, path: str, shared: str, count: int = 4) -> str | None:

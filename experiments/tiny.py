@@ -18,4 +18,5 @@ def get_config(profile: str = "cpu"):
   config.train.log_every = 2
   config.train.eval_every = 3
   config.train.checkpoint_every = 3
+  config.train.pictures = False  # Seconds of matplotlib per run; tests that check the picture turn it on.
   return config

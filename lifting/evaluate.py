@@ -214,6 +214,31 @@ def evaluate(config, workdir: str) -> dict:
   return results
 
 
+def picked_test_poses(pred3d: np.ndarray, data: pipeline.PoseData) -> list[dict]:
+  """The best, two typical (median and 60th percentile) and the worst test pose by PA-MPJPE, as
+  `lifting.plots.pose_grid` items: the 2D input, the lifted pose aligned to the truth, and the truth."""
+  layout = data.layout
+  centred = lambda p: p - np.asarray(geometry.root_of(p, layout.root_joints))[:, None]  # noqa: E731
+  pred, gt = centred(np.asarray(pred3d)), centred(np.asarray(data.test_3d))
+  aligned = np.asarray(jax.jit(geometry.procrustes_align)(pred, gt))
+  errors = np.mean(np.linalg.norm(aligned - gt, axis=-1), axis=-1)
+  order = np.argsort(errors)
+  picks = [("best", order[0]), ("typical", order[len(order) // 2]), ("typical", order[int(len(order) * 0.6)]),
+           ("worst", order[-1])]
+  action = lambda i: f"{data.test_actions[i]}, " if data.test_actions is not None else ""  # noqa: E731
+  return [{"title": f"{label}: {action(i)}PA-MPJPE {errors[i]:.0f} mm", "pose2d": data.test_2d[i],
+           "pred3d": aligned[i], "gt3d": gt[i]} for label, i in picks]
+
+
+def write_test_picture(workdir: str, pred3d: np.ndarray, data: pipeline.PoseData, writer=None, step: int = 0) -> str:
+  """``test_poses.png`` in ``workdir`` (`picked_test_poses`), also as a TensorBoard image with a ``writer``."""
+  from lifting import plots  # pylint: disable=g-import-not-at-top  (matplotlib only when drawing)
+  path = plots.pose_grid(picked_test_poses(pred3d, data), data.layout, os.path.join(workdir, "test_poses.png"))
+  if writer is not None:
+    writer.write_image(step, "test_poses", path)
+  return path
+
+
 def write_results(workdir: str, results: dict) -> None:
   """``results.json`` and ``results.md`` (baseline rows, then this run's row) in ``workdir``; process 0 only."""
   if jax.process_index() != 0:

@@ -47,18 +47,36 @@ class MetricWriter:
     row = {"step": int(step), "time": time.time(), **{k: float(v) for k, v in scalars.items()}}
     with open(self.jsonl_path, "a") as f:
       f.write(json.dumps(row) + "\n")
+    self._board()
+    for k, v in scalars.items():
+      self._tb.add_scalar(k, float(v), int(step))
+    self._tb.flush()
+
+  def _board(self):
     if self._tb is None:
       # tensorboardX writes event files without pulling in TensorFlow.
       import tensorboardX  # pylint: disable=g-import-not-at-top
       self._tb = tensorboardX.SummaryWriter(os.path.join(self.workdir, "tensorboard"))
-    for k, v in scalars.items():
-      self._tb.add_scalar(k, float(v), int(step))
+    return self._tb
+
+  def write_image(self, step: int, tag: str, png_path: str) -> None:
+    """A PNG file as a TensorBoard image."""
+    if not self.enabled:
+      return
+    import matplotlib.image  # pylint: disable=g-import-not-at-top
+    self._board().add_image(tag, matplotlib.image.imread(png_path)[..., :3], int(step), dataformats="HWC")
     self._tb.flush()
 
   def close(self) -> None:
     if self._tb is not None:
       self._tb.close()
       self._tb = None
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc) -> None:
+    self.close()
 
 
 class Progress:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 
 import jax
 import jax.numpy as jnp
@@ -165,6 +166,13 @@ def train_and_evaluate(config, workdir: str) -> dict:
   k = config.train.steps_per_call
   one_step = step_lib.compile_train_step(train_step, mesh)  # Compiled only if a call must stop short of k steps.
   k_steps = step_lib.compile_train_step(step_lib.make_multi_step(train_step, k), mesh) if k > 1 else one_step
+  if start < config.train.num_steps and hasattr(k_steps, "lower"):
+    # Ahead of time, so the silence while XLA compiles is announced and its length logged.
+    logs.log(f"compiling the train step ({k} step(s) per call) ...")
+    t0 = time.perf_counter()
+    k_steps = k_steps.lower(states, pool, train_key).compile()
+    one_step = k_steps if k == 1 else one_step
+    logs.log(f"compiled in {time.perf_counter() - t0:.1f} s")
   lift_all = evaluate_lib.make_lift_fn(models, config.c, mesh)
   progress = logs.Progress(start, config.train.num_steps)
   results: dict = {}
@@ -199,4 +207,11 @@ def train_and_evaluate(config, workdir: str) -> dict:
     per_batch = config_lib.batch_split(config, len(data.train_2d), len(data.extra_2d), mesh.size)[1]
     results["extra"] = {"kind": config.data.extra.kind, "poses": len(data.extra_2d), "per_batch": per_batch}
   results["step"] = int(states.step)
+  if data.test_3d is not None:  # The run explains itself without --mode=eval.
+    evaluate_lib.write_results(workdir, results)
+    if config.train.get("pictures", True) and jax.process_index() == 0:
+      pred = lift_all(states.lifter, data.test_2d, results["weights"])
+      with logs.MetricWriter(workdir) as images:
+        path = evaluate_lib.write_test_picture(workdir, pred, data, images, results["step"])
+      logs.log(f"wrote {os.path.join(workdir, 'results.json')} and {path}")
   return results

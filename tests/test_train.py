@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -318,10 +319,17 @@ def test_run_py_help_exits_0_and_show_config_prints_overrides(tmp_path):
 
 
 def test_run_py_train_then_eval(tmp_path):
-  out = _run_py("--config=experiments/tiny.py", f"--workdir={tmp_path}", probe_platforms=True)
+  out = _run_py("--config=experiments/tiny.py", f"--workdir={tmp_path}", "--config.train.pictures=True",
+                probe_platforms=True)
   assert out.returncode == 0, out.stderr[-3000:]
   assert "test PA-MPJPE" in out.stdout
   assert "Unable to initialize backend" not in out.stderr  # JAX's platform probing stays quiet, as in plain JAX.
+  assert "compiling the train step" in out.stderr and re.search(r"compiled in \d+\.\d s", out.stderr)
+  # Training alone leaves its results and a picture of test poses (also in TensorBoard).
+  assert (tmp_path / "results.json").exists() and (tmp_path / "results.md").exists()
+  assert (tmp_path / "test_poses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  events = b"".join(p.read_bytes() for p in (tmp_path / "tensorboard").iterdir())
+  assert b"test_poses" in events
   out = _run_py("--config=experiments/tiny.py", f"--workdir={tmp_path}", "--mode=eval")
   assert out.returncode == 0, out.stderr[-3000:]
   with open(tmp_path / "results.json") as f:

@@ -1,4 +1,4 @@
-"""Accuracy of an exported model (default: the one shipped in lifting/models/) on its benchmark's test split.
+"""Accuracy of an exported model (default: the one shipped in lifting/pretrained/) on its benchmark's test split.
 
     python -m benchmarks.shipped_model
     python -m benchmarks.shipped_model --model=DIR --bandai_root=PATH/bandai_namco_motion

@@ -278,8 +278,8 @@ def _read_json(path: str) -> dict:
     return json.load(f)
 
 
-# The model that `load()` and ``--mode=lift`` use when given no workdir (lifting/models/README.md).
-DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "models", "bandai_adv_ss_td")
+# The model that `load()` and ``--mode=lift`` use when given no workdir (lifting/pretrained/README.md).
+DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained", "bandai_adv_ss_td")
 LIFTER_FILE = "lifter.msgpack"  # An exported model's weights (`export`); a training workdir has checkpoints/ instead.
 
 

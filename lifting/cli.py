@@ -1,0 +1,186 @@
+"""Command line: ``lifting`` (installed) or ``python run.py`` (a checkout), with
+``[--config=experiments/X.py[:profile]] [--workdir=DIR] [--mode=train|eval|adapt|lift]``.
+
+With no arguments it trains the shared default (the paper's Adv + SS) on the embedded demo
+poses for a few minutes on a CPU, then prints the test error. Training resumes by itself from
+the latest checkpoint in ``--workdir``. ``--mode=eval`` evaluates the latest checkpoint;
+``--mode=adapt`` prepares in-the-wild 2D poses for ``config.data.extra`` (`lifting.adapt`);
+``--mode=lift --input=FILE --output=DIR`` lifts 2D keypoints, with the shipped model unless
+``--workdir`` names a run. With ``--config.distributed=True`` run one copy per host
+(`lifting.distributed`); only process 0 prints, logs and writes.
+"""
+
+import os
+import sys
+
+from absl import app
+from absl import flags
+from ml_collections import config_flags
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__))
+
+
+def _experiments_dir() -> str:
+  """The experiment configs: ``experiments/`` beside the package in a checkout (or an editable install),
+  else the copy an install puts inside the package (pyproject.toml)."""
+  for folder in (os.path.join(os.path.dirname(_PACKAGE), "experiments"), os.path.join(_PACKAGE, "_configs", "experiments")):
+    if os.path.exists(os.path.join(folder, "default.py")):
+      return folder
+  raise FileNotFoundError(f"no experiments/ folder beside or inside {_PACKAGE}")
+
+
+_EXPERIMENTS = _experiments_dir()
+if os.path.dirname(_EXPERIMENTS) not in sys.path:  # Config files import each other as experiments.X.
+  sys.path.append(os.path.dirname(_EXPERIMENTS))
+_PROG = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] not in ("", "-c") else "lifting"
+
+
+def _bad_override(e: Exception):
+  reason = " ".join(str(e).replace("\\n", " ").replace("\\'", "'").strip("'\"").split())
+  sys.exit(f"{_PROG}: error: bad --config override: {reason}")
+
+
+try:  # config_flags reads --config.* overrides here, at definition time.
+  config_flags.DEFINE_config_file(
+      "config", os.path.join(_EXPERIMENTS, "demo.py"),
+      "Experiment config file; override fields with --config.a.b=value.", lock_config=True)
+except (AttributeError, KeyError, TypeError, ValueError) as e:
+  _bad_override(e)
+_WORKDIR = flags.DEFINE_string("workdir", "runs/default", "Directory for checkpoints, logs and results.")
+_MODE = flags.DEFINE_enum(
+    "mode", "train", ["train", "eval", "adapt", "lift"],
+    "train: train (resuming if possible), evaluating at intervals; eval: evaluate the latest checkpoint on the test "
+    "split, writing results.json and results.md; adapt: complete and domain-adapt the 2D poses of "
+    "config.adapt.sources to the training data and cache them for data.extra; lift: lift the keypoints in --input "
+    "with the model in --workdir (a training run or an exported model, with its own config.json; --config is "
+    "ignored; without --workdir, the shipped model) and write them to --output.")
+# --mode=lift
+_INPUT = flags.DEFINE_string("input", None, "lift: keypoint file or folder (COCO JSON, OpenPose JSON folder or file, "
+                             "LSP/LSPET .mat, MPII CSV, .npy/.npz/.csv arrays [F, J, 2|3]).")
+_OUTPUT = flags.DEFINE_string("output", None, "lift: output folder (poses3d.npz, poses3d.json, pictures/).")
+_FORMAT = flags.DEFINE_string("format", None, "lift: input format (default: from the file); one of "
+                              "lsp, lspet, mpii_csv, coco, openpose, array.")
+_LAYOUT = flags.DEFINE_string("layout", None, "lift: joint layout of array inputs, e.g. coco17, openpose25, h36m17.")
+_MIN_SCORE = flags.DEFINE_list("min_score", ["0"], "lift: joints with a lower confidence are missing; one value, or "
+                               "one per joint of the input's layout (comma-separated).")
+_IMAGE_SIZE = flags.DEFINE_list("image_size", None, "lift: W,H; joints further outside the image are missing.")
+_PICTURES = flags.DEFINE_integer("pictures", 4, "lift: PNGs (2D input and two 3D views) of this many poses.")
+_CONTACT_SHEET = flags.DEFINE_integer("contact_sheet", 0, "lift: a contact sheet of this many random poses (0: none).")
+_ANIMATE = flags.DEFINE_bool("animate", False, "lift: an animated GIF of the whole sequence, 3D beside 2D.")
+_SHOW_CONFIG = flags.DEFINE_bool("show_config", False, "Print the config (after --config.* overrides) and exit; "
+                                  "each field is documented where experiments/default.py sets it.")
+_COMPLETION = flags.DEFINE_string("completion", "auto", "lift: completion network folder (run.py --mode=adapt's "
+                                  "completion/), 'auto' (the one the run's data.extra came from) or 'none'.")
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  from lifting import allocator
+  allocator.tune()  # Before JAX starts its threads (lifting/allocator.py says why).
+  import jax  # Imported here so that --help is fast; importing touches no backend.
+  from lifting import logs
+
+  logs.setup_cli_logging()
+
+  config = flags.FLAGS.config
+  if _MODE.value == "lift":  # Before the training modules (and Orbax) are imported: a lift starts in seconds.
+    try:
+      _lift()
+    except (ValueError, OSError) as e:
+      sys.exit(f"{_PROG}: error: {e}")
+    return
+  from lifting import distributed, train
+  from lifting import evaluate as evaluate_lib
+  if _SHOW_CONFIG.value:
+    print(f"# {flags.FLAGS['config'].config_filename}, after overrides; each field is documented where "
+          f"{os.path.join(_EXPERIMENTS, 'default.py')} sets it.")
+    def leaves(node, prefix):
+      for key in sorted(node):
+        if isinstance(node[key], dict):
+          yield from leaves(node[key], f"{prefix}{key}.")
+        else:
+          yield f"{prefix}{key}", node[key]
+    for name, value in leaves(config.to_dict(), "config."):
+      print(f"{name} = {value!r}")
+    return
+  try:
+    if "://" in _WORKDIR.value:
+      raise ValueError(f"--workdir: expected a filesystem path (with --config.distributed=True, one every host "
+                       f"sees), got the URL {_WORKDIR.value!r}: logs and results are written with open(); "
+                       "mount the bucket (e.g. gcsfuse) and give its path")
+    distributed.initialize(config.distributed)  # Before anything touches a JAX backend.
+    first = jax.process_index() == 0  # Only process 0 prints (and, in lifting, logs and writes).
+    if _MODE.value == "adapt":
+      from lifting import adapt
+      meta = adapt.prepare(config, _WORKDIR.value)
+      if first:
+        print(adapt.summary(meta))
+      return
+    if _MODE.value == "train":
+      results = train.train_and_evaluate(config, _WORKDIR.value)
+    else:
+      results = evaluate_lib.evaluate(config, _WORKDIR.value)
+  except (ValueError, OSError) as e:  # Config, data and file problems: one line, non-zero exit.
+    sys.exit(f"{_PROG}: error: {e}")
+  if not first:
+    return
+  if "pa_mpjpe" in results:
+    flat = results["baselines"]["flat"]["pa_mpjpe"]
+    print(f"step {int(results['step'])}: test PA-MPJPE {results['pa_mpjpe']:.1f} mm, "
+          f"N-MPJPE {results['n_mpjpe']:.1f} mm, PCK@150 {100 * results['pck']:.1f}%, AUC {100 * results['auc']:.1f}% "
+          f"over {int(results['num_poses']):,} poses; a flat pose scores PA-MPJPE {flat:.1f} mm (workdir {_WORKDIR.value})")
+  if _MODE.value == "eval":
+    print(open(os.path.join(_WORKDIR.value, "results.md")).read(), end="")
+
+
+def _lift():
+  from lifting import inference
+  if not _INPUT.value or not _OUTPUT.value:
+    raise ValueError("--mode=lift needs --input=FILE and --output=DIR (and optionally --workdir=a trained run)")
+  size = None
+  if _IMAGE_SIZE.value:
+    try:
+      size = tuple(int(v) for v in _IMAGE_SIZE.value)
+      assert len(size) == 2
+    except (ValueError, AssertionError):
+      raise ValueError(f"--image_size: expected W,H in pixels, got {','.join(_IMAGE_SIZE.value)}") from None
+  try:
+    min_score = [float(v) for v in _MIN_SCORE.value]
+  except ValueError:
+    raise ValueError(f"--min_score: expected numbers, got {','.join(_MIN_SCORE.value)}") from None
+  completion = None if _COMPLETION.value.lower() == "none" else _COMPLETION.value
+  workdir = _WORKDIR.value if flags.FLAGS["workdir"].present else None  # None: the shipped model.
+  out = inference.lift_file(workdir, _INPUT.value, _OUTPUT.value, _FORMAT.value, _LAYOUT.value,
+                            min_score, size, _PICTURES.value, _CONTACT_SHEET.value, _ANIMATE.value, completion)
+  c = out["joint_counts"]
+  print(f"lifted {out['valid_poses']:,} of {out['num_poses']:,} poses ({out['input_layout']} -> paper14) with step "
+        f"{out['step']} of {out['model']}: {c['observed']:,} joints observed, {c['completed']:,} completed, "
+        f"{c['missing']:,} missing (fallback); wrote {', '.join(out['files'][:6])}"
+        f"{' ...' if len(out['files']) > 6 else ''} in {out['output']}")
+
+
+_HELP = ("-h", "-?", "--help", "--helpshort", "--helpfull")
+
+
+def _parse_flags(argv):
+  """absl's parser, but a bad ``--config.x`` gives one line instead of a traceback, and help exits 0."""
+  if any(a in _HELP for a in argv[1:]):
+    full = "--helpfull" in argv[1:]
+    print(__doc__)
+    print(flags.FLAGS.get_help() if full else flags.FLAGS.module_help(__name__))
+    print(f"\nConfig fields (--config.FIELD=VALUE): every field is set, with a comment saying what it does, in "
+          f"{os.path.join(_EXPERIMENTS, 'default.py')}; experiments/*.py override some of them "
+          f"(experiments/README.md). --show_config prints a config with the values a run would use.")
+    sys.exit(0)
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    sys.exit(f"{_PROG}: error: {e}")
+  except (AttributeError, KeyError, TypeError, ValueError) as e:
+    _bad_override(e)
+
+
+def run() -> None:
+  """The ``lifting`` console command and ``python run.py``."""
+  app.run(main, flags_parser=_parse_flags)

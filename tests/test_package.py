@@ -52,3 +52,12 @@ def _walk() -> np.ndarray:
   from lifting.data import synthetic  # pylint: disable=import-outside-toplevel
   demo = synthetic.make_demo_data(seed=1, num_train_sequences=1, num_test_sequences=1, num_frames=5, num_cameras=1)
   return demo.test_2d[0]
+
+
+def test_requirements_txt_is_pyproject_dependencies_plus_test_extra():
+  import tomllib  # pylint: disable=import-outside-toplevel
+  with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
+    project = tomllib.load(f)["project"]
+  with open(os.path.join(ROOT, "requirements.txt")) as f:
+    lines = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+  assert lines == project["dependencies"] + project["optional-dependencies"]["test"]

@@ -6,7 +6,9 @@
 Each variant runs ``--repeats`` times as a fresh process (``run.py --mode=lift`` on a 30-frame
 walk from the demo generator); the median is reported beside the floor that no JAX program
 beats, a bare ``python -c "import jax"``. Variants: the default outputs (poses3d.npz/json and 4
-pictures), and ``--pictures=0`` (the numbers alone). Prints JSON.
+pictures) and ``--pictures=0`` (the numbers alone), each with an empty compilation cache (the
+first lift on a machine: every run gets a fresh ``$LIFTING_CACHE``) and a warm one (every later
+lift). Prints JSON.
 """
 
 import json
@@ -27,11 +29,16 @@ _REPEATS = flags.DEFINE_integer("repeats", 5, "Runs of each variant.")
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def _wall(cmd: list[str], repeats: int) -> list[float]:
+def _wall(cmd: list[str], repeats: int, cache: str | None = None) -> list[float]:
+  """Wall times of ``repeats`` runs; ``cache``: one $LIFTING_CACHE for all (warmed by a run first), else a
+  fresh one per run."""
+  if cache:
+    subprocess.run(cmd, cwd=_ROOT, capture_output=True, env=dict(os.environ, LIFTING_CACHE=cache))
   times = []
   for _ in range(repeats):
+    env = dict(os.environ, LIFTING_CACHE=cache or tempfile.mkdtemp())
     t0 = time.perf_counter()
-    out = subprocess.run(cmd, cwd=_ROOT, capture_output=True, text=True)
+    out = subprocess.run(cmd, cwd=_ROOT, capture_output=True, text=True, env=env)
     times.append(time.perf_counter() - t0)
     if out.returncode != 0:
       sys.exit(f"lift_startup: {' '.join(cmd)} failed: {out.stderr.strip().splitlines()[-1]}")
@@ -49,11 +56,13 @@ def main(argv):
     if _WORKDIR.value:
       lift.append(f"--workdir={_WORKDIR.value}")
     n = _REPEATS.value
+    warm = os.path.join(tmp, "cache")
+    pictures, numbers = lift + [f"--output={os.path.join(tmp, 'out')}"], lift + ["--pictures=0", f"--output={tmp}/o"]
     result = {"repeats": n, "model": _WORKDIR.value or "shipped", "poses": 30,
               "import_jax_s": _wall([sys.executable, "-c", "import jax"], n),
-              "lift_s": _wall(lift + [f"--output={os.path.join(tmp, 'out')}"], n),
-              "lift_no_pictures_s": _wall(lift + ["--pictures=0", f"--output={os.path.join(tmp, 'out0')}"], n)}
-  for key in ("import_jax_s", "lift_s", "lift_no_pictures_s"):
+              "lift_cold_s": _wall(pictures, n), "lift_no_pictures_cold_s": _wall(numbers, n),
+              "lift_warm_s": _wall(pictures, n, warm), "lift_no_pictures_warm_s": _wall(numbers, n, warm)}
+  for key in [k for k in result if k.endswith("_s")]:
     result[key.replace("_s", "_median_s")] = round(statistics.median(result[key]), 2)
     result[key] = [round(t, 2) for t in result[key]]
   print(json.dumps(result, indent=2))

@@ -135,7 +135,13 @@ def main(argv):
 
 
 def _lift():
+  import jax  # pylint: disable=g-import-not-at-top
   from lifting import inference
+  # Compiled lift functions persist between commands, so a second lift skips XLA's compile
+  # ($LIFTING_CACHE/jax, default ~/.cache/lifting/jax; the same folder holds the parsed-BVH cache).
+  cache = os.path.join(os.path.expanduser(os.environ.get("LIFTING_CACHE") or "~/.cache/lifting"), "jax")
+  jax.config.update("jax_compilation_cache_dir", cache)
+  jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
   if not _INPUT.value or not _OUTPUT.value:
     raise ValueError("--mode=lift needs --input=FILE and --output=DIR (and optionally --workdir=a trained run)")
   size = None

@@ -508,7 +508,9 @@ def pose_picture(pose2d, pose3d, layout: skeleton.Layout | str, path, flags=None
     raise ValueError("pose_picture: expected at least one (elev, azim) in views, got none")
   views = [_view(v, f"pose_picture: views[{i}]") for i, v in enumerate(views)]
   cols = 1 + len(views)
-  fig = Figure(figsize=(3 * cols, 3), dpi=dpi, layout="constrained")
+  # Fixed margins, not constrained layout: the layout solver took half of a lift's drawing time.
+  fig = Figure(figsize=(3 * cols, 3), dpi=dpi)
+  fig.subplots_adjust(left=0.06, right=0.98, bottom=0.08, top=0.84, wspace=0.12)
   ax = draw_2d(fig.add_subplot(1, cols, 1), p2, layout, flags=fl)
   ax.set_title("2D input", fontsize="medium")
   if fl is not None:

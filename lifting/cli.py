@@ -67,6 +67,8 @@ _IMAGE_SIZE = flags.DEFINE_list("image_size", None, "lift: W,H; joints further o
 _PICTURES = flags.DEFINE_integer("pictures", 4, "lift: PNGs (2D input and two 3D views) of this many poses.")
 _CONTACT_SHEET = flags.DEFINE_integer("contact_sheet", 0, "lift: a contact sheet of this many random poses (0: none).")
 _ANIMATE = flags.DEFINE_bool("animate", False, "lift: an animated GIF of the whole sequence, 3D beside 2D.")
+_VIEWER = flags.DEFINE_bool("viewer", False, "lift: also viewer.html, an interactive 3D viewer of every pose "
+                             "(one self-contained file; opens offline in any browser).")
 _SHOW_CONFIG = flags.DEFINE_bool("show_config", False, "Print the config (after --config.* overrides) and exit; "
                                   "each field is documented where experiments/default.py sets it.")
 _COMPLETION = flags.DEFINE_string("completion", "auto", "lift: completion network folder (run.py --mode=adapt's "
@@ -158,7 +160,8 @@ def _lift():
   completion = None if _COMPLETION.value.lower() == "none" else _COMPLETION.value
   workdir = _WORKDIR.value if flags.FLAGS["workdir"].present else None  # None: the shipped model.
   out = inference.lift_file(workdir, _INPUT.value, _OUTPUT.value, _FORMAT.value, _LAYOUT.value,
-                            min_score, size, _PICTURES.value, _CONTACT_SHEET.value, _ANIMATE.value, completion)
+                            min_score, size, _PICTURES.value, _CONTACT_SHEET.value, _ANIMATE.value, completion,
+                            _VIEWER.value)
   c = out["joint_counts"]
   print(f"lifted {out['valid_poses']:,} of {out['num_poses']:,} poses ({out['input_layout']} -> paper14) with step "
         f"{out['step']} of {out['model']}: {c['observed']:,} joints observed, {c['completed']:,} completed, "

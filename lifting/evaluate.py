@@ -231,9 +231,15 @@ def picked_test_poses(pred3d: np.ndarray, data: pipeline.PoseData) -> list[dict]
 
 
 def write_test_picture(workdir: str, pred3d: np.ndarray, data: pipeline.PoseData, writer=None, step: int = 0) -> str:
-  """``test_poses.png`` in ``workdir`` (`picked_test_poses`), also as a TensorBoard image with a ``writer``."""
+  """``test_poses.png`` in ``workdir`` (`picked_test_poses`), also as a TensorBoard image with a ``writer``, and
+  the same poses in the interactive viewer, ``test_poses.html`` (`lifting.viewer`)."""
   from lifting import plots  # pylint: disable=g-import-not-at-top  (matplotlib only when drawing)
-  path = plots.pose_grid(picked_test_poses(pred3d, data), data.layout, os.path.join(workdir, "test_poses.png"))
+  from lifting import viewer  # pylint: disable=g-import-not-at-top
+  items = picked_test_poses(pred3d, data)
+  path = plots.pose_grid(items, data.layout, os.path.join(workdir, "test_poses.png"))
+  viewer.write_html(os.path.join(workdir, "test_poses.html"), np.stack([i["pred3d"] for i in items]),
+                    np.stack([i["pose2d"] for i in items]), data.layout, titles=[i["title"] for i in items],
+                    title=f"{os.path.basename(os.path.normpath(workdir))}, step {step}")
   if writer is not None:
     writer.write_image(step, "test_poses", path)
   return path

@@ -472,8 +472,9 @@ def _safe_name(text: str) -> str:
 
 
 def write_outputs(lifted: Lifted, folder: str, meta: dict, pictures: int = 4, contact_sheet: int = 0,
-                  animate: bool = False) -> list[str]:
-  """Writes ``poses3d.npz``, ``poses3d.json`` and the pictures to ``folder``; returns the paths (relative)."""
+                  animate: bool = False, viewer: bool = False) -> list[str]:
+  """Writes ``poses3d.npz``, ``poses3d.json``, the pictures and (with ``viewer``) ``viewer.html``, the
+  interactive viewer of every liftable pose (`lifting.viewer`), to ``folder``; returns the paths (relative)."""
   os.makedirs(folder, exist_ok=True)
   np.savez(os.path.join(folder, "poses3d.npz"), poses3d=lifted.poses3d, scale=lifted.scale, flags=lifted.flags,
            pose2d=lifted.pose2d, valid=lifted.valid, ids=np.array(lifted.ids), joints=np.array(lifted.joints),
@@ -482,6 +483,15 @@ def write_outputs(lifted: Lifted, folder: str, meta: dict, pictures: int = 4, co
     json.dump({**meta, "joints": list(lifted.joints), "flag_names": list(FLAG_NAMES), "poses": lifted.to_json()}, f)
   written = ["poses3d.npz", "poses3d.json"]
   names = lambda i: [FLAG_NAMES[k] for k in lifted.flags[i]]  # noqa: E731
+  if viewer:
+    from lifting import viewer as viewer_lib  # pylint: disable=g-import-not-at-top  (plotly only when asked)
+    frames = np.flatnonzero(lifted.valid)
+    if not len(frames):
+      raise ValueError("--viewer: no liftable pose to show")
+    viewer_lib.write_html(os.path.join(folder, "viewer.html"), lifted.poses3d[frames], lifted.pose2d[frames],
+                          "paper14", flags=[names(i) for i in frames], titles=[str(lifted.ids[i]) for i in frames],
+                          title=os.path.basename(str(meta.get("input", ""))))
+    written.append("viewer.html")
   if not (pictures or contact_sheet or animate):
     return written
   from lifting import plots  # pylint: disable=g-import-not-at-top  (matplotlib, seconds to import: only when drawing)
@@ -508,7 +518,8 @@ def write_outputs(lifted: Lifted, folder: str, meta: dict, pictures: int = 4, co
 
 def lift_file(workdir: str | None, input_path: str, output: str, format: str | None = None, layout: str | None = None,
               min_score=0.0, image_size: tuple[int, int] | None = None, pictures: int = 4,
-              contact_sheet: int = 0, animate: bool = False, completion: str | None = "auto") -> dict:
+              contact_sheet: int = 0, animate: bool = False, completion: str | None = "auto",
+              viewer: bool = False) -> dict:
   """Reads a keypoint file, lifts it with the model in ``workdir`` (`load`; ``None``: the shipped model) and
   writes the results to ``output``.
 
@@ -531,7 +542,7 @@ def lift_file(workdir: str | None, input_path: str, output: str, format: str | N
   os.makedirs(parent, exist_ok=True)
   tmp = tempfile.mkdtemp(prefix=".lift-", dir=parent)
   try:
-    written = write_outputs(lifted, tmp, meta, pictures, contact_sheet, animate)
+    written = write_outputs(lifted, tmp, meta, pictures, contact_sheet, animate, viewer)
     os.makedirs(output, exist_ok=True)
     for rel in written:
       os.makedirs(os.path.dirname(os.path.join(output, rel)) or ".", exist_ok=True)

@@ -147,7 +147,7 @@ def test_cli_lifts_an_array_file_and_writes_pictures(run, tmp_path):
   np.save(arr, poses[:6].astype(np.float32))
   out = tmp_path / "out"
   res = _cli(f"--workdir={workdir}", f"--input={arr}", "--layout=paper14", f"--output={out}", "--pictures=2",
-             "--contact_sheet=3", "--animate")
+             "--contact_sheet=3", "--animate", "--viewer")
   assert res.returncode == 0, res.stderr[-2000:]
   assert "lifted 6 of 6 poses" in res.stdout
   with np.load(out / "poses3d.npz") as z:
@@ -159,6 +159,7 @@ def test_cli_lifts_an_array_file_and_writes_pictures(run, tmp_path):
   pictures = sorted(os.listdir(out / "pictures"))
   assert len(pictures) == 2 and all(p.endswith(".png") for p in pictures)
   assert (out / "contact_sheet.png").exists() and (out / "animation.gif").exists()
+  assert "play" in (out / "viewer.html").read_text()
 
 
 def test_cli_bad_input_is_one_line_and_leaves_nothing(run, tmp_path):

@@ -328,6 +328,7 @@ def test_run_py_train_then_eval(tmp_path):
   # Training alone leaves its results and a picture of test poses (also in TensorBoard).
   assert (tmp_path / "results.json").exists() and (tmp_path / "results.md").exists()
   assert (tmp_path / "test_poses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+  assert "best" in (tmp_path / "test_poses.html").read_text()  # the same poses in the interactive viewer
   events = b"".join(p.read_bytes() for p in (tmp_path / "tensorboard").iterdir())
   assert b"test_poses" in events
   out = _run_py("--config=experiments/tiny.py", f"--workdir={tmp_path}", "--mode=eval")

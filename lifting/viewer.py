@@ -3,7 +3,8 @@
     from lifting import viewer
     viewer.write_html("lifted/viewer.html", out.poses3d, out.pose2d, "paper14", flags=..., titles=out.ids)
 
-Left: the 2D input (image coordinates, y down). Right: the 3D pose, rotatable and zoomable, drawn
+Left: the 2D input (image coordinates, y down; one frame for a whole video, each pose framed on its
+own when the poses come from unrelated images). Right: the 3D pose, rotatable and zoomable, drawn
 upright as the pictures of `lifting.plots` draw it (camera x to the right, depth z away from the
 camera, up = -y), in the poses' own units. A slider and play / pause buttons step through the frames.
 Colours and marks follow `lifting.plots`: the subject's left blue, right red, torso grey;
@@ -66,6 +67,24 @@ def _traces(points: np.ndarray, flags: np.ndarray, layout: skeleton.Layout) -> l
   return traces
 
 
+def _ranges_2d(p2: np.ndarray) -> list[tuple[list[float], list[float]]]:
+  """Per frame, the 2D panel's x and y ranges (y reversed: image coordinates). One range for all frames when
+  they look like a video (from one frame to the next, joints move by under a quarter of the pose's size, as
+  they do at video rates), so motion shows as motion; else each pose framed on its own (unrelated images,
+  e.g. LSP)."""
+  def box(points):
+    points = points[np.isfinite(points).all(-1)]
+    lo, hi = points.min(0), points.max(0)
+    pad = 0.1 * max(hi - lo) + 1e-6
+    return lo - pad, hi + pad
+  per_pose = [box(p) for p in p2]
+  size = np.array([max(h - l) for l, h in per_pose])
+  moved = np.nanmean(np.linalg.norm(p2[1:] - p2[:-1], axis=-1), axis=-1) / size[1:]  # [N - 1]
+  video = len(p2) == 1 or np.nanmedian(moved) < 0.25
+  boxes = [box(p2.reshape(-1, 2))] * len(p2) if video else per_pose
+  return [([float(l[0]), float(h[0])], [float(h[1]), float(l[1])]) for l, h in boxes]
+
+
 def figure(poses3d, poses2d, layout: skeleton.Layout | str, flags=None, titles=None, title: str = ""):
   """The viewer's ``plotly.graph_objects.Figure`` (see the module docstring); shapes ``[N, J, 3]``, ``[N, J, 2]``,
   ``flags [N, J]`` (values of `lifting.plots.FLAGS`), ``titles [N]``."""
@@ -86,18 +105,17 @@ def figure(poses3d, poses2d, layout: skeleton.Layout | str, flags=None, titles=N
   first = frame_traces(0)
   for k, trace in enumerate(first):
     fig.add_trace(trace, row=1, col=1 if k < len(first) // 2 else 2)
-  # Fixed axes over the whole sequence, so motion is seen as motion and not as rescaling.
-  finite2, finite3 = p2[np.isfinite(p2).all(-1)], upright[np.isfinite(upright).all(-1)]
-  lo2, hi2 = finite2.min(0), finite2.max(0)
-  pad2 = 0.05 * max(hi2 - lo2) + 1e-6
+  ranges2 = _ranges_2d(p2)
+  finite3 = upright[np.isfinite(upright).all(-1)]
   centre3, half3 = (finite3.max(0) + finite3.min(0)) / 2, 0.55 * max(finite3.max(0) - finite3.min(0)) + 1e-6
-  fig.update_xaxes(range=[lo2[0] - pad2, hi2[0] + pad2], title_text="x (pixels)", row=1, col=1)
-  fig.update_yaxes(range=[hi2[1] + pad2, lo2[1] - pad2], title_text="y (pixels, down)", scaleanchor="x", row=1, col=1)
+  fig.update_xaxes(range=ranges2[0][0], title_text="x (pixels)", row=1, col=1)
+  fig.update_yaxes(range=ranges2[0][1], title_text="y (pixels, down)", scaleanchor="x", row=1, col=1)
   axis = lambda k, name: dict(range=[centre3[k] - half3, centre3[k] + half3], title=name)  # noqa: E731
   fig.update_scenes(xaxis=axis(0, "x (right)"), yaxis=axis(1, "z (depth)"), zaxis=axis(2, "up"),
-                    aspectmode="cube", camera=dict(eye=dict(x=-0.6, y=-1.8, z=0.5)))
+                    aspectmode="cube", camera=dict(eye=dict(x=-0.6, y=-1.7, z=0.5)))
   fig.frames = [go.Frame(data=frame_traces(i), name=str(i), traces=list(range(len(first))),
-                         layout=dict(title_text=f"{title}  {titles[i]}".strip())) for i in range(len(p3))]
+                         layout=dict(title_text=f"{title}  {titles[i]}".strip(), xaxis=dict(range=ranges2[i][0]),
+                                     yaxis=dict(range=ranges2[i][1]))) for i in range(len(p3))]
   step = lambda i: dict(method="animate", label=str(i + 1),  # noqa: E731
                         args=[[str(i)], dict(mode="immediate", frame=dict(duration=0, redraw=True),
                                              transition=dict(duration=0))])

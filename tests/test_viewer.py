@@ -104,3 +104,16 @@ def test_viewer_renders_in_headless_chromium(tmp_path):
   scene = pixels[150:520, 650:1150]  # the 3D panel: more than a blank background
   dark = (scene.mean(-1) < 0.45).mean()
   assert dark > 0.002, f"the 3D panel looks blank ({dark:.4%} dark pixels)"
+
+
+def test_2d_panel_keeps_one_frame_for_a_video_and_frames_unrelated_images_one_by_one():
+  p3, _ = _poses(4)
+  walk = 100 * p3[..., :2] + 300  # Moves 10 px a frame: a video.
+  np.testing.assert_allclose(np.diff([r[0] for r in viewer._ranges_2d(walk)], axis=0), 0)
+  images = walk.copy()
+  images[1] = images[1, ::-1]  # Other people in other pictures: every joint elsewhere.
+  images[3] = images[3] * 0.5
+  ranges = viewer._ranges_2d(images)
+  assert ranges[1] != ranges[0] and ranges[3] != ranges[0]
+  for (xr, yr), pose in zip(ranges, images):
+    assert xr[0] <= pose[:, 0].min() <= pose[:, 0].max() <= xr[1] and yr[1] <= pose[:, 1].min()

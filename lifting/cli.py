@@ -66,7 +66,8 @@ _MIN_SCORE = flags.DEFINE_list("min_score", ["0"], "lift: joints with a lower co
 _IMAGE_SIZE = flags.DEFINE_list("image_size", None, "lift: W,H; joints further outside the image are missing.")
 _PICTURES = flags.DEFINE_integer("pictures", 4, "lift: PNGs (2D input and two 3D views) of this many poses.")
 _CONTACT_SHEET = flags.DEFINE_integer("contact_sheet", 0, "lift: a contact sheet of this many random poses (0: none).")
-_ANIMATE = flags.DEFINE_bool("animate", False, "lift: an animated GIF of the whole sequence, 3D beside 2D.")
+_ANIMATE = flags.DEFINE_bool("animate", False, "lift: the whole sequence as animation.gif and animation.mp4 "
+                             "(1200 x 620, 3D beside 2D).")
 _VIEWER = flags.DEFINE_bool("viewer", False, "lift: also viewer.html, an interactive 3D viewer of every pose "
                              "(one self-contained file; opens offline in any browser).")
 _SHOW_CONFIG = flags.DEFINE_bool("show_config", False, "Print the config (after --config.* overrides) and exit; "

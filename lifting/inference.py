@@ -510,9 +510,10 @@ def write_outputs(lifted: Lifted, folder: str, meta: dict, pictures: int = 4, co
     if len(frames) < 2:
       raise ValueError("--animate: expected a sequence of at least 2 liftable poses, got "
                        f"{len(frames)}")
-    plots.animate(lifted.pose2d[frames], lifted.poses3d[frames], "paper14", os.path.join(folder, "animation.gif"),
-                  flags=[names(i) for i in frames])
-    written.append("animation.gif")
+    for name in ("animation.gif", "animation.mp4"):
+      plots.animate(lifted.pose2d[frames], lifted.poses3d[frames], "paper14", os.path.join(folder, name),
+                    flags=[names(i) for i in frames], units="head-to-root lengths")
+      written.append(name)
   return written
 
 

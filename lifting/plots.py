@@ -19,12 +19,13 @@ import os
 import tempfile
 from collections.abc import Sequence
 
+import matplotlib
 import numpy as np
 from matplotlib import animation, cbook
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
 from lifting import skeleton
@@ -547,10 +548,15 @@ def _sequence_limits(poses2d: np.ndarray, poses3d: np.ndarray, flags: np.ndarray
   return lim2d, np.array([[-1.0, 1.0]] * 3), -1.0
 
 
-def _animation(poses2d, poses3d, layout: skeleton.Layout | str, view=(10, -70), flags=None, dpi: int = 80):
+ANIMATION_SIZE = (12.0, 6.2)  # inches: 1200 x 620 pixels at the default 100 dpi
+
+
+def _animation(poses2d, poses3d, layout: skeleton.Layout | str, view=(10, -70), flags=None, dpi: int = 100,
+               units: str | None = None):
   """The figure of `animate` and its ``update(i)``, which draws frame ``i`` (axes limits stay put).
 
-  Returns ``(fig, update, num_frames)``; ``fig.axes`` are the 2D and the 3D axes.
+  Returns ``(fig, update, num_frames)``; ``fig.axes`` are the 2D and the 3D axes. With ``units`` (of the 3D
+  poses) the 3D axes carry ticks and labels in them.
   """
   layout = skeleton.get_layout(layout)
   what = f"animate: {{}} for layout {layout.name!r}"
@@ -558,17 +564,23 @@ def _animation(poses2d, poses3d, layout: skeleton.Layout | str, view=(10, -70), 
   fl = _flags(flags, (n, layout.num_joints), what.format("flags"))
   elev, azim = _view(view, "animate: view")
   lim2d, lim3d, floor_z = _sequence_limits(p2, p3, fl)
-  fig = Figure(figsize=(6.4, 3.4), dpi=dpi)
+  fig = Figure(figsize=ANIMATION_SIZE, dpi=dpi)
   FigureCanvasAgg(fig)  # FuncAnimation and the writers draw through fig.canvas
   # A fixed layout rather than a constrained one: text changing from frame to frame must not move the axes.
-  fig.subplots_adjust(left=0.04, right=0.98, bottom=0.04, top=0.84, wspace=0.08)
+  fig.subplots_adjust(left=0.06, right=0.97, bottom=0.08, top=0.86, wspace=0.12)
   ax2, ax3 = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2, projection="3d")
   ax2.set_xlim(*lim2d[0])
   ax2.set_ylim(*lim2d[1])
   ax2.set_aspect("equal", adjustable="box")  # "box" keeps the limits as set; "datalim" would adjust them per draw
-  ax2.set_xticks([])
-  ax2.set_yticks([])
+  ax2.set_xlabel("x (pixels)", fontsize="small")
+  ax2.set_ylabel("y (pixels, down)", fontsize="small")
+  ax2.tick_params(labelsize="small")
   _style_3d(ax3)
+  if units:
+    for axis, name in ((ax3.xaxis, "x"), (ax3.yaxis, "depth"), (ax3.zaxis, "up")):
+      axis.set_major_formatter(ScalarFormatter())
+      axis.set_label_text(f"{name} ({units})", fontsize="small")
+    ax3.tick_params(labelsize="x-small")
   ax3.view_init(elev=elev, azim=azim)
   _set_frame_3d(ax3, lim3d, floor_z)
   ax3.set_title(f"elev {elev:g}, azim {azim:g}", fontsize="small")
@@ -589,26 +601,41 @@ def _animation(poses2d, poses3d, layout: skeleton.Layout | str, view=(10, -70), 
   return fig, update, n
 
 
+def _ffmpeg() -> str | None:
+  """An ffmpeg executable: imageio-ffmpeg's (a PyPI wheel that carries one), else one on the PATH."""
+  try:
+    import imageio_ffmpeg  # pylint: disable=g-import-not-at-top
+    return imageio_ffmpeg.get_ffmpeg_exe()
+  except (ImportError, RuntimeError):
+    return "ffmpeg" if animation.writers.is_available("ffmpeg") else None
+
+
 def animate(poses2d, poses3d, layout: skeleton.Layout | str, path, fps: float = 25, view=(10, -70), flags=None,
-            dpi: int = 80) -> str:
+            dpi: int = 100, units: str | None = None) -> str:
   """An animation of a sequence: the 2D input ``poses2d [F, J, 2]`` beside its lift ``poses3d [F, J, 3]``.
 
   The axes limits are computed once from every frame (`_sequence_limits`), so the figure does not jump; the floor
-  lies at the lowest joint of the sequence. ``flags``: optional ``[F, J]`` as in `pose_picture`. ``path`` ending
-  ``.gif`` is written with Pillow, ``.mp4`` with ffmpeg (a ValueError when ffmpeg is not installed). The movie is
-  written to a temporary file beside ``path`` and renamed at the end, so a failure leaves no partial file.
-  Returns ``path``.
+  lies at the lowest joint of the sequence. ``flags``: optional ``[F, J]`` as in `pose_picture`; ``units``: those of
+  ``poses3d``, shown on the 3D axes. Frames are `ANIMATION_SIZE` inches at ``dpi``. ``path`` ending ``.gif`` is
+  written with Pillow, ``.mp4`` (H.264) with the ffmpeg of the ``imageio-ffmpeg`` package (a ValueError when neither
+  it nor a system ffmpeg is there). The movie is written to a temporary file beside ``path`` and renamed at the
+  end, so a failure leaves no partial file. Returns ``path``.
   """
   path = os.fspath(path)
   ext = os.path.splitext(path)[1].lower()
   if ext not in (".gif", ".mp4"):
     raise ValueError(f"animate: expected a path ending in .gif or .mp4, got {path!r}")
-  if ext == ".mp4" and not animation.writers.is_available("ffmpeg"):
-    raise ValueError(f"animate: ffmpeg is missing, so {path!r} cannot be written; install ffmpeg or use .gif")
+  ffmpeg = _ffmpeg() if ext == ".mp4" else None
+  if ext == ".mp4" and ffmpeg is None:
+    raise ValueError(f"animate: ffmpeg is missing, so {path!r} cannot be written; pip install imageio-ffmpeg, "
+                     "or use .gif")
   if not fps > 0:
     raise ValueError(f"animate: expected fps > 0, got {fps}")
-  fig, update, n = _animation(poses2d, poses3d, layout, view=view, flags=flags, dpi=dpi)
-  writer = animation.PillowWriter(fps=fps) if ext == ".gif" else animation.FFMpegWriter(fps=fps)
+  fig, update, n = _animation(poses2d, poses3d, layout, view=view, flags=flags, dpi=dpi, units=units)
+  if ext == ".gif":
+    writer = animation.PillowWriter(fps=fps)
+  else:  # yuv420p: the pixel format every player reads; H.264 wants even frame sizes, which 1200 x 620 are.
+    writer = animation.FFMpegWriter(fps=fps, codec="libx264", extra_args=["-pix_fmt", "yuv420p"])
   folder = os.path.dirname(path) or "."
   os.makedirs(folder, exist_ok=True)
   # Same folder, so the final rename stays on one file system; same extension, as Pillow picks the format by it.
@@ -616,7 +643,8 @@ def animate(poses2d, poses3d, layout: skeleton.Layout | str, path, fps: float = 
   os.close(fd)
   try:
     anim = animation.FuncAnimation(fig, update, frames=n, interval=1000 / fps, blit=False, cache_frame_data=False)
-    anim.save(tmp, writer=writer, dpi=dpi)
+    with matplotlib.rc_context({"animation.ffmpeg_path": ffmpeg} if ffmpeg else {}):  # this movie's ffmpeg only
+      anim.save(tmp, writer=writer, dpi=dpi)
     os.replace(tmp, path)
   except BaseException:
     if os.path.exists(tmp):

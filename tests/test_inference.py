@@ -158,7 +158,7 @@ def test_cli_lifts_an_array_file_and_writes_pictures(run, tmp_path):
   assert len(doc["poses"][0]["joints"]["head"]["xyz"]) == 3
   pictures = sorted(os.listdir(out / "pictures"))
   assert len(pictures) == 2 and all(p.endswith(".png") for p in pictures)
-  assert (out / "contact_sheet.png").exists() and (out / "animation.gif").exists()
+  assert (out / "contact_sheet.png").exists() and (out / "animation.gif").exists() and (out / "animation.mp4").exists()
   assert "play" in (out / "viewer.html").read_text()
 
 

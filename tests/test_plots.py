@@ -1,6 +1,8 @@
 """Tests for lifting.plots: bone colouring, drawing conventions, and that every figure writes a PNG."""
 
 import json
+import re
+import subprocess
 
 import numpy as np
 import pytest
@@ -291,22 +293,38 @@ def test_animate_gif(tmp_path):
   path = tmp_path / "movies" / "walk.gif"
   assert plots.animate(p2, p3, LAYOUT, path, fps=10, flags=flags, dpi=DPI) == str(path)
   with Image.open(path) as im:
-    assert im.format == "GIF" and im.n_frames == 3 and im.size == (round(6.4 * DPI), round(3.4 * DPI))
+    assert im.format == "GIF" and im.n_frames == 3 and im.size == tuple(round(v * DPI) for v in plots.ANIMATION_SIZE)
   assert sorted(p.name for p in path.parent.iterdir()) == ["walk.gif"]  # no temporary file left
 
 
-def test_animate_mp4_needs_ffmpeg(tmp_path, monkeypatch):
+def test_animate_mp4_with_the_packaged_ffmpeg(tmp_path, monkeypatch):
+  import imageio_ffmpeg
   from matplotlib import animation
 
-  p2, p3 = sequence(2)
+  p2, p3 = sequence(3)
   path = tmp_path / "walk.mp4"
-  if animation.writers.is_available("ffmpeg"):
-    assert plots.animate(p2, p3, LAYOUT, path, dpi=DPI) == str(path) and path.stat().st_size > 0
-    path.unlink()
+  assert plots.animate(p2, p3, LAYOUT, path, fps=10, units="mm") == str(path)
+  probe = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)], capture_output=True,
+                         text=True)
+  assert re.search(r"Video: h264 .*yuv420p.*1200x620", probe.stderr), probe.stderr[-800:]
+  assert sorted(p.name for p in tmp_path.iterdir()) == ["walk.mp4"]
+  path.unlink()
+  # Without imageio-ffmpeg and without a system ffmpeg: a one-line error, and no file.
+  monkeypatch.setattr(imageio_ffmpeg, "get_ffmpeg_exe", lambda: (_ for _ in ()).throw(RuntimeError("none")))
   monkeypatch.setattr(animation.writers, "is_available", lambda name: False)
-  with pytest.raises(ValueError, match=r"ffmpeg is missing.*use \.gif"):
+  with pytest.raises(ValueError, match=r"ffmpeg is missing.*imageio-ffmpeg.*\.gif"):
     plots.animate(p2, p3, LAYOUT, path, dpi=DPI)
   assert list(tmp_path.iterdir()) == []
+
+
+def test_animation_3d_axes_carry_units():
+  p2, p3 = sequence(2)
+  fig, update, _ = plots._animation(p2, p3, LAYOUT, dpi=DPI, units="mm")
+  ax3 = fig.axes[1]
+  assert [ax3.get_xlabel(), ax3.get_ylabel(), ax3.get_zlabel()] == ["x (mm)", "depth (mm)", "up (mm)"]
+  update(0)
+  fig.canvas.draw()
+  assert any(t.get_text() for t in ax3.get_zticklabels())
 
 
 def test_animate_rejects_bad_input_and_leaves_no_file(tmp_path, monkeypatch):

@@ -70,6 +70,9 @@ _ANIMATE = flags.DEFINE_bool("animate", False, "lift: the whole sequence as anim
                              "(1200 x 620, 3D beside 2D).")
 _VIEWER = flags.DEFINE_bool("viewer", False, "lift: also viewer.html, an interactive 3D viewer of every pose "
                              "(one self-contained file; opens offline in any browser).")
+_SMOOTH = flags.DEFINE_float("smooth", 0.0, "lift: average each joint over time with a Gaussian of this many frames "
+                             "(0: off). Only for one person's video in frame order; 1 was chosen on held-out "
+                             "training videos (README: smoothing lifted video).")
 _SHOW_CONFIG = flags.DEFINE_bool("show_config", False, "Print the config (after --config.* overrides) and exit; "
                                   "each field is documented where experiments/default.py sets it.")
 _COMPLETION = flags.DEFINE_string("completion", "auto", "lift: completion network folder (run.py --mode=adapt's "
@@ -162,7 +165,7 @@ def _lift():
   workdir = _WORKDIR.value if flags.FLAGS["workdir"].present else None  # None: the shipped model.
   out = inference.lift_file(workdir, _INPUT.value, _OUTPUT.value, _FORMAT.value, _LAYOUT.value,
                             min_score, size, _PICTURES.value, _CONTACT_SHEET.value, _ANIMATE.value, completion,
-                            _VIEWER.value)
+                            _VIEWER.value, _SMOOTH.value)
   c = out["joint_counts"]
   print(f"lifted {out['valid_poses']:,} of {out['num_poses']:,} poses ({out['input_layout']} -> paper14) with step "
         f"{out['step']} of {out['model']}: {c['observed']:,} joints observed, {c['completed']:,} completed, "

@@ -520,7 +520,7 @@ def write_outputs(lifted: Lifted, folder: str, meta: dict, pictures: int = 4, co
 def lift_file(workdir: str | None, input_path: str, output: str, format: str | None = None, layout: str | None = None,
               min_score=0.0, image_size: tuple[int, int] | None = None, pictures: int = 4,
               contact_sheet: int = 0, animate: bool = False, completion: str | None = "auto",
-              viewer: bool = False) -> dict:
+              viewer: bool = False, smooth: float = 0.0) -> dict:
   """Reads a keypoint file, lifts it with the model in ``workdir`` (`load`; ``None``: the shipped model) and
   writes the results to ``output``.
 
@@ -533,12 +533,18 @@ def lift_file(workdir: str | None, input_path: str, output: str, format: str | N
 
   kp = keypoints.read_keypoints(input_path, format, **({"layout": layout} if layout else {}))
   kp = restrict(kp, min_score, image_size)  # Per joint of the file's own layout, before conversion.
+  if not smooth >= 0:
+    raise ValueError(f"--smooth: expected a width >= 0 frames, got {smooth}")
   model = load(workdir, completion)
   lifted = model.lift_keypoints(kp)
+  if smooth:  # The input is one person's video, in frame order (lifting.smoothing; README).
+    from lifting import smoothing  # pylint: disable=g-import-not-at-top
+    lifted = dataclasses.replace(lifted, poses3d=smoothing.gaussian(lifted.poses3d, smooth, lifted.valid)
+                                 .astype(np.float32))
   counts = {name: int((lifted.flags[lifted.valid] == k).sum()) for k, name in enumerate(FLAG_NAMES)}
   meta = {"model": model.workdir, "step": model.step, "input": os.path.abspath(input_path), "input_layout": kp.layout,
           "num_poses": len(lifted), "valid_poses": int(lifted.valid.sum()), "joint_counts": counts,
-          "completion": model.completion is not None}
+          "completion": model.completion is not None, "smooth_sigma_frames": smooth}
   parent = os.path.dirname(os.path.abspath(output)) or "."
   os.makedirs(parent, exist_ok=True)
   tmp = tempfile.mkdtemp(prefix=".lift-", dir=parent)

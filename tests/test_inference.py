@@ -257,3 +257,16 @@ def test_the_input_is_checked_before_any_model_is_loaded(tmp_path):
   missing = tmp_path / "nope.json"
   with pytest.raises(ValueError, match="nope.json"):  # Not "no config.json": the model is never looked at.
     inference.lift_file(str(tmp_path / "no_such_run"), str(missing), str(tmp_path / "out"))
+
+
+def test_lift_file_smooths_a_video_when_asked(run, tmp_path):
+  from lifting import smoothing  # pylint: disable=import-outside-toplevel
+  arr = tmp_path / "seq.npy"
+  np.save(arr, run[1][:12].astype(np.float32))
+  plain = inference.lift_file(run[0], str(arr), str(tmp_path / "a"), layout="paper14", pictures=0)
+  smooth = inference.lift_file(run[0], str(arr), str(tmp_path / "b"), layout="paper14", pictures=0, smooth=1.5)
+  assert plain["smooth_sigma_frames"] == 0 and smooth["smooth_sigma_frames"] == 1.5
+  with np.load(tmp_path / "a" / "poses3d.npz") as a, np.load(tmp_path / "b" / "poses3d.npz") as b:
+    np.testing.assert_allclose(b["poses3d"], smoothing.gaussian(a["poses3d"], 1.5, a["valid"]), rtol=1e-5, atol=1e-6)
+  with pytest.raises(ValueError, match="--smooth"):
+    inference.lift_file(run[0], str(arr), str(tmp_path / "c"), layout="paper14", smooth=-1)

@@ -73,6 +73,8 @@ _VIEWER = flags.DEFINE_bool("viewer", False, "lift: also viewer.html, an interac
 _SMOOTH = flags.DEFINE_float("smooth", 0.0, "lift: average each joint over time with a Gaussian of this many frames "
                              "(0: off). Only for one person's video in frame order; 1 was chosen on held-out "
                              "training videos (README: smoothing lifted video).")
+_TRACK = flags.DEFINE_integer("track", None, "lift: keep one person's track only (inputs with several people per "
+                               "frame are tracked; poses3d.json gives each pose's track).")
 _SHOW_CONFIG = flags.DEFINE_bool("show_config", False, "Print the config (after --config.* overrides) and exit; "
                                   "each field is documented where experiments/default.py sets it.")
 _COMPLETION = flags.DEFINE_string("completion", "auto", "lift: completion network folder (run.py --mode=adapt's "
@@ -165,9 +167,10 @@ def _lift():
   workdir = _WORKDIR.value if flags.FLAGS["workdir"].present else None  # None: the shipped model.
   out = inference.lift_file(workdir, _INPUT.value, _OUTPUT.value, _FORMAT.value, _LAYOUT.value,
                             min_score, size, _PICTURES.value, _CONTACT_SHEET.value, _ANIMATE.value, completion,
-                            _VIEWER.value, _SMOOTH.value)
+                            _VIEWER.value, _SMOOTH.value, _TRACK.value)
   c = out["joint_counts"]
-  print(f"lifted {out['valid_poses']:,} of {out['num_poses']:,} poses ({out['input_layout']} -> paper14) with step "
+  several = f" in {len(out['tracks'])} tracks" if len(out["tracks"]) > 1 else ""
+  print(f"lifted {out['valid_poses']:,} of {out['num_poses']:,} poses{several} ({out['input_layout']} -> paper14) with step "
         f"{out['step']} of {out['model']}: {c['observed']:,} joints observed, {c['completed']:,} completed, "
         f"{c['missing']:,} missing (fallback); wrote {', '.join(out['files'][:6])}"
         f"{' ...' if len(out['files']) > 6 else ''} in {out['output']}")

@@ -44,6 +44,7 @@ from lifting import completion as completion_lib
 from lifting import geometry
 from lifting import models as models_lib
 from lifting import skeleton
+from lifting import tracking
 from lifting.data import keypoints
 from lifting.data import pipeline
 from lifting.data import wild
@@ -67,6 +68,7 @@ class Lifted:
     valid: ``[N]`` False for poses with too few observed joints to lift.
     joints: joint names of the model's layout.
     ids: ``[N]`` where each pose came from (frame or image and person), if known.
+    tracks: ``[N]`` int: which person over time (`lifting.tracking`; all 0 for one person per frame).
   """
   poses3d: np.ndarray
   scale: np.ndarray
@@ -75,17 +77,27 @@ class Lifted:
   valid: np.ndarray
   joints: tuple[str, ...]
   ids: tuple[str, ...]
+  tracks: np.ndarray | None = None
+
+  def __post_init__(self):
+    if self.tracks is None:
+      object.__setattr__(self, "tracks", np.zeros(len(self.poses3d), np.int64))
 
   def __len__(self) -> int:
     return len(self.poses3d)
 
+  def select(self, keep: np.ndarray) -> "Lifted":
+    """The poses where ``keep [N]`` (bool or indices)."""
+    return Lifted(self.poses3d[keep], self.scale[keep], self.flags[keep], self.pose2d[keep], self.valid[keep],
+                  self.joints, tuple(np.asarray(self.ids, dtype=object)[keep]), self.tracks[keep])
+
   def to_json(self) -> list[dict]:
-    """One dict per pose: id, valid, scale, and per joint its xyz and flag."""
+    """One dict per pose: id, track, valid, scale, and per joint its xyz and flag."""
     out = []
     for i in range(len(self)):
       joints = {name: {"xyz": None if not self.valid[i] else [round(float(v), 6) for v in self.poses3d[i, j]],
                        "flag": FLAG_NAMES[self.flags[i, j]]} for j, name in enumerate(self.joints)}
-      out.append({"id": self.ids[i], "valid": bool(self.valid[i]),
+      out.append({"id": self.ids[i], "track": int(self.tracks[i]), "valid": bool(self.valid[i]),
                   "scale": float(self.scale[i]) if self.valid[i] else None, "joints": joints})
     return out
 
@@ -477,21 +489,26 @@ def write_outputs(lifted: Lifted, folder: str, meta: dict, pictures: int = 4, co
   interactive viewer of every liftable pose (`lifting.viewer`), to ``folder``; returns the paths (relative)."""
   os.makedirs(folder, exist_ok=True)
   np.savez(os.path.join(folder, "poses3d.npz"), poses3d=lifted.poses3d, scale=lifted.scale, flags=lifted.flags,
-           pose2d=lifted.pose2d, valid=lifted.valid, ids=np.array(lifted.ids), joints=np.array(lifted.joints),
+           pose2d=lifted.pose2d, valid=lifted.valid, ids=np.array(lifted.ids), tracks=lifted.tracks,
+           joints=np.array(lifted.joints),
            flag_names=np.array(FLAG_NAMES))
   with open(os.path.join(folder, "poses3d.json"), "w") as f:
     json.dump({**meta, "joints": list(lifted.joints), "flag_names": list(FLAG_NAMES), "poses": lifted.to_json()}, f)
   written = ["poses3d.npz", "poses3d.json"]
   names = lambda i: [FLAG_NAMES[k] for k in lifted.flags[i]]  # noqa: E731
+  several = len(set(lifted.tracks.tolist())) > 1
+  suffix = lambda track: f"_track{track}" if several else ""  # noqa: E731  (one viewer and movie per track)
   if viewer:
     from lifting import viewer as viewer_lib  # pylint: disable=g-import-not-at-top  (plotly only when asked)
-    frames = np.flatnonzero(lifted.valid)
-    if not len(frames):
+    if not lifted.valid.any():
       raise ValueError("--viewer: no liftable pose to show")
-    viewer_lib.write_html(os.path.join(folder, "viewer.html"), lifted.poses3d[frames], lifted.pose2d[frames],
-                          "paper14", flags=[names(i) for i in frames], titles=[str(lifted.ids[i]) for i in frames],
-                          title=os.path.basename(str(meta.get("input", ""))))
-    written.append("viewer.html")
+    for track in sorted(set(lifted.tracks[lifted.valid].tolist())):
+      frames = np.flatnonzero(lifted.valid & (lifted.tracks == track))
+      name = f"viewer{suffix(track)}.html"
+      viewer_lib.write_html(os.path.join(folder, name), lifted.poses3d[frames], lifted.pose2d[frames], "paper14",
+                            flags=[names(i) for i in frames], titles=[str(lifted.ids[i]) for i in frames],
+                            title=os.path.basename(str(meta.get("input", ""))) + (f", track {track}" if several else ""))
+      written.append(name)
   if not (pictures or contact_sheet or animate):
     return written
   from lifting import plots  # pylint: disable=g-import-not-at-top  (matplotlib, seconds to import: only when drawing)
@@ -506,23 +523,30 @@ def write_outputs(lifted: Lifted, folder: str, meta: dict, pictures: int = 4, co
                         titles=[str(lifted.ids[i]) for i in picks], flags=[names(i) for i in picks])
     written.append("contact_sheet.png")
   if animate:
-    frames = np.flatnonzero(lifted.valid)
-    if len(frames) < 2:
-      raise ValueError("--animate: expected a sequence of at least 2 liftable poses, got "
-                       f"{len(frames)}")
-    for name in ("animation.gif", "animation.mp4"):
-      plots.animate(lifted.pose2d[frames], lifted.poses3d[frames], "paper14", os.path.join(folder, name),
-                    flags=[names(i) for i in frames], units="head-to-root lengths")
-      written.append(name)
+    movies = {t: np.flatnonzero(lifted.valid & (lifted.tracks == t)) for t in sorted(set(lifted.tracks.tolist()))}
+    movies = {t: frames for t, frames in movies.items() if len(frames) >= 2}
+    if not movies:
+      raise ValueError("--animate: expected a sequence of at least 2 liftable poses of one person, got none")
+    for track, frames in movies.items():
+      for ext in ("gif", "mp4"):
+        name = f"animation{suffix(track)}.{ext}"
+        plots.animate(lifted.pose2d[frames], lifted.poses3d[frames], "paper14", os.path.join(folder, name),
+                      flags=[names(i) for i in frames], units="head-to-root lengths")
+        written.append(name)
   return written
 
 
 def lift_file(workdir: str | None, input_path: str, output: str, format: str | None = None, layout: str | None = None,
               min_score=0.0, image_size: tuple[int, int] | None = None, pictures: int = 4,
               contact_sheet: int = 0, animate: bool = False, completion: str | None = "auto",
-              viewer: bool = False, smooth: float = 0.0) -> dict:
+              viewer: bool = False, smooth: float = 0.0, track: int | None = None) -> dict:
   """Reads a keypoint file, lifts it with the model in ``workdir`` (`load`; ``None``: the shipped model) and
   writes the results to ``output``.
+
+  With several people in a frame (OpenPose folders, COCO files with image ids in frame order) the poses
+  are grouped into tracks (`lifting.tracking`): every output carries its track, movies and viewers
+  come one per track, and ``track`` keeps that track alone. ``smooth`` (frames) smooths each track
+  over time (`lifting.smoothing`).
 
   The input is read and checked before the model is loaded, so a bad file fails at once. Everything
   is written to a temporary folder first and moved into ``output`` only when all of it succeeded, so
@@ -535,16 +559,28 @@ def lift_file(workdir: str | None, input_path: str, output: str, format: str | N
   kp = restrict(kp, min_score, image_size)  # Per joint of the file's own layout, before conversion.
   if not smooth >= 0:
     raise ValueError(f"--smooth: expected a width >= 0 frames, got {smooth}")
+  frames = tracking.frames_of(kp.ids)
+  # One person per frame (a video, or single images) is one track; several per frame are tracked.
+  tracks = tracking.assign(kp.poses, kp.mask, frames) if len(frames) > len(set(frames.tolist())) else \
+      np.zeros(len(kp), np.int64)
+  if track is not None and track not in set(tracks.tolist()):
+    raise ValueError(f"--track={track}: the input has tracks {sorted(set(tracks.tolist()))}")
   model = load(workdir, completion)
-  lifted = model.lift_keypoints(kp)
-  if smooth:  # The input is one person's video, in frame order (lifting.smoothing; README).
+  lifted = dataclasses.replace(model.lift_keypoints(kp), tracks=tracks)
+  if track is not None:
+    lifted = lifted.select(tracks == track)
+  if smooth:  # Each track is one person's video, in frame order (lifting.smoothing; README).
     from lifting import smoothing  # pylint: disable=g-import-not-at-top
-    lifted = dataclasses.replace(lifted, poses3d=smoothing.gaussian(lifted.poses3d, smooth, lifted.valid)
-                                 .astype(np.float32))
+    poses3d = lifted.poses3d.copy()
+    for t in set(lifted.tracks.tolist()):
+      rows = np.flatnonzero(lifted.tracks == t)
+      poses3d[rows] = smoothing.gaussian(lifted.poses3d[rows], smooth, lifted.valid[rows])
+    lifted = dataclasses.replace(lifted, poses3d=poses3d)
   counts = {name: int((lifted.flags[lifted.valid] == k).sum()) for k, name in enumerate(FLAG_NAMES)}
   meta = {"model": model.workdir, "step": model.step, "input": os.path.abspath(input_path), "input_layout": kp.layout,
           "num_poses": len(lifted), "valid_poses": int(lifted.valid.sum()), "joint_counts": counts,
-          "completion": model.completion is not None, "smooth_sigma_frames": smooth}
+          "completion": model.completion is not None, "smooth_sigma_frames": smooth,
+          "tracks": sorted(set(lifted.tracks.tolist())), "track": track}
   parent = os.path.dirname(os.path.abspath(output)) or "."
   os.makedirs(parent, exist_ok=True)
   tmp = tempfile.mkdtemp(prefix=".lift-", dir=parent)

@@ -270,3 +270,37 @@ def test_lift_file_smooths_a_video_when_asked(run, tmp_path):
     np.testing.assert_allclose(b["poses3d"], smoothing.gaussian(a["poses3d"], 1.5, a["valid"]), rtol=1e-5, atol=1e-6)
   with pytest.raises(ValueError, match="--smooth"):
     inference.lift_file(run[0], str(arr), str(tmp_path / "c"), layout="paper14", smooth=-1)
+
+
+def test_cli_tracks_two_people_in_an_openpose_folder(run, tmp_path):
+  """Two people per frame, listed in a changing order: one track each, per-track movies and viewers, --track."""
+  poses = run[1]
+  folder = tmp_path / "video"
+  folder.mkdir()
+  body25 = lambda p14: skeleton.convert(p14, "paper14", "openpose25", fill=0.0)[0]  # noqa: E731
+  for t in range(6):
+    a, b = body25(poses[t] + [4.0 * t, 0]), body25(poses[40 + t] + [400.0 - 4 * t, 0])
+    people = [a, b] if t % 2 else [b, a]
+    data = {"people": [{"pose_keypoints_2d": np.concatenate([p, (p[:, :1] != 0) * 0.9], -1).ravel().tolist()}
+                       for p in people]}
+    (folder / f"clip_{t:012d}_keypoints.json").write_text(json.dumps(data))
+  out = tmp_path / "out"
+  res = _cli(f"--workdir={run[0]}", f"--input={folder}", f"--output={out}", "--pictures=0", "--animate", "--viewer")
+  assert res.returncode == 0, res.stderr[-2000:]
+  assert "lifted 12 of 12 poses in 2 tracks" in res.stdout
+  with open(out / "poses3d.json") as f:
+    doc = json.load(f)
+  by_track = {}
+  for pose in doc["poses"]:
+    by_track.setdefault(pose["track"], set()).add(int(pose["id"].split("#person")[1]) ^ (int(pose["id"][5:17]) % 2 == 0))
+  assert sorted(by_track) == [0, 1] and all(len(v) == 1 for v in by_track.values())  # each track is one person
+  with np.load(out / "poses3d.npz") as z:
+    assert sorted(set(z["tracks"].tolist())) == [0, 1]
+  for name in ("animation_track0.gif", "animation_track1.mp4", "viewer_track0.html", "viewer_track1.html"):
+    assert (out / name).exists(), name
+  one = tmp_path / "one"
+  res = _cli(f"--workdir={run[0]}", f"--input={folder}", f"--output={one}", "--pictures=0", "--track=1", "--viewer")
+  assert res.returncode == 0 and "lifted 6 of 6 poses" in res.stdout, res.stderr[-2000:]
+  assert (one / "viewer.html").exists()
+  res = _cli(f"--workdir={run[0]}", f"--input={folder}", f"--output={tmp_path / 'x'}", "--track=5")
+  assert res.returncode != 0 and "--track=5: the input has tracks [0, 1]" in res.stderr

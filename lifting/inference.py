@@ -291,7 +291,7 @@ def _read_json(path: str) -> dict:
 
 
 # The model that `load()` and ``--mode=lift`` use when given no workdir (lifting/pretrained/README.md).
-DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained", "bandai_adv_ss_td")
+DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained", "bandai-adv-ss-td")
 LIFTER_FILE = "lifter.msgpack"  # An exported model's weights (`export`); a training workdir has checkpoints/ instead.
 
 

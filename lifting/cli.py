@@ -98,8 +98,6 @@ def main(argv):
     except (ValueError, OSError) as e:
       sys.exit(f"{_PROG}: error: {e}")
     return
-  from lifting import distributed, train
-  from lifting import evaluate as evaluate_lib
   if _SHOW_CONFIG.value:
     print(f"# {flags.FLAGS['config'].config_filename}, after overrides; each field is documented where "
           f"{os.path.join(_EXPERIMENTS, 'default.py')} sets it.")
@@ -112,6 +110,8 @@ def main(argv):
     for name, value in leaves(config.to_dict(), "config."):
       print(f"{name} = {value!r}")
     return
+  from lifting import distributed, train
+  from lifting import evaluate as evaluate_lib
   try:
     if "://" in _WORKDIR.value:
       raise ValueError(f"--workdir: expected a filesystem path (with --config.distributed=True, one every host "
@@ -145,10 +145,10 @@ def main(argv):
 def _lift():
   import jax  # pylint: disable=g-import-not-at-top
   from lifting import inference
+  from lifting.data import bandai
   # Compiled lift functions persist between commands, so a second lift skips XLA's compile
   # ($LIFTING_CACHE/jax, default ~/.cache/lifting/jax; the same folder holds the parsed-BVH cache).
-  cache = os.path.join(os.path.expanduser(os.environ.get("LIFTING_CACHE") or "~/.cache/lifting"), "jax")
-  jax.config.update("jax_compilation_cache_dir", cache)
+  jax.config.update("jax_compilation_cache_dir", os.path.join(bandai.default_cache_dir(), "jax"))
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
   if not _INPUT.value or not _OUTPUT.value:
     raise ValueError("--mode=lift needs --input=FILE and --output=DIR (and optionally --workdir=a trained run)")

@@ -136,11 +136,16 @@ def test_all(config, lift_all, states, data, writer=None, step=None) -> dict:
   """Evaluates every kind of weights (`weights_kinds`) on the test set; logs each with its prefix
   (``test/``, ``test_ema/``). Returns the reported weights' results with ``weights`` naming them and,
   under ``other_weights``, the others' scalars."""
+  return test_all_and_poses(config, lift_all, states, data, writer, step)[0]
+
+
+def test_all_and_poses(config, lift_all, states, data, writer=None, step=None) -> tuple[dict, np.ndarray]:
+  """`test_all`, and the reported weights' lifts of the test poses ``[M, J, 3]`` (for pictures of them)."""
   report = reported_weights(config)
-  out, others = {}, {}
+  out, others, poses = {}, {}, None
   for kind in weights_kinds(config):
-    results = evaluate_poses(lift_all(states.lifter, data.test_2d, kind), data.test_3d, data.layout,
-                             data.test_actions)
+    pred = lift_all(states.lifter, data.test_2d, kind)
+    results = evaluate_poses(pred, data.test_3d, data.layout, data.test_actions)
     if writer is not None:
       writer.write_scalars(step, {f"{_PREFIX[kind]}/{k}": results[k] for k in _SCALARS if k in results})
     logs.log(f"step {int(states.step)}, {kind} weights: test PA-MPJPE {results['pa_mpjpe']:.1f}, N-MPJPE "
@@ -148,13 +153,13 @@ def test_all(config, lift_all, states, data, writer=None, step=None) -> dict:
              f"depth flips {100 * results['depth_flip_rate']:.1f}%, depth spread x{results['depth_spread_ratio']:.2f}, "
              f"worst yaw bin {results['worst_yaw_pa_mpjpe']:.1f}")
     if kind == report:
-      out = results
+      out, poses = results, pred
     else:
       others[kind] = {k: results[k] for k in _SCALARS if k in results}
   out["weights"] = report
   if others:
     out["other_weights"] = others
-  return out
+  return out, poses
 
 
 def eval_history(workdir: str, weights: str = "raw", key: str = "pa_mpjpe") -> tuple[list[int], list[float]]:

@@ -176,6 +176,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
   lift_all = evaluate_lib.make_lift_fn(models, config.c, mesh)
   progress = logs.Progress(start, config.train.num_steps)
   results: dict = {}
+  pred3d = None  # The reported weights' lifts of the test poses at the latest evaluation.
   pending: list = []
   last, t = config.train.num_steps, config.train
   step = start
@@ -188,12 +189,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
       means = flush_metrics(pending, writer)
       logs.log(f"{progress.line(step)} | loss {means['loss/total']:.4g}")
     if data.test_3d is not None and (step % t.eval_every == 0 or step == last):
-      results = evaluate_lib.test_all(config, lift_all, states, data, writer, step)
+      results, pred3d = evaluate_lib.test_all_and_poses(config, lift_all, states, data, writer, step)
     if step % t.checkpoint_every == 0 or step == last:
       ckpt.save(step, states)
   if start >= last and data.test_3d is not None:
     logs.log(f"already trained to step {start} (train.num_steps = {last}); evaluating only")
-    results = evaluate_lib.test_all(config, lift_all, states, data)
+    results, pred3d = evaluate_lib.test_all_and_poses(config, lift_all, states, data)
   ckpt.close()
   writer.close()
   if data.test_3d is not None:
@@ -209,9 +210,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
   results["step"] = int(states.step)
   if data.test_3d is not None:  # The run explains itself without --mode=eval.
     evaluate_lib.write_results(workdir, results)
+    # The final evaluation's lifts (every run evaluates at its last step): no second pass over the test set, and
+    # no lift (a collective over every process's devices) on process 0 alone.
     if config.train.get("pictures", True) and jax.process_index() == 0:
-      pred = lift_all(states.lifter, data.test_2d, results["weights"])
       with logs.MetricWriter(workdir) as images:
-        path = evaluate_lib.write_test_picture(workdir, pred, data, images, results["step"])
+        path = evaluate_lib.write_test_picture(workdir, pred3d, data, images, results["step"])
       logs.log(f"wrote {os.path.join(workdir, 'results.json')} and {path}")
   return results

@@ -44,6 +44,7 @@ class Row:
   init_from: str | None = None   # Slug of the row whose run with the same seed this one fine-tunes.
   pending: str | None = None     # Why the row has no numbers yet.
   adversarial: bool = False      # Has the pose discriminator (checked against the flat pose per yaw bin).
+  eval_of: str | None = None     # Slug of the row whose run with the same seed this one evaluates (no training).
 
 
 ROWS = (
@@ -65,9 +66,20 @@ ROWS = (
     # The same recipe on the fixed-rig protocol (every result before the turned rig): the view bias, measured.
     Row("Adv+SS+TD, fixed rig", "adv_ss_td_fixed_rig", multi_seed=True, adversarial=True),
     Row("supervised (reference), fixed rig", "supervised_fixed_rig", multi_seed=True),
+    # Table 1's "detected 2D" protocol (experiments/adv_ss_td_noisy2d.py): detector-like test inputs.
+    Row("Adv+SS+TD, trained on exact 2D, tested on detector-like 2D", "adv_ss_td_noisy2d_test", multi_seed=True,
+        adversarial=True, eval_of="adv_ss_td"),
+    Row("Adv+SS+TD, trained and tested on detector-like 2D", "adv_ss_td_noisy2d", multi_seed=True, adversarial=True),
+    Row("supervised, trained on exact 2D, tested on detector-like 2D", "supervised_noisy2d_test", multi_seed=True,
+        eval_of="supervised"),
+    Row("supervised, trained and tested on detector-like 2D", "supervised_noisy2d", multi_seed=True),
 )
+# Rows whose test inputs are not the exact 2D: read against the supervised row of the same inputs.
+SUPERVISED_OF = {"adv_ss_td_noisy2d_test": "supervised_noisy2d_test", "adv_ss_td_noisy2d": "supervised_noisy2d"}
+ROWS_BY_SLUG = {r.slug: r for r in ROWS}
 _METRICS = ("pa_mpjpe", "n_mpjpe", "pck", "auc", "depth_flip_rate", "worst_yaw_pa_mpjpe")
-SUPERVISED = {"bandai/turned-rig": "supervised", "bandai/fixed-rig": "supervised_fixed_rig"}
+SUPERVISED = {"bandai/turned-rig": "supervised", "bandai/fixed-rig": "supervised_fixed_rig",
+              "bandai/turned-rig+detector-like-2d": "supervised_noisy2d"}
 
 
 def row_config(row: Row, seed: int, out: str, profile: str, steps: int = 0, source: str = "bandai"):
@@ -77,6 +89,7 @@ def row_config(row: Row, seed: int, out: str, profile: str, steps: int = 0, sour
   if steps:
     config.train.num_steps = steps
     config.train.eval_every = config.train.checkpoint_every = max(steps // 4, 1)
+    config.adapt.completion.num_steps = steps  # Detector-like 2D's completion network.
   if row.init_from:
     config.train.init_from = run_dir(out, row.init_from, seed)
   if config.data.extra.kind != "none":
@@ -113,6 +126,17 @@ def run_one(row: Row, seed: int, out: str, profile: str, steps: int, source: str
     if "wall_s" in results:
       return results
   config = row_config(row, seed, out, profile, steps, source)
+  if row.eval_of:  # An evaluation of another row's run with this row's test inputs.
+    source_dir = run_dir(out, row.eval_of, seed)
+    if not os.path.exists(os.path.join(source_dir, "results.json")):
+      run_one(ROWS_BY_SLUG[row.eval_of], seed, out, profile, steps, source)
+    os.makedirs(workdir, exist_ok=True)
+    t0 = time.time()
+    results = evaluate_lib.evaluate(config, source_dir, results_dir=workdir)
+    results["wall_s"] = round(time.time() - t0, 1)
+    results["eval_of"] = source_dir
+    evaluate_lib.write_results(workdir, results)
+    return results
   if config.data.extra.kind != "none":
     from lifting import adapt  # pylint: disable=import-outside-toplevel
     # Reuses an earlier preparation; the command draws the adapter's figures with the others.
@@ -201,7 +225,11 @@ def write_table(out: str, done: dict[str, list[dict]], profile: str) -> str:
     for row in rows:
       runs = done[row.slug]
       vals = {k: [r[k] for r in runs] for k in _METRICS if all(k in r for r in runs)}
-      ratio = f"{statistics.mean(vals['pa_mpjpe']) / sup_pa:.2f}" if sup_pa else ""
+      row_sup = sup_pa
+      if row.slug in SUPERVISED_OF:  # Read against the supervised lifter given the same inputs.
+        ref = done.get(SUPERVISED_OF[row.slug], [])
+        row_sup = statistics.mean(r["pa_mpjpe"] for r in ref) if ref else None
+      ratio = f"{statistics.mean(vals['pa_mpjpe']) / row_sup:.2f}" if row_sup else ""
       wall = statistics.mean(r["wall_s"] for r in runs)
       swings = [r["last_evals"]["range"] for r in runs if "last_evals" in r]
       flips = _mean_std(vals["depth_flip_rate"], 100) if "depth_flip_rate" in vals else ""
@@ -214,7 +242,7 @@ def write_table(out: str, done: dict[str, list[dict]], profile: str) -> str:
           "weights": runs[0].get("weights", "raw"), "wall_s": [r["wall_s"] for r in runs],
           **{k: {"mean": statistics.mean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "per_seed": v}
              for k, v in vals.items()},
-          "ratio_to_supervised": statistics.mean(vals["pa_mpjpe"]) / sup_pa if sup_pa else None,
+          "ratio_to_supervised": statistics.mean(vals["pa_mpjpe"]) / row_sup if row_sup else None,
           "swing_last5_mm": swings,
           **({"extra": runs[0]["extra"]} if "extra" in runs[0] else {}),
           **({"per_yaw_pa_mpjpe": _yaw_bins(runs)} if "per_yaw" in runs[0] else {}),

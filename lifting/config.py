@@ -117,6 +117,14 @@ def validate(config) -> None:
     raise ValueError(f"data.extra.kind: expected 'none', 'adapted' or 'raw', got {config.data.extra.kind!r}")
   if not 0 <= config.data.extra.share < 1:
     raise ValueError(f"data.extra.share: expected a share in [0, 1) (0: proportional), got {config.data.extra.share}")
+  noise = config.data.get("noise_2d")
+  if noise is not None:
+    for name in ("train", "test", "complete"):
+      if not isinstance(noise.get(name, False), bool):
+        raise ValueError(f"data.noise_2d.{name}: expected True or False, got {noise.get(name)!r}")
+    if noise.get("train") or noise.get("test"):
+      from lifting.data import detector_noise  # pylint: disable=g-import-not-at-top
+      detector_noise.from_config(noise)
   t = window_size(config)
   if config.train.batch_size < t or config.train.batch_size % t:
     raise ValueError(f"train.batch_size: expected a multiple of the {t}-frame training window, "

@@ -93,11 +93,15 @@ def mean_depth_offsets(train_2d: np.ndarray, train_3d: np.ndarray, layout: skele
 
 
 def protocol(config) -> str:
-  """The evaluation protocol's name in results: ``bandai/fixed-rig``, ``bandai/turned-rig``, or the source."""
+  """The evaluation protocol's name in results: ``bandai/fixed-rig``, ``bandai/turned-rig``, or the source;
+  with ``+detector-like-2d`` when the test inputs are detector-like (``data.noise_2d.test``)."""
+  name = config.data.source
   if config.data.source == "bandai":
     from lifting.data import bandai  # pylint: disable=g-import-not-at-top
-    return bandai.protocol_name(config.data.bandai.get("rig", "fixed"))
-  return config.data.source
+    name = bandai.protocol_name(config.data.bandai.get("rig", "fixed"))
+  if config.data.get("noise_2d", {}).get("test", False):  # Table 1's second column: detected 2D inputs.
+    name += "+detector-like-2d"
+  return name
 
 
 def baselines(data: pipeline.PoseData, c: float) -> dict[str, dict]:
@@ -188,11 +192,13 @@ def swing(workdir: str, weights: str, last: int = 5) -> dict | None:
           "range": float(max(tail) - min(tail)), "max_change": float(np.max(np.abs(np.diff(tail))))}
 
 
-def evaluate(config, workdir: str) -> dict:
+def evaluate(config, workdir: str, results_dir: str | None = None) -> dict:
   """Evaluates the latest checkpoint in ``workdir`` on the config's test set.
 
   Writes ``results.json`` (every metric, per-action errors and the trivial baselines) and
-  ``results.md`` (a markdown table: this run's row under the baselines' rows).
+  ``results.md`` (a markdown table: this run's row under the baselines' rows) to ``results_dir``
+  (default ``workdir``): another folder keeps a run's own results when it is evaluated on other test
+  inputs (detector-like 2D, ``data.noise_2d.test``).
   """
   config_lib.validate(config)
   layout = skeleton.get_layout(config.layout)
@@ -212,10 +218,11 @@ def evaluate(config, workdir: str) -> dict:
   results["step"] = int(states.step)
   results["data"] = config.data.source
   results["protocol"] = protocol(config)
-  moved = swing(workdir, results["weights"])
-  if moved is not None:
-    results["last_evals"] = moved
-  write_results(workdir, results)
+  if results_dir is None or os.path.abspath(results_dir) == os.path.abspath(workdir):
+    moved = swing(workdir, results["weights"])  # The run's own evaluations: the same test inputs.
+    if moved is not None:
+      results["last_evals"] = moved
+  write_results(results_dir or workdir, results)
   return results
 
 

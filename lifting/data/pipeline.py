@@ -248,9 +248,75 @@ def load_splits(config) -> tuple[PoseSequences, PoseSequences | None]:
   return clean(train, f"{source} train"), (None if test is None else clean(test, f"{source} test"))
 
 
+def focal_from_pairs(pose2d: np.ndarray, pose3d: np.ndarray, layout: skeleton.Layout) -> float:
+  """The focal length in pixels that best maps root-relative ``x/z, y/z`` of camera-frame 3D ``[N, J, 3]`` to
+  root-relative pixels ``[N, J, 2]`` (least squares, one number for all poses)."""
+  root = layout.root_joints
+  ray = pose3d[..., :2] / pose3d[..., 2:]
+  d_ray = ray - ray[:, root].mean(axis=1, keepdims=True)
+  d_px = pose2d - pose2d[:, root].mean(axis=1, keepdims=True)
+  return float(np.sum(d_ray * d_px) / max(np.sum(d_ray * d_ray), 1e-12))
+
+
+def add_detector_noise(config, train: PoseSequences, test: PoseSequences | None, completion=None,
+                       what: tuple[str, ...] | None = None):
+  """``(train, test, report)``: the splits with detector-like 2D (`lifting.data.detector_noise`) where
+  ``config.data.noise_2d`` asks (``train``, ``test``; or the splits named in ``what``), unchanged elsewhere.
+
+  The noise is drawn in pixels, sized by each pose's root depth (so the splits need camera-frame 3D) and a
+  focal length fitted to the 2D/3D pairs. Missing joints are filled by a completion network
+  (`lifting.completion`) trained on the complete training 2D as it comes in (noisy where the training split
+  is), or the one given; with ``noise_2d.complete`` False they keep the detector's guess. A pose may miss
+  at most ``max_missing`` joints; beyond that its last ones keep the detector's guess. ``report`` counts
+  every kind of error per split.
+  """
+  from lifting.data import detector_noise  # pylint: disable=g-import-not-at-top
+  block = config.data.get("noise_2d")
+  what = what if what is not None else tuple(s for s in ("train", "test") if block is not None and block.get(s))
+  if not what:
+    return train, test, {}
+  layout = skeleton.get_layout(config.layout)
+  base = detector_noise.from_config(block)
+  splits = {"train": train, "test": test}
+  noisy, masks, report = {}, {}, {}
+  for i, name in enumerate(what):
+    seqs = splits[name]
+    if seqs is None:
+      continue
+    if seqs.pose3d is None:
+      raise ValueError(f"data.noise_2d.{name}: the noise is sized by each pose's depth, but the {name} split of "
+                       f"data.source {config.data.source!r} has no camera-frame 3D")
+    model = dataclasses.replace(base, seed=base.seed + (i if name == "train" else 1))  # Train and test draw apart.
+    depth = seqs.pose3d[:, list(layout.root_joints), 2].mean(axis=1)
+    focal = focal_from_pairs(seqs.pose2d, seqs.pose3d, layout)
+    pose2d, missing, counts = detector_noise.corrupt(seqs.pose2d, depth, focal, model, layout)
+    counts["focal_px"] = round(focal, 1)
+    noisy[name], masks[name], report[name] = pose2d, missing, counts
+    logging.info("data.noise_2d, %s split: %s", name, counts)
+  if block.get("complete", True) and any(m.any() for m in masks.values()):
+    from lifting import completion as completion_lib  # pylint: disable=g-import-not-at-top
+    if completion is None:
+      pool = noisy.get("train", train.pose2d)
+      if "train" in masks:
+        pool = pool[~masks["train"].any(axis=1)]
+      c = config.adapt.completion
+      completion = completion_lib.train_completer(pool, width=c.width, num_layers=c.layers, num_steps=c.num_steps,
+                                                  batch_size=c.batch_size, learning_rate=c.lr, seed=base.seed)
+    for name, missing in masks.items():
+      visible = ~missing
+      excess = np.cumsum(missing, axis=1) > completion.max_missing  # Beyond max_missing: the guess stays.
+      visible |= excess
+      noisy[name] = completion_lib.complete(completion, noisy[name], visible).astype(np.float32)
+      report[name]["completed_joints"] = int((~visible).sum())
+      report[name]["completion_held_out_error"] = completion.held_out.get("error")
+  out = {name: dataclasses.replace(splits[name], pose2d=noisy[name]) for name in noisy}
+  return out.get("train", train), out.get("test", test), report
+
+
 def load(config, extra: bool = True) -> PoseData:
   """The normalised data a config names (``config.data.source``), with ``config.data.extra`` if ``extra``."""
   train, test = load_splits(config)
+  train, test, _ = add_detector_noise(config, train, test)
   data = from_pose_sequences(train, test, config.c, config.data.scale, config.layout)
   if extra and config.data.extra.kind != "none":
     from lifting.data import wild  # pylint: disable=g-import-not-at-top

@@ -71,6 +71,15 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
       missing_given_gross=0.5, missing_rate=0.005, head_segment_mm=200.0, seed=0,
       complete=True))  # False: missing joints keep the detector's low-confidence guess.
 
+  # MPI-INF-3DHP (lifting/data/mpi_inf_3dhp.py): its official test set, and its training subjects' 2D.
+  config.data.mpi_inf_3dhp = ml_collections.ConfigDict(dict(
+      root=os.path.join(_DATA, "mpi_inf_3dhp"),  # The folder that holds mpi_inf_3dhp_test_set/ (and S1 ... S8/).
+      train_subjects=("S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8"), train_cameras=(0, 1, 2, 4, 5, 6, 7, 8),
+      train_stride=1, test_sequences=("TS1", "TS2", "TS3", "TS4", "TS5", "TS6"), test_stride=1,
+      universal=True))  # Ground truth on the universal skeleton (the protocol's); False: annot3.
+  # The dataset whose test set is evaluated: "" = data.source's own; "mpi_inf_3dhp" = cross-dataset (Table 2).
+  config.data.test_source = ""
+
   # Extra single 2D poses from other sources (sec. 3.6), prepared by `run.py --mode=adapt` (config.adapt).
   config.data.extra = ml_collections.ConfigDict(dict(
       kind="none",  # "adapted" (x_sc = x_s + C(x_s)), "raw" (the same poses unadapted: the control) or "none".

@@ -54,6 +54,9 @@ _MODE = flags.DEFINE_enum(
     "config.adapt.sources to the training data and cache them for data.extra; lift: lift the keypoints in --input "
     "with the model in --workdir (a training run or an exported model, with its own config.json; --config is "
     "ignored; without --workdir, the shipped model) and write them to --output.")
+_RESULTS_DIR = flags.DEFINE_string(
+    "results_dir", None, "eval: where results.json and results.md go (default --workdir): evaluating a run on other "
+    "test inputs (detector-like 2D, another dataset's test set) keeps the run's own results.")
 # --mode=lift
 _INPUT = flags.DEFINE_string("input", None, "lift: keypoint file or folder (COCO JSON, OpenPose JSON folder or file, "
                              "LSP/LSPET .mat, MPII CSV, .npy/.npz/.csv arrays [F, J, 2|3]).")
@@ -128,7 +131,9 @@ def main(argv):
     if _MODE.value == "train":
       results = train.train_and_evaluate(config, _WORKDIR.value)
     else:
-      results = evaluate_lib.evaluate(config, _WORKDIR.value)
+      if _RESULTS_DIR.value:
+        os.makedirs(_RESULTS_DIR.value, exist_ok=True)
+      results = evaluate_lib.evaluate(config, _WORKDIR.value, results_dir=_RESULTS_DIR.value)
   except (ValueError, OSError) as e:  # Config, data and file problems: one line, non-zero exit.
     sys.exit(f"{_PROG}: error: {e}")
   if not first:
@@ -139,7 +144,9 @@ def main(argv):
           f"N-MPJPE {results['n_mpjpe']:.1f} mm, PCK@150 {100 * results['pck']:.1f}%, AUC {100 * results['auc']:.1f}% "
           f"over {int(results['num_poses']):,} poses; a flat pose scores PA-MPJPE {flat:.1f} mm (workdir {_WORKDIR.value})")
   if _MODE.value == "eval":
-    print(open(os.path.join(_WORKDIR.value, "results.md")).read(), end="")
+    print(open(os.path.join(_RESULTS_DIR.value or _WORKDIR.value, "results.md")).read(), end="")
+    for alignment, m in results.get("mpi_inf_3dhp", {}).items():
+      print(f"MPI-INF-3DHP, {alignment} alignment: PCK@150 {m['pck']:.1f}%, AUC {m['auc']:.1f}%")
 
 
 def _lift():

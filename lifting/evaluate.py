@@ -99,6 +99,9 @@ def protocol(config) -> str:
   if config.data.source == "bandai":
     from lifting.data import bandai  # pylint: disable=g-import-not-at-top
     name = bandai.protocol_name(config.data.bandai.get("rig", "fixed"))
+  test = pipeline.test_source(config)
+  if test != config.data.source:  # Cross-dataset (the paper's Table 2).
+    name = f"{test} (trained on {name})"
   if config.data.get("noise_2d", {}).get("test", False):  # Table 1's second column: detected 2D inputs.
     name += "+detector-like-2d"
   return name
@@ -158,6 +161,9 @@ def test_all_and_poses(config, lift_all, states, data, writer=None, step=None) -
              f"worst yaw bin {results['worst_yaw_pa_mpjpe']:.1f}")
     if kind == report:
       out, poses = results, pred
+      if pipeline.test_source(config) == "mpi_inf_3dhp":  # Its own protocol: PCK and AUC per alignment and activity.
+        from lifting.data import mpi_inf_3dhp  # pylint: disable=g-import-not-at-top
+        out["mpi_inf_3dhp"] = mpi_inf_3dhp.protocol_metrics(pred, data.test_3d, data.test_actions)
     else:
       others[kind] = {k: results[k] for k in _SCALARS if k in results}
   out["weights"] = report

@@ -256,6 +256,33 @@ LAYOUTS: dict[str, Layout] = {
       "Human3.6M 17 joints in VideoPose3D order. Joint 9 ('Neck/Nose' in H36M) is called "
       "'nose'; joint 10, H36M's head joint near the top of the skull, is 'head_top'.",
     ),
+    # MPI-INF-3DHP's 17 test-set joints (Mehta et al., 3DV 2017), in the test set's order.
+    _layout(
+      "mpi_inf_3dhp17",
+      (
+        "head_top",
+        "neck",
+        "r_shoulder",
+        "r_elbow",
+        "r_wrist",
+        "l_shoulder",
+        "l_elbow",
+        "l_wrist",
+        "r_hip",
+        "r_knee",
+        "r_ankle",
+        "l_hip",
+        "l_knee",
+        "l_ankle",
+        "pelvis",
+        "spine",
+        "head",
+      ),
+      (16, 15, 1, 2, 3, 1, 5, 6, 14, 8, 9, 14, 11, 12, -1, 14, 1),
+      "head_top",
+      "MPI-INF-3DHP test set's 17 joints in its order. 'neck' is Human3.6M's thorax point, 'head' "
+      "the head's centre and 'head_top' the top of the skull, as in Human3.6M.",
+    ),
     # COCO keypoints; no neck, so shoulders hang off the nose to keep one connected tree.
     _layout(
       "coco17",
@@ -354,6 +381,7 @@ TO_PAPER14: dict[str, dict[str, tuple[str, ...]]] = {
   "mpii16": {"neck": ("upper_neck",), "head": ("head_top",)},
   # H36M's "thorax" (joint 8) sits at the base of the neck, where mocap necks usually are.
   "h36m17": {"neck": ("thorax",), "head": ("head_top",)},
+  "mpi_inf_3dhp17": {"neck": ("neck",), "head": ("head_top",)},
   # COCO has no neck: use the shoulder midpoint. For head, the ear midpoint lies on the
   # skull's centre line and is stable under yaw, while the nose juts forward and
   # swings with head rotation; ears are also closer to a skull-base "head".

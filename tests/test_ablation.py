@@ -51,7 +51,8 @@ def finished(tiny_rows, tmp_path_factory):
   rows = {r.slug: r for r in ablation.ROWS}
   done = {}
   for slug, seeds in (("adv_ss", [0, 1]), ("supervised", [0]), ("adv_ss_td", [0]), ("semi_supervised", [0]),
-                      ("adv_ss_da", [0]), ("adv_ss_raw", [0])):
+                      ("adv_ss_da", [0]), ("adv_ss_raw", [0]), ("adv_ss_td_noisy2d_test", [0]),
+                      ("supervised_noisy2d_test", [0])):
     done[slug] = [ablation.run_one(rows[slug], s, out, "cpu", 0) for s in seeds]
   return out, done
 
@@ -66,7 +67,8 @@ def test_rows_seeds_resume_and_table(finished):
   again = ablation.run_one(rows["adv_ss"], 0, out, "cpu", 0)  # Finished: skipped, not retrained.
   assert again == done["adv_ss"][0]
   assert os.path.getmtime(os.path.join(ablation.run_dir(out, "adv_ss", 0), "results.json")) == mtime
-  text = ablation.write_table(out, done, "cpu")
+  exact_2d = {slug: runs for slug, runs in done.items() if "noisy2d" not in slug}
+  text = ablation.write_table(out, exact_2d, "cpu")
   main, yaw = text.split("PA-MPJPE (mm) by the subject's yaw")
   assert main.startswith("### Protocol synthetic")
   lines = {line.split("|")[1].strip(): line for line in main.splitlines() if line.startswith("| ")}
@@ -94,6 +96,7 @@ def test_rows_seeds_resume_and_table(finished):
       "pa_mpjpe"]["mean"])
   # What a new machine sees: every finished run under OUT, whichever command ran it.
   assert set(ablation.finished_runs(out, 2)) == set(done)
+  assert "- supervised, trained and tested on detector-like 2D: not run" in text
 
 
 def test_unknown_row_is_rejected(tmp_path):
@@ -127,3 +130,36 @@ def test_every_row_config_validates_and_semi_rows_differ_only_in_what_they_sampl
   assert frames.train.init_from == takes.train.init_from == ablation.run_dir("/tmp/out", "adv_ss_td", 1)
   frames.data.supervised_unit = "take"
   assert frames.to_dict() == takes.to_dict()
+
+
+def test_detector_like_rows_evaluate_runs_without_training_them(finished):
+  out, done = finished
+  source = ablation.run_dir(out, "adv_ss_td", 0)
+  row = done["adv_ss_td_noisy2d_test"][0]
+  assert row["eval_of"] == source and row["protocol"] == "synthetic+detector-like-2d"
+  assert not os.path.exists(os.path.join(ablation.run_dir(out, "adv_ss_td_noisy2d_test", 0), "checkpoints"))
+  with open(os.path.join(source, "results.json")) as f:
+    assert json.load(f)["protocol"] == "synthetic"  # The run's own results are untouched.
+  assert row["baselines"]["flat"]["pa_mpjpe"] != done["adv_ss_td"][0]["baselines"]["flat"]["pa_mpjpe"]
+  text = ablation.write_table(out, done, "cpu")
+  assert "### Protocol synthetic+detector-like-2d" in text
+  with open(os.path.join(out, "table.json")) as f:
+    rows = json.load(f)["rows"]
+  # Read against the supervised lifter given the same (detector-like) inputs.
+  assert rows["adv_ss_td_noisy2d_test"]["ratio_to_supervised"] == pytest.approx(
+      row["pa_mpjpe"] / done["supervised_noisy2d_test"][0]["pa_mpjpe"])
+
+
+def test_robustness_sweep_reproduces_the_exact_2d_result_at_scale_zero(finished, tmp_path):
+  from experiments import robustness  # pylint: disable=import-outside-toplevel
+  out, done = finished
+  config = ablation.row_config(ablation.ROWS_BY_SLUG["adv_ss_td"], 0, out, "cpu")
+  dirs = {s: [ablation.run_dir(out, s, 0)] for s in ("adv_ss_td", "supervised")}
+  result = robustness.sweep(config, dirs, {"adv_ss_td": "exact", "supervised": "noisy"}, [0.0, 2.0])
+  for slug in dirs:
+    clean, noisy = result["lifters"][slug]["mean"]
+    assert clean == pytest.approx(done[slug][0]["pa_mpjpe"], rel=1e-4)  # Scale 0: the run's own test set.
+    assert noisy != clean
+  path = robustness.draw(result, {}, str(tmp_path / "robustness.png"))
+  with open(path, "rb") as f:
+    assert f.read(8) == b"\x89PNG\r\n\x1a\n"

@@ -23,7 +23,7 @@ from lifting import geometry
 from lifting import skeleton
 from lifting.data.sequences import PoseSequences
 
-SOURCES = ("synthetic", "bandai", "h36m")
+SOURCES = ("synthetic", "bandai", "h36m", "mpi_inf_3dhp")
 MAX_ABS_PIXELS = 1e5  # Beyond this a coordinate is a unit or parsing error, not a point off the image.
 
 
@@ -155,8 +155,10 @@ def clean(seqs: PoseSequences, what: str) -> PoseSequences:
 
 
 def from_pose_sequences(train: PoseSequences, test: PoseSequences | None, c: float, mode: str,
-                        layout="paper14", keep_train_3d: bool = True) -> PoseData:
-  """Normalises a training and an optional test split into `PoseData` (the test reuses the training scale)."""
+                        layout="paper14", keep_train_3d: bool = True, test_own_scale: bool = False) -> PoseData:
+  """Normalises a training and an optional test split into `PoseData`. The test split reuses the training
+  scale, or with ``test_own_scale`` (a test set from another dataset, with other cameras) gets its own
+  dataset-level scale from its 2D."""
   layout = skeleton.get_layout(layout)
   for name, seqs in (("train", train), ("test", test)):
     if seqs is not None and seqs.pose2d.shape[1] != layout.num_joints:
@@ -166,7 +168,7 @@ def from_pose_sequences(train: PoseSequences, test: PoseSequences | None, c: flo
   train_3d = train.pose3d if keep_train_3d else None
   test_2d = test_3d = actions = None
   if test is not None:
-    test_2d, _ = normalize(test.pose2d, layout, c, mode, scale)
+    test_2d, _ = normalize(test.pose2d, layout, c, mode, None if test_own_scale else scale)
     test_3d, actions = test.pose3d, test.frame_actions
   return PoseData(frames, np.asarray(train.lengths, np.int64), scale, test_2d, test_3d, layout, train_3d, actions,
                   tuple(train.names))
@@ -243,9 +245,30 @@ def load_splits(config) -> tuple[PoseSequences, PoseSequences | None]:
                   path_2d=_path(h.path_2d) if h.path_2d else None, cameras=_path(h.cameras) if h.cameras else None)
     train = h36m.load(subjects=tuple(h.train_subjects), stride=h.train_stride, **common)
     test = h36m.load(subjects=tuple(h.test_subjects), stride=h.test_stride, **common)
+  elif source == "mpi_inf_3dhp":
+    from lifting.data import mpi_inf_3dhp  # pylint: disable=g-import-not-at-top
+    m = config.data.mpi_inf_3dhp
+    train = mpi_inf_3dhp.load_train(_path(m.root), tuple(m.train_subjects), tuple(m.train_cameras), m.train_stride)
+    test = None if test_source(config) != source else _load_3dhp_test(config)
   else:
     raise ValueError(f"data.source: expected one of {SOURCES}, got {source!r}")
-  return clean(train, f"{source} train"), (None if test is None else clean(test, f"{source} test"))
+  if test_source(config) != source:  # Cross-dataset: the test set of another dataset (Table 2).
+    if test_source(config) != "mpi_inf_3dhp":
+      raise ValueError(f"data.test_source: expected '' (the source's own test set) or 'mpi_inf_3dhp', got "
+                       f"{config.data.test_source!r}")
+    test = _load_3dhp_test(config)
+  return clean(train, f"{source} train"), (None if test is None else clean(test, f"{test_source(config)} test"))
+
+
+def test_source(config) -> str:
+  """The dataset whose test set a config evaluates on: ``data.test_source``, or by default ``data.source``."""
+  return config.data.get("test_source", "") or config.data.source
+
+
+def _load_3dhp_test(config) -> PoseSequences:
+  from lifting.data import mpi_inf_3dhp  # pylint: disable=g-import-not-at-top
+  m = config.data.mpi_inf_3dhp
+  return mpi_inf_3dhp.load_test(_path(m.root), tuple(m.test_sequences), m.test_stride, m.universal)
 
 
 def focal_from_pairs(pose2d: np.ndarray, pose3d: np.ndarray, layout: skeleton.Layout) -> float:
@@ -258,54 +281,60 @@ def focal_from_pairs(pose2d: np.ndarray, pose3d: np.ndarray, layout: skeleton.La
   return float(np.sum(d_ray * d_px) / max(np.sum(d_ray * d_ray), 1e-12))
 
 
-def add_detector_noise(config, train: PoseSequences, test: PoseSequences | None, completion=None,
-                       what: tuple[str, ...] | None = None):
-  """``(train, test, report)``: the splits with detector-like 2D (`lifting.data.detector_noise`) where
-  ``config.data.noise_2d`` asks (``train``, ``test``; or the splits named in ``what``), unchanged elsewhere.
-
-  The noise is drawn in pixels, sized by each pose's root depth (so the splits need camera-frame 3D) and a
-  focal length fitted to the 2D/3D pairs. Missing joints are filled by a completion network
-  (`lifting.completion`) trained on the complete training 2D as it comes in (noisy where the training split
-  is), or the one given; with ``noise_2d.complete`` False they keep the detector's guess. A pose may miss
-  at most ``max_missing`` joints; beyond that its last ones keep the detector's guess. ``report`` counts
-  every kind of error per split.
-  """
+def detector_like(config, splits: dict[str, PoseSequences]) -> tuple[dict, dict, dict]:
+  """``(pose2d, missing, report)``, each a dict by split name: the detector-like 2D ``[N, J, 2]`` of each split
+  in ``splits`` (``config.data.noise_2d``'s model; the training split draws with its seed, any other with
+  seed + 1), its missing joints ``[N, J]`` and its counts. Sized in pixels by each pose's root depth and a focal
+  length fitted to the split's 2D/3D pairs (`focal_from_pairs`), so the splits need camera-frame 3D."""
   from lifting.data import detector_noise  # pylint: disable=g-import-not-at-top
-  block = config.data.get("noise_2d")
-  what = what if what is not None else tuple(s for s in ("train", "test") if block is not None and block.get(s))
-  if not what:
-    return train, test, {}
   layout = skeleton.get_layout(config.layout)
-  base = detector_noise.from_config(block)
-  splits = {"train": train, "test": test}
+  base = detector_noise.from_config(config.data.noise_2d)
   noisy, masks, report = {}, {}, {}
-  for i, name in enumerate(what):
-    seqs = splits[name]
-    if seqs is None:
-      continue
+  for name, seqs in splits.items():
     if seqs.pose3d is None:
       raise ValueError(f"data.noise_2d.{name}: the noise is sized by each pose's depth, but the {name} split of "
                        f"data.source {config.data.source!r} has no camera-frame 3D")
-    model = dataclasses.replace(base, seed=base.seed + (i if name == "train" else 1))  # Train and test draw apart.
+    model = dataclasses.replace(base, seed=base.seed + (0 if name == "train" else 1))
     depth = seqs.pose3d[:, list(layout.root_joints), 2].mean(axis=1)
     focal = focal_from_pairs(seqs.pose2d, seqs.pose3d, layout)
-    pose2d, missing, counts = detector_noise.corrupt(seqs.pose2d, depth, focal, model, layout)
-    counts["focal_px"] = round(focal, 1)
-    noisy[name], masks[name], report[name] = pose2d, missing, counts
-    logging.info("data.noise_2d, %s split: %s", name, counts)
+    noisy[name], masks[name], report[name] = detector_noise.corrupt(seqs.pose2d, depth, focal, model, layout)
+    report[name]["focal_px"] = round(focal, 1)
+    logging.info("data.noise_2d, %s split: %s", name, report[name])
+  return noisy, masks, report
+
+
+def fit_completion(config, poses2d: np.ndarray):
+  """The completion network (`lifting.completion`, sized by ``config.adapt.completion``) of complete 2D poses."""
+  from lifting import completion as completion_lib  # pylint: disable=g-import-not-at-top
+  c = config.adapt.completion
+  return completion_lib.train_completer(poses2d, width=c.width, num_layers=c.layers, num_steps=c.num_steps,
+                                        batch_size=c.batch_size, learning_rate=c.lr,
+                                        seed=config.data.noise_2d.get("seed", 0))
+
+
+def add_detector_noise(config, train: PoseSequences, test: PoseSequences | None, completion=None,
+                       what: tuple[str, ...] | None = None):
+  """``(train, test, report)``: the splits with detector-like 2D (`detector_like`) where ``config.data.noise_2d``
+  asks (``train``, ``test``; or the splits named in ``what``), unchanged elsewhere.
+
+  Missing joints are filled by ``completion``, or else by a completion network trained on the complete poses of
+  the training 2D as it comes in (noisy where the training split is); with ``noise_2d.complete`` False they keep
+  the detector's guess. A pose may miss at most the network's ``max_missing`` joints; beyond that its last ones
+  keep the detector's guess. ``report`` counts every kind of error per split.
+  """
+  block = config.data.get("noise_2d")
+  what = what if what is not None else tuple(s for s in ("train", "test") if block is not None and block.get(s))
+  splits = {name: seqs for name, seqs in (("train", train), ("test", test)) if name in what and seqs is not None}
+  if not splits:
+    return train, test, {}
+  noisy, masks, report = detector_like(config, splits)
   if block.get("complete", True) and any(m.any() for m in masks.values()):
     from lifting import completion as completion_lib  # pylint: disable=g-import-not-at-top
     if completion is None:
-      pool = noisy.get("train", train.pose2d)
-      if "train" in masks:
-        pool = pool[~masks["train"].any(axis=1)]
-      c = config.adapt.completion
-      completion = completion_lib.train_completer(pool, width=c.width, num_layers=c.layers, num_steps=c.num_steps,
-                                                  batch_size=c.batch_size, learning_rate=c.lr, seed=base.seed)
+      pool = noisy["train"][~masks["train"].any(axis=1)] if "train" in noisy else train.pose2d
+      completion = fit_completion(config, pool)
     for name, missing in masks.items():
-      visible = ~missing
-      excess = np.cumsum(missing, axis=1) > completion.max_missing  # Beyond max_missing: the guess stays.
-      visible |= excess
+      visible = ~missing | (np.cumsum(missing, axis=1) > completion.max_missing)  # Beyond: the guess stays.
       noisy[name] = completion_lib.complete(completion, noisy[name], visible).astype(np.float32)
       report[name]["completed_joints"] = int((~visible).sum())
       report[name]["completion_held_out_error"] = completion.held_out.get("error")
@@ -317,7 +346,8 @@ def load(config, extra: bool = True) -> PoseData:
   """The normalised data a config names (``config.data.source``), with ``config.data.extra`` if ``extra``."""
   train, test = load_splits(config)
   train, test, _ = add_detector_noise(config, train, test)
-  data = from_pose_sequences(train, test, config.c, config.data.scale, config.layout)
+  data = from_pose_sequences(train, test, config.c, config.data.scale, config.layout,
+                             test_own_scale=test_source(config) != config.data.source)
   if extra and config.data.extra.kind != "none":
     from lifting.data import wild  # pylint: disable=g-import-not-at-top
     poses = wild.read_extra(config, data.layout.num_joints)

@@ -1,0 +1,154 @@
+"""How lifters degrade on noisy keypoints: test PA-MPJPE against the scale of the detector-like 2D error model.
+
+    python -m experiments.robustness --out=results
+
+For every finished run of the lifters below (`experiments.ablation` trains them), the test 2D of the
+bandai benchmark is replaced by detector-like 2D (`lifting.data.detector_noise`) at each noise scale
+(0: the exact 2D; 1: the stacked hourglass's published per-joint accuracy; the jitter, gross-error,
+swap and missing rates all scale together), missing joints are filled by a completion network trained
+on the lifter's own kind of training 2D, and the run's reported weights lift them. Writes
+``OUT/robustness.json`` (PA-MPJPE per run and scale, mean and sd over seeds) and
+``OUT/figures/robustness.png``. Nothing is trained but the two completion networks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from absl import app
+from absl import flags
+import numpy as np
+
+
+# (row slug, label, the training 2D its completion network learns from: "exact" or "noisy").
+LIFTERS = (("adv_ss_td", "Adv+SS+TD, trained on exact 2D", "exact"),
+           ("supervised", "supervised, trained on exact 2D", "exact"),
+           ("adv_ss_td_noisy2d", "Adv+SS+TD, trained on detector-like 2D", "noisy"),
+           ("supervised_noisy2d", "supervised, trained on detector-like 2D", "noisy"))
+
+
+def completers(config, train) -> dict:
+  """The completion network of each kind of training 2D (`LIFTERS`), as `pipeline.add_detector_noise` trains it:
+  on the complete poses of the exact, or of the detector-like (scale 1), training 2D."""
+  from lifting.data import pipeline  # pylint: disable=import-outside-toplevel
+  noisy, missing, _ = pipeline.detector_like(_with_scale(config, 1.0), {"train": train})
+  return {"exact": pipeline.fit_completion(config, train.pose2d),
+          "noisy": pipeline.fit_completion(config, noisy["train"][~missing["train"].any(axis=1)])}
+
+
+def _with_scale(config, scale: float):
+  config = config.copy_and_resolve_references()
+  config.data.noise_2d.scale = float(scale)
+  return config
+
+
+def sweep(config, workdirs: dict[str, list[str]], kinds: dict[str, str], scales: list[float]) -> dict:
+  """PA-MPJPE of every run in ``workdirs`` (``{slug: [workdir per seed]}``) at every noise scale.
+
+  ``config`` names the data (its ``data.noise_2d`` the model; ``test`` is forced on); ``kinds`` maps each slug to
+  the training 2D of its completion network. Returns ``{"scales", "lifters": {slug: {"per_seed": [[mm per
+  scale]], "mean", "std"}}}``.
+  """
+  from lifting import inference  # pylint: disable=import-outside-toplevel
+  from lifting import metrics  # pylint: disable=import-outside-toplevel
+  from lifting.data import pipeline  # pylint: disable=import-outside-toplevel
+
+  config = config.copy_and_resolve_references()
+  config.data.noise_2d.update(train=False, test=True)
+  train, test = pipeline.load_splits(config)
+  fill = completers(config, train)
+  tests = {}
+  for kind in set(kinds.values()):
+    for scale in scales:
+      _, noisy, _ = pipeline.add_detector_noise(_with_scale(config, scale), train, test, completion=fill[kind],
+                                                what=("test",))
+      tests[kind, scale] = noisy.pose2d
+  out = {"scales": scales, "lifters": {}}
+  for slug, dirs in workdirs.items():
+    per_seed = []
+    for workdir in dirs:
+      model = inference.load(workdir, completion=None)
+      errors = []
+      for scale in scales:
+        x, _ = pipeline.normalize(tests[kinds[slug], scale], model.layout, model.c, "dataset",
+                                  model.normalization["dataset_scale"])
+        pred = model.lift_normalised(x)
+        errors.append(float(metrics.evaluate(pred, test.pose3d, model.layout, views=False)["pa_mpjpe"]))
+      per_seed.append(errors)
+    arr = np.asarray(per_seed)
+    out["lifters"][slug] = {"runs": dirs, "per_seed": per_seed, "mean": arr.mean(0).tolist(),
+                            "std": (arr.std(0, ddof=1) if len(arr) > 1 else np.zeros(len(scales))).tolist()}
+  return out
+
+
+def draw(result: dict, labels: dict[str, str], path: str) -> str:
+  """PA-MPJPE against noise scale, one line (mean, with a band of ± sd) per lifter."""
+  import matplotlib  # pylint: disable=import-outside-toplevel
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+  scales = np.asarray(result["scales"])
+  for slug, r in result["lifters"].items():
+    mean, std = np.asarray(r["mean"]), np.asarray(r["std"])
+    style = "-" if "noisy2d" not in slug else "--"
+    line, = ax.plot(scales, mean, style, marker="o", ms=3, label=f"{labels.get(slug, slug)} ({len(r['per_seed'])})")
+    ax.fill_between(scales, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+  ax.axvline(1.0, color="grey", lw=0.8, ls=":")
+  ax.set_xlabel("noise scale (1 = stacked hourglass, Newell et al. 2016)")
+  ax.set_ylabel("test PA-MPJPE (mm)")
+  ax.set_title("Lifting detector-like 2D (bandai, test actor C)")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  fig.savefig(path)
+  plt.close(fig)
+  return path
+
+
+def define_flags():
+  """The command's flags (defined only when it runs, so that importing this module next to
+  `experiments.ablation`, which has its own ``--out``, defines nothing)."""
+  flags.DEFINE_string("out", "results", "The ablation command's output folder (runs/ inside).")
+  flags.DEFINE_list("scales", ["0", "0.25", "0.5", "1", "1.5", "2", "3"], "Noise scales.")
+  flags.DEFINE_integer("seeds", 3, "Seeds per lifter (finished runs only).")
+
+
+def main(argv):
+  del argv
+  fl = flags.FLAGS
+  from experiments import ablation  # pylint: disable=import-outside-toplevel
+  from lifting import logs  # pylint: disable=import-outside-toplevel
+  logs.setup_cli_logging()
+  out = fl.out
+  workdirs, kinds = {}, {}
+  for slug, _, kind in LIFTERS:
+    dirs = [ablation.run_dir(out, slug, s) for s in range(fl.seeds)]
+    dirs = [d for d in dirs if os.path.exists(os.path.join(d, "results.json"))]
+    if dirs:
+      workdirs[slug], kinds[slug] = dirs, kind
+  if not workdirs:
+    raise app.UsageError(f"no finished run of {[s for s, _, _ in LIFTERS]} under {out}/runs: run experiments.ablation")
+  config = ablation.row_config(ablation.ROWS_BY_SLUG["adv_ss_td"], 0, out, "cpu")
+  scales = [float(s) for s in fl.scales]
+  result = sweep(config, workdirs, kinds, scales)
+  result["command"] = "python -m experiments.robustness " + " ".join(
+      f"--{k}={v}" for k, v in (("out", out), ("scales", ",".join(fl.scales)), ("seeds", fl.seeds)))
+  labels = {slug: label for slug, label, _ in LIFTERS}
+  for slug, r in result["lifters"].items():
+    r["name"] = labels[slug]
+  with open(os.path.join(out, "robustness.json"), "w") as f:
+    json.dump(result, f, indent=2)
+  path = draw(result, labels, os.path.join(out, "figures", "robustness.png"))
+  print(f"wrote {os.path.join(out, 'robustness.json')} and {path}")
+  print("| lifter | " + " | ".join(f"scale {s:g}" for s in scales) + " |")
+  print("| --- |" + " ---: |" * len(scales))
+  for slug, r in result["lifters"].items():
+    cells = [f"{m:.1f} ± {s:.1f}" if len(r["per_seed"]) > 1 else f"{m:.1f}" for m, s in zip(r["mean"], r["std"])]
+    print(f"| {labels[slug]} ({len(r['per_seed'])} seeds) | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+  define_flags()
+  app.run(main)

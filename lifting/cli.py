@@ -134,7 +134,7 @@ def main(argv):
       if _RESULTS_DIR.value:
         os.makedirs(_RESULTS_DIR.value, exist_ok=True)
       results = evaluate_lib.evaluate(config, _WORKDIR.value, results_dir=_RESULTS_DIR.value)
-  except (ValueError, OSError) as e:  # Config, data and file problems: one line, non-zero exit.
+  except (ValueError, OSError, FloatingPointError) as e:  # Config, data, file and divergence problems: one line.
     sys.exit(f"{_PROG}: error: {e}")
   if not first:
     return
@@ -143,6 +143,9 @@ def main(argv):
     print(f"step {int(results['step'])}: test PA-MPJPE {results['pa_mpjpe']:.1f} mm, "
           f"N-MPJPE {results['n_mpjpe']:.1f} mm, PCK@150 {100 * results['pck']:.1f}%, AUC {100 * results['auc']:.1f}% "
           f"over {int(results['num_poses']):,} poses; a flat pose scores PA-MPJPE {flat:.1f} mm (workdir {_WORKDIR.value})")
+  if results.get("collapsed_to_flat"):
+    print(f"warning: the lifter has collapsed to a flat pose (depth spread x{results['depth_spread_ratio']:.3f} of "
+          "the truth's): it has not learned depth; see the learning rates and the loss weights")
   if _MODE.value == "eval":
     print(open(os.path.join(_RESULTS_DIR.value or _WORKDIR.value, "results.md")).read(), end="")
     for alignment, m in results.get("mpi_inf_3dhp", {}).items():
@@ -179,7 +182,9 @@ def _lift():
   several = f" in {len(out['tracks'])} tracks" if len(out["tracks"]) > 1 else ""
   print(f"lifted {out['valid_poses']:,} of {out['num_poses']:,} poses{several} ({out['input_layout']} -> paper14) with step "
         f"{out['step']} of {out['model']}: {c['observed']:,} joints observed, {c['completed']:,} completed, "
-        f"{c['missing']:,} missing (fallback); wrote {', '.join(out['files'][:6])}"
+        f"{c['missing']:,} missing (fallback)"
+        f"{'; skipped %d degenerate poses (joints at one point)' % out['degenerate_poses'] if out['degenerate_poses'] else ''}"
+        f"; wrote {', '.join(out['files'][:6])}"
         f"{' ...' if len(out['files']) > 6 else ''} in {out['output']}")
 
 
@@ -200,8 +205,29 @@ def _parse_flags(argv):
     return flags.FLAGS(argv)
   except flags.Error as e:
     sys.exit(f"{_PROG}: error: {e}")
-  except (AttributeError, KeyError, TypeError, ValueError) as e:
-    _bad_override(e)
+  except Exception as e:  # pylint: disable=broad-except
+    where = _config_file_frame(e)
+    if where is not None:  # The config file itself failed: its file and line, not absl's stack.
+      sys.exit(f"{_PROG}: error: the config file failed to load: {type(e).__name__}: {e}\n{where}")
+    if isinstance(e, (AttributeError, KeyError, TypeError, ValueError)):
+      _bad_override(e)
+    raise
+
+
+def _config_file_frame(e: BaseException) -> str | None:
+  """``  File "...", line N`` and the line's code, for the innermost frame of an exception raised in a config
+  file's own code (a syntax error in it, or an error while it imports or builds its config); else ``None``."""
+  if isinstance(e, SyntaxError) and e.filename and not e.filename.startswith("<"):
+    return f'  File "{e.filename}", line {e.lineno}\n    {(e.text or "").strip()}'
+  import traceback  # pylint: disable=g-import-not-at-top
+  library = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep, "<frozen", _PACKAGE + os.sep)
+  ours = [f for f in traceback.extract_tb(e.__traceback__) if not any(m in f.filename for m in library)
+          and f.filename != os.path.abspath(sys.argv[0])]
+  if not ours:
+    return None
+  f = ours[-1]
+  return f'  File "{f.filename}", line {f.lineno}, in {f.name}\n    {(f.line or "").strip()}'
+
 
 
 def run() -> None:

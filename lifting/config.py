@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from lifting import losses
 from lifting import models
 from lifting import skeleton
@@ -51,9 +53,28 @@ def batch_split(config, num_target: int, num_extra: int, num_devices: int = 1) -
   return windows, extra
 
 
+def _numbers(node, prefix=""):
+  """``(field, value)`` for every number in a config, tuples and lists included."""
+  items = node.items() if hasattr(node, "items") else ()
+  for key, value in items:
+    name = f"{prefix}{key}"
+    if hasattr(value, "items"):
+      yield from _numbers(value, name + ".")
+    elif isinstance(value, (tuple, list)):
+      yield from ((f"{name}[{i}]", v) for i, v in enumerate(value) if isinstance(v, (int, float)))
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+      yield name, value
+
+
 def validate(config) -> None:
   """Raises ``ValueError`` naming the first inconsistent field of ``config``."""
+  for name, value in _numbers(config):  # No NaN or infinity anywhere: each would crash a run after compiling.
+    if not math.isfinite(value):
+      raise ValueError(f"{name}: expected a finite number, got {value}")
   skeleton.get_layout(config.layout)
+  for name in ("b1", "b2"):
+    if not 0 <= config.optim[name] < 1:
+      raise ValueError(f"optim.{name}: expected an Adam decay rate in [0, 1), got {config.optim[name]}")
   if config.c <= 1:
     raise ValueError(f"c: expected a depth > 1 (the paper uses 10), got {config.c}")
   if config.loss.gan not in losses.GAN_LOSSES:

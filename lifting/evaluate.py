@@ -14,6 +14,7 @@ import os
 
 import jax
 import numpy as np
+from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from lifting import checkpoint
@@ -127,6 +128,9 @@ _SCALARS = ("pa_mpjpe", "n_mpjpe", "pck", "auc", "limb_ratio_error", "depth_flip
 
 
 _PREFIX = {"raw": "test", "ema": "test_ema"}
+# Below this ratio of lifted to true depth spread a lifter is reported as collapsed to a flat pose (a converged
+# unsupervised run keeps 0.8-0.9 of it, results/table.md).
+FLAT_SPREAD = 0.1
 
 
 def weights_kinds(config) -> tuple[str, ...]:
@@ -161,6 +165,11 @@ def test_all_and_poses(config, lift_all, states, data, writer=None, step=None) -
              f"worst yaw bin {results['worst_yaw_pa_mpjpe']:.1f}")
     if kind == report:
       out, poses = results, pred
+      if results["depth_spread_ratio"] < FLAT_SPREAD:
+        out["collapsed_to_flat"] = True
+        logging.warning("step %d: the lifter has collapsed to a flat pose: its depth spread is x%.3f of the truth's "
+                        "(below %.2f); the run has not learned depth", int(states.step), results["depth_spread_ratio"],
+                        FLAT_SPREAD)
       if pipeline.test_source(config) == "mpi_inf_3dhp":  # Its own protocol: PCK and AUC per alignment and activity.
         from lifting.data import mpi_inf_3dhp  # pylint: disable=g-import-not-at-top
         out["mpi_inf_3dhp"] = mpi_inf_3dhp.protocol_metrics(pred, data.test_3d, data.test_actions)
@@ -178,12 +187,10 @@ def eval_history(workdir: str, weights: str = "raw", key: str = "pa_mpjpe") -> t
   steps, values = [], []
   path = os.path.join(workdir, "metrics.jsonl")
   if os.path.exists(path):
-    with open(path) as f:
-      for line in f:
-        row = json.loads(line)
-        if name in row:
-          steps.append(int(row["step"]))
-          values.append(float(row[name]))
+    for row in logs.read_metrics(path):
+      if name in row:
+        steps.append(int(row["step"]))
+        values.append(float(row[name]))
   return steps, values
 
 
@@ -208,17 +215,20 @@ def evaluate(config, workdir: str, results_dir: str | None = None) -> dict:
   """
   config_lib.validate(config)
   layout = skeleton.get_layout(config.layout)
-  ckpt = checkpoint.Checkpointer(f"{workdir}/checkpoints", config.train.max_checkpoints)
-  if ckpt.latest_step() is None:
-    ckpt.close()
-    raise ValueError(f"no checkpoint in {workdir}/checkpoints: train first (--mode=train)")
+  folder = os.path.join(workdir, "checkpoints")
+  checkpoint.check_folder(folder)
+  if not checkpoint.Checkpointer(folder, create=False).all_steps():
+    raise ValueError(f"no checkpoint in {folder}: train first (--mode=train)")
   data = pipeline.load(config, extra=False)  # The test set only: extra training poses play no part.
   if data.test_3d is None:
     raise ValueError(f"data.source {config.data.source!r} has no 3D test set to evaluate on")
   mesh = step_lib.make_mesh()
   models = step_lib.build_models(config)
-  states = ckpt.restore(step_lib.init_states(config, models, layout, jax.random.key(0), mesh))
-  ckpt.close()
+  ckpt = checkpoint.Checkpointer(folder, create=False)  # A reader: falls back past bad steps, changes nothing.
+  try:
+    states = ckpt.restore(step_lib.init_states(config, models, layout, jax.random.key(0), mesh))
+  finally:
+    ckpt.close()
   results = test_all(config, make_lift_fn(models, config.c, mesh), states, data)
   results["baselines"] = baselines(data, config.c)
   results["step"] = int(states.step)

@@ -65,7 +65,9 @@ class Lifted:
       fallback's guess; treat its position as unknown). See `FLAG_NAMES`.
     pose2d: ``[N, J, 2]`` the 2D input in the model's layout and the input's units, missing and
       completed joints filled as they were lifted.
-    valid: ``[N]`` False for poses with too few observed joints to lift.
+    valid: ``[N]`` False for poses with too few observed joints to lift, and for degenerate ones.
+    degenerate: ``[N]`` True for poses skipped as degenerate (every limb bone of length 0, e.g. every joint
+      at one point): they have no size to bring into the lifter's frame.
     joints: joint names of the model's layout.
     ids: ``[N]`` where each pose came from (frame or image and person), if known.
     tracks: ``[N]`` int: which person over time (`lifting.tracking`; all 0 for one person per frame).
@@ -78,10 +80,13 @@ class Lifted:
   joints: tuple[str, ...]
   ids: tuple[str, ...]
   tracks: np.ndarray | None = None
+  degenerate: np.ndarray | None = None
 
   def __post_init__(self):
     if self.tracks is None:
       object.__setattr__(self, "tracks", np.zeros(len(self.poses3d), np.int64))
+    if self.degenerate is None:
+      object.__setattr__(self, "degenerate", np.zeros(len(self.poses3d), bool))
 
   def __len__(self) -> int:
     return len(self.poses3d)
@@ -89,7 +94,8 @@ class Lifted:
   def select(self, keep: np.ndarray) -> "Lifted":
     """The poses where ``keep [N]`` (bool or indices)."""
     return Lifted(self.poses3d[keep], self.scale[keep], self.flags[keep], self.pose2d[keep], self.valid[keep],
-                  self.joints, tuple(np.asarray(self.ids, dtype=object)[keep]), self.tracks[keep])
+                  self.joints, tuple(np.asarray(self.ids, dtype=object)[keep]), self.tracks[keep],
+                  self.degenerate[keep])
 
   def to_json(self) -> list[dict]:
     """One dict per pose: id, track, valid, scale, and per joint its xyz and flag."""
@@ -98,6 +104,7 @@ class Lifted:
       joints = {name: {"xyz": None if not self.valid[i] else [round(float(v), 6) for v in self.poses3d[i, j]],
                        "flag": FLAG_NAMES[self.flags[i, j]]} for j, name in enumerate(self.joints)}
       out.append({"id": self.ids[i], "track": int(self.tracks[i]), "valid": bool(self.valid[i]),
+                  **({"degenerate": True} if self.degenerate[i] else {}),
                   "scale": float(self.scale[i]) if self.valid[i] else None, "joints": joints})
     return out
 
@@ -195,6 +202,11 @@ class Model:
     if rest.any():
       filled[rest] = _fallback_fill(filled[rest], np.isfinite(filled[rest]).all(-1), self.layout,
                                     np.asarray(self.normalization["mean_pose"], np.float64))
+    # A pose whose joints coincide has no size to normalise by: skipped and flagged, not a failed file.
+    degenerate = np.zeros(len(pose2d), bool)
+    if valid.any():
+      degenerate[valid] = ~(self._sizes(filled[valid]) > 1e-9)
+      valid = valid & ~degenerate
     poses3d = np.full(pose2d.shape[:-1] + (3,), np.nan, np.float32)
     scale = np.full(len(pose2d), np.nan)
     if valid.any():
@@ -206,7 +218,15 @@ class Model:
       # A lifter unit at the root's depth c is 1 / c normalised units, i.e. px_per_unit / c pixels.
       scale[valid] = head * px_per_unit / self.c
     filled[~valid] = np.nan
-    return Lifted(poses3d, scale, flags, filled.astype(np.float32), valid, self.layout.joints, tuple(ids))
+    return Lifted(poses3d, scale, flags, filled.astype(np.float32), valid, self.layout.joints, tuple(ids),
+                  degenerate=degenerate)
+
+  def _sizes(self, pose2d: np.ndarray) -> np.ndarray:
+    """``[N]`` the size `_normalise` divides each pose by (body size, or head-to-root distance)."""
+    if self.normalization.get("body_size"):
+      return wild.body_size(pose2d, self.layout)
+    root = pose2d[:, list(self.layout.root_joints)].mean(1)
+    return np.linalg.norm(pose2d[:, self.layout.head] - root, axis=-1)
 
   def _normalise(self, pose2d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Training-frame poses and, per pose, input units per normalised unit."""
@@ -286,8 +306,11 @@ def _fallback_fill(pose2d: np.ndarray, observed: np.ndarray, layout: skeleton.La
 
 
 def _read_json(path: str) -> dict:
-  with open(path) as f:
-    return json.load(f)
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except ValueError as e:  # Torn or not JSON: one line naming the file.
+    raise ValueError(f"{path}: not valid JSON ({e})") from None
 
 
 # The model that `load()` and ``--mode=lift`` use when given no workdir (lifting/pretrained/README.md).
@@ -314,11 +337,15 @@ def load(workdir: str | None = None, completion: str | None = "auto", max_batch:
     raise ValueError(f"{workdir}: no config.json; expected the workdir of a training run (run.py --workdir) "
                      "or an exported model (inference.export)")
   try:
-    config = config_dict.ConfigDict(_read_json(config_path))
+    raw = _read_json(config_path)
+    if not isinstance(raw, dict):
+      raise TypeError(f"expected a JSON object, got a {type(raw).__name__}")
+    config = config_dict.ConfigDict(raw)
     layout = skeleton.get_layout(config.layout)
+    float(config.c)
+    lifter = models_lib.lifter_from_config(config)
   except (ValueError, TypeError, AttributeError, KeyError) as e:
     raise ValueError(f"{config_path}: not a run's config ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
-  lifter = models_lib.lifter_from_config(config)
   exported = os.path.exists(os.path.join(workdir, LIFTER_FILE))
   if exported:
     variables, step = _read_exported(workdir, lifter, layout)
@@ -327,6 +354,7 @@ def load(workdir: str | None = None, completion: str | None = "auto", max_batch:
   norm_path = os.path.join(workdir, "normalization.json")
   if os.path.exists(norm_path):
     normalization = _read_json(norm_path)
+    _check_normalization(normalization, norm_path, layout)
     if normalization.get("layout") != layout.name:
       raise ValueError(f"{norm_path}: written for layout {normalization.get('layout')!r}, but the checkpoint's "
                        f"config says {layout.name!r}")
@@ -344,6 +372,27 @@ def load(workdir: str | None = None, completion: str | None = "auto", max_batch:
     raise ValueError(f"completion: the network fills {comp.mean_pose.shape[0]} joints, the model has "
                      f"{layout.num_joints}")
   return Model(config, lifter, variables, normalization, comp, int(step), workdir, max_batch)
+
+
+def _check_normalization(norm, path: str, layout: skeleton.Layout) -> None:
+  """Raises ``ValueError`` naming ``path`` and the field when ``normalization.json`` is not what training writes."""
+  if not isinstance(norm, dict):
+    raise ValueError(f"{path}: expected a JSON object, got a {type(norm).__name__}")
+  if not isinstance(norm.get("layout"), str):
+    raise ValueError(f"{path}: field 'layout': expected a layout name, got {norm.get('layout')!r}")
+  for name in ("dataset_scale", "body_size"):
+    value = norm.get(name)
+    if value is not None and not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+      raise ValueError(f"{path}: field {name!r}: expected a positive number or null, got {value!r}")
+  mean = norm.get("mean_pose")
+  if mean is not None:
+    try:
+      shape = np.asarray(mean, np.float64).shape
+    except (TypeError, ValueError):
+      shape = None
+    if shape != (layout.num_joints, 2):
+      raise ValueError(f"{path}: field 'mean_pose': expected [{layout.num_joints}, 2] numbers, got "
+                       f"{'an array of shape ' + str(shape) if shape else repr(mean)[:60]}")
 
 
 def _abstract_variables(lifter, layout: skeleton.Layout) -> dict:
@@ -364,9 +413,8 @@ def _restore_lifter(workdir: str, config, lifter, layout: skeleton.Layout) -> tu
   try:
     step, tree = checkpoint.restore_subtree(
         folder, {"lifter": {prefix + "params": abstract["params"], prefix + "batch_stats": abstract["batch_stats"]}})
-  except (ValueError, KeyError, TypeError) as e:
-    raise ValueError(f"{workdir}: the checkpoint does not match its config.json (another joint layout or "
-                     f"network; {type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+  except checkpoint.CheckpointError as e:  # No step reads and verifies: damage, or another network than config.json's.
+    raise ValueError(f"{workdir}: {e} (a checkpoint that does not match its config.json fails the same way)") from None
   if step is None:
     raise ValueError(f"{workdir}: no checkpoint in checkpoints/; train first (run.py --mode=train)")
   return {"params": tree["lifter"][prefix + "params"], "batch_stats": tree["lifter"][prefix + "batch_stats"]}, step
@@ -552,10 +600,13 @@ def lift_file(workdir: str | None, input_path: str, output: str, format: str | N
   is written to a temporary folder first and moved into ``output`` only when all of it succeeded, so
   an error leaves no partial files behind. Returns a summary.
   """
-  import shutil  # pylint: disable=g-import-not-at-top
-  import tempfile  # pylint: disable=g-import-not-at-top
-
+  if layout and keypoints.infer_format(input_path, format, layout) != "array":
+    raise ValueError(f"--layout applies to array inputs (.npy, .npz, .csv) only; {input_path} is read as "
+                     f"{keypoints.infer_format(input_path, format, layout)}, whose layout is part of its format")
+  check_output(output)
   kp = keypoints.read_keypoints(input_path, format, **({"layout": layout} if layout else {}))
+  if len(kp) == 0:
+    raise ValueError(f"{input_path}: no poses to lift")
   kp = restrict(kp, min_score, image_size)  # Per joint of the file's own layout, before conversion.
   if not smooth >= 0:
     raise ValueError(f"--smooth: expected a width >= 0 frames, got {smooth}")
@@ -580,16 +631,65 @@ def lift_file(workdir: str | None, input_path: str, output: str, format: str | N
   meta = {"model": model.workdir, "step": model.step, "input": os.path.abspath(input_path), "input_layout": kp.layout,
           "num_poses": len(lifted), "valid_poses": int(lifted.valid.sum()), "joint_counts": counts,
           "completion": model.completion is not None, "smooth_sigma_frames": smooth,
-          "tracks": sorted(set(lifted.tracks.tolist())), "track": track}
-  parent = os.path.dirname(os.path.abspath(output)) or "."
-  os.makedirs(parent, exist_ok=True)
-  tmp = tempfile.mkdtemp(prefix=".lift-", dir=parent)
+          "tracks": sorted(set(lifted.tracks.tolist())), "track": track,
+          "degenerate_poses": int(lifted.degenerate.sum())}
+  written = replace_folder(output, lambda tmp: write_outputs(lifted, tmp, meta, pictures, contact_sheet, animate,
+                                                             viewer))
+  return {**meta, "output": os.path.abspath(output), "files": written}
+
+
+_OUTPUT_MARKERS = ("poses3d.json", "poses3d.npz")
+
+
+def check_output(output: str) -> None:
+  """Raises ``ValueError`` unless ``output`` is absent, an empty folder or an earlier lift's output (the only
+  folders a lift may replace as a whole)."""
+  output = os.path.abspath(output)
+  if not os.path.exists(output):
+    return
+  if not os.path.isdir(output):
+    raise ValueError(f"--output {output} exists and is not a folder")
+  entries = os.listdir(output)
+  if entries and not any(m in entries for m in _OUTPUT_MARKERS):
+    raise ValueError(f"--output {output} holds other files than a lift's; give a new or empty folder (a lift "
+                     "replaces its output folder as a whole)")
+
+
+def _alive(pid: int) -> bool:
   try:
-    written = write_outputs(lifted, tmp, meta, pictures, contact_sheet, animate, viewer)
-    os.makedirs(output, exist_ok=True)
-    for rel in written:
-      os.makedirs(os.path.dirname(os.path.join(output, rel)) or ".", exist_ok=True)
-      os.replace(os.path.join(tmp, rel), os.path.join(output, rel))
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
+def replace_folder(output: str, write) -> list[str]:
+  """Runs ``write(tmp)`` in a fresh folder beside ``output``, then swaps it in for ``output`` as a whole: no file
+  of an earlier output survives, and a failure or a kill leaves ``output`` as it was. Temporary folders of lifts
+  that were killed (``.lift-<pid>-*`` of a process that is gone) are removed first. Returns ``write``'s value."""
+  import shutil  # pylint: disable=g-import-not-at-top
+  import tempfile  # pylint: disable=g-import-not-at-top
+  output = os.path.abspath(output)
+  check_output(output)
+  parent = os.path.dirname(output) or "."
+  os.makedirs(parent, exist_ok=True)
+  for name in os.listdir(parent):
+    parts = name.split("-")
+    if name.startswith((".lift-", ".lift_old-")) and len(parts) >= 3 and parts[1].isdigit() and \
+        not _alive(int(parts[1])):
+      shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+  tmp = tempfile.mkdtemp(prefix=f".lift-{os.getpid()}-", dir=parent)
+  try:
+    result = write(tmp)
+    old = None
+    if os.path.exists(output):
+      old = tempfile.mkdtemp(prefix=f".lift_old-{os.getpid()}-", dir=parent)
+      os.replace(output, os.path.join(old, "output"))
+    os.replace(tmp, output)
+    if old is not None:
+      shutil.rmtree(old, ignore_errors=True)
+    return result
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
-  return {**meta, "output": os.path.abspath(output), "files": written}

@@ -33,13 +33,15 @@ class MetricWriter:
         f.write(config.to_json_best_effort(indent=2, sort_keys=True))
 
   def truncate_after(self, step: int) -> None:
-    """Drops rows logged after ``step``, so a resumed run's log has each step once."""
+    """Drops rows logged after ``step``, so a resumed run's log has each step once; a torn or malformed line (what
+    a kill during a write leaves) is dropped with a warning."""
     if not self.enabled or not os.path.exists(self.jsonl_path):
       return
-    with open(self.jsonl_path) as f:
-      rows = [line for line in f if line.strip() and json.loads(line)["step"] <= step]
-    with open(self.jsonl_path, "w") as f:
-      f.writelines(rows)
+    rows = [r for r in read_metrics(self.jsonl_path) if r["step"] <= step]
+    tmp = self.jsonl_path + ".tmp"
+    with open(tmp, "w") as f:
+      f.writelines(json.dumps(r) + "\n" for r in rows)
+    os.replace(tmp, self.jsonl_path)
 
   def write_scalars(self, step: int, scalars: dict) -> None:
     if not self.enabled:
@@ -47,36 +49,68 @@ class MetricWriter:
     row = {"step": int(step), "time": time.time(), **{k: float(v) for k, v in scalars.items()}}
     with open(self.jsonl_path, "a") as f:
       f.write(json.dumps(row) + "\n")
-    self._board()
-    for k, v in scalars.items():
-      self._tb.add_scalar(k, float(v), int(step))
-    self._tb.flush()
+    self._tensorboard(lambda tb: [tb.add_scalar(k, float(v), int(step)) for k, v in scalars.items()])
 
-  def _board(self):
-    if self._tb is None:
-      # tensorboardX writes event files without pulling in TensorFlow.
-      import tensorboardX  # pylint: disable=g-import-not-at-top
-      self._tb = tensorboardX.SummaryWriter(os.path.join(self.workdir, "tensorboard"))
-    return self._tb
+  def _tensorboard(self, write) -> None:
+    """TensorBoard events are a convenience beside metrics.jsonl: a failure to write them (a damaged events file,
+    a full disk) is warned about once and turns them off, and never stops the run."""
+    if self._tb is False:
+      return
+    try:
+      if self._tb is None:
+        # tensorboardX writes event files without pulling in TensorFlow.
+        import tensorboardX  # pylint: disable=g-import-not-at-top
+        self._tb = tensorboardX.SummaryWriter(os.path.join(self.workdir, "tensorboard"))
+      write(self._tb)
+      self._tb.flush()
+    except Exception as e:  # pylint: disable=broad-except
+      logging.warning("TensorBoard events in %s are off from here on: %s: %s", self.workdir, type(e).__name__, e)
+      self._tb = False
 
   def write_image(self, step: int, tag: str, png_path: str) -> None:
     """A PNG file as a TensorBoard image."""
     if not self.enabled:
       return
     import matplotlib.image  # pylint: disable=g-import-not-at-top
-    self._board().add_image(tag, matplotlib.image.imread(png_path)[..., :3], int(step), dataformats="HWC")
-    self._tb.flush()
+    image = matplotlib.image.imread(png_path)[..., :3]
+    self._tensorboard(lambda tb: tb.add_image(tag, image, int(step), dataformats="HWC"))
 
   def close(self) -> None:
-    if self._tb is not None:
-      self._tb.close()
-      self._tb = None
+    if self._tb:
+      try:
+        self._tb.close()
+      except Exception as e:  # pylint: disable=broad-except
+        logging.warning("closing the TensorBoard events in %s: %s: %s", self.workdir, type(e).__name__, e)
+    self._tb = None
 
   def __enter__(self):
     return self
 
   def __exit__(self, *exc) -> None:
     self.close()
+
+
+def read_metrics(path: str) -> list[dict]:
+  """The rows of a ``metrics.jsonl``; lines that are torn, not JSON objects or without a ``step`` are skipped with
+  one warning that counts them."""
+  rows, bad = [], []
+  with open(path) as f:
+    for number, line in enumerate(f, 1):
+      if not line.strip():
+        continue
+      try:
+        row = json.loads(line)
+        if not isinstance(row, dict) or not isinstance(row.get("step"), (int, float)):
+          raise ValueError("no step")
+        row["step"] = int(row["step"])
+      except ValueError:
+        bad.append(number)
+        continue
+      rows.append(row)
+  if bad:
+    logging.warning("%s: skipped %d malformed line(s) (line %s%s): a kill during a write leaves a torn last line",
+                    path, len(bad), bad[0], ", ..." if len(bad) > 1 else "")
+  return rows
 
 
 class Progress:

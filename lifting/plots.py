@@ -13,7 +13,6 @@ to draw (root-centred; predictions aligned to ground truth).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import tempfile
@@ -244,8 +243,8 @@ def pose_grid(items: list[dict], layout: skeleton.Layout | str, path, views=((10
 
 
 def _read_jsonl(path) -> list[dict]:
-  with open(path) as f:
-    return [json.loads(line) for line in f if line.strip()]
+  from lifting import logs  # pylint: disable=g-import-not-at-top  (jax only where logs are drawn)
+  return logs.read_metrics(path)
 
 
 def _is_number(v) -> bool:

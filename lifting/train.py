@@ -20,6 +20,7 @@ from lifting import checkpoint
 from lifting import config as config_lib
 from lifting import evaluate as evaluate_lib
 from lifting import logs
+from lifting import memory
 from lifting import pool as pool_lib
 from lifting import skeleton
 from lifting import step as step_lib
@@ -34,22 +35,26 @@ def call_size(step: int, last: int, k: int, every: tuple[int, ...]) -> int:
 
 
 def warm_start(states: step_lib.TrainStates, workdir: str) -> step_lib.TrainStates:
-  """``states`` with the parameters (and batch statistics) of the latest checkpoint in ``workdir``: its
+  """``states`` with the parameters (and batch statistics) of the newest good checkpoint in ``workdir``: its
   moving average when it kept one (the weights its results report), else its raw weights.
 
   Step counters and optimiser states stay fresh: fine-tuning (e.g. semi-supervised, sec. 4.4)
   starts its own schedule from a trained network. The networks must match the checkpoint's.
+  ``workdir`` is a source: nothing in it is created, moved or changed.
   """
-  source = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
+  folder = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(folder):
+    raise ValueError(f"train.init_from: no checkpoints/ folder in {workdir} to start from")
+  source = checkpoint.Checkpointer(folder, create=False)
   try:
-    if source.latest_step() is None:
-      raise ValueError(f"train.init_from: no checkpoint in {workdir}/checkpoints to start from")
     try:
-      trained = source.restore(states)
-    except (ValueError, KeyError, TypeError) as e:
+      step, trained = source.restore_with_step(states)
+    except checkpoint.CheckpointMismatch as e:
       raise ValueError(f"train.init_from: the checkpoint in {workdir} holds other networks than this config "
-                       f"builds ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
-    logs.log(f"initialised from step {source.latest_step()} of {workdir}")
+                       f"builds ({e})") from None
+    except checkpoint.CheckpointError as e:
+      raise ValueError(f"train.init_from: {e}") from None
+    logs.log(f"initialised from step {step} of {workdir}")
   finally:
     source.close()
   # Starts from the weights the source run reports: its moving average when it kept one.
@@ -65,11 +70,34 @@ def warm_start(states: step_lib.TrainStates, workdir: str) -> step_lib.TrainStat
   return step_lib.TrainStates(**new)
 
 
+@jax.jit
+def _finite_leaves(tree):
+  return [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+
+
+def check_states_finite(step: int, states) -> None:
+  """Raises `FloatingPointError` naming the first array of ``states`` with a NaN or infinity (one reduction per
+  array on the device; run before every checkpoint, so a diverged state is never saved)."""
+  flags = jax.device_get(_finite_leaves(states))
+  if all(flags):
+    return
+  bad = [n for n, ok in zip(checkpoint.leaf_names(states), flags) if not ok]
+  raise FloatingPointError(f"non-finite values in {bad[0]} (and {len(bad) - 1} more arrays) after step {step}")
+
+
 def finite_or_raise(step: int, scalars: dict) -> None:
   """Fails fast, naming the term and step, when a logged loss, score or norm is NaN or infinite."""
   for name, value in scalars.items():
     if not math.isfinite(float(value)):
       raise FloatingPointError(f"non-finite {name} = {float(value)} at step {step}; stopping the run")
+
+
+def check_pending(pending: list) -> None:
+  """`finite_or_raise` on every buffered step's metrics, leaving them buffered (before a checkpoint)."""
+  for (step, _), scalars in zip(pending, jax.device_get([m for _, m in pending])):
+    count = np.shape(next(iter(scalars.values())))[:1] or None
+    for i in range(count[0] if count else 1):
+      finite_or_raise(step + i, {k: v[i] for k, v in scalars.items()} if count else scalars)
 
 
 def flush_metrics(pending: list, writer: logs.MetricWriter | None) -> dict[str, float]:
@@ -135,22 +163,37 @@ def train_and_evaluate(config, workdir: str) -> dict:
   the trivial baselines beside them.
   """
   config_lib.validate(config)
+  # Checks that need no data, then the data, then what fits: nothing is written before all have passed.
+  checkpoint.check_folder(os.path.join(workdir, "checkpoints"))
+  if config.train.init_from and not os.path.isdir(os.path.join(config.train.init_from, "checkpoints")):
+    raise ValueError(f"train.init_from: no checkpoints/ folder in {config.train.init_from} to start from")
   layout = skeleton.get_layout(config.layout)
   data = pipeline.load(config)
   config_lib.validate_against(config, data, jax.device_count(), jax.process_count())
   mesh = step_lib.make_mesh()
   models = step_lib.build_models(config)
   window = config_lib.window_size(config)
+  init_key, train_key = jax.random.split(jax.random.key(config.seed))
+  memory.check_fits(config, models, layout, data, mesh)
 
   writer = logs.MetricWriter(workdir, enabled=jax.process_index() == 0)
   writer.write_config(config)
   write_normalization(workdir, config, data)
-  ckpt = checkpoint.Checkpointer(f"{workdir}/checkpoints", config.train.max_checkpoints)
-  init_key, train_key = jax.random.split(jax.random.key(config.seed))
+  ckpt = checkpoint.Checkpointer(f"{workdir}/checkpoints", config.train.max_checkpoints, quarantine=True)
+  try:
+    return _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, init_key, train_key)
+  finally:  # Also on a failure: the in-flight save of the last good step completes, and the logs are closed.
+    try:
+      ckpt.close()
+    finally:
+      writer.close()
+
+
+def _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, init_key, train_key) -> dict:
   states = step_lib.init_states(config, models, layout, init_key, mesh)
-  if ckpt.latest_step() is not None:
-    states = ckpt.restore(states)
-    logs.log(f"resumed from step {ckpt.latest_step()} in {workdir}")
+  if ckpt.all_steps():
+    resumed, states = ckpt.restore_with_step(states)
+    logs.log(f"resumed from step {resumed} in {workdir}")
   elif config.train.init_from:
     states = warm_start(states, config.train.init_from)
   start = int(states.step)
@@ -179,19 +222,29 @@ def train_and_evaluate(config, workdir: str) -> dict:
   pred3d = None  # The reported weights' lifts of the test poses at the latest evaluation.
   pending: list = []
   last, t = config.train.num_steps, config.train
-  step = start
-  while step < last:
-    n = call_size(step, last, k, (t.log_every, t.eval_every, t.checkpoint_every))
-    states, step_metrics = (k_steps if n == k else one_step)(states, pool, train_key)
-    pending.append((step, step_metrics))
-    step += n
-    if step % t.log_every == 0 or step == last or step == start + n:  # Also after the first call.
-      means = flush_metrics(pending, writer)
-      logs.log(f"{progress.line(step)} | loss {means['loss/total']:.4g}")
-    if data.test_3d is not None and (step % t.eval_every == 0 or step == last):
-      results, pred3d = evaluate_lib.test_all_and_poses(config, lift_all, states, data, writer, step)
-    if step % t.checkpoint_every == 0 or step == last:
-      ckpt.save(step, states)
+  step, saved = start, (start if ckpt.all_steps() else None)
+  try:
+    while step < last:
+      n = call_size(step, last, k, (t.log_every, t.eval_every, t.checkpoint_every))
+      states, step_metrics = (k_steps if n == k else one_step)(states, pool, train_key)
+      pending.append((step, step_metrics))
+      step += n
+      if step % t.log_every == 0 or step == last or step == start + n:  # Also after the first call.
+        means = flush_metrics(pending, writer)
+        logs.log(f"{progress.line(step)} | loss {means['loss/total']:.4g}")
+      if step % t.checkpoint_every == 0 or step == last:
+        check_pending(pending)  # Every step since the last log, and the states themselves: never save a NaN.
+        check_states_finite(step, states)
+      if data.test_3d is not None and (step % t.eval_every == 0 or step == last):
+        results, pred3d = evaluate_lib.test_all_and_poses(config, lift_all, states, data, writer, step)
+      if step % t.checkpoint_every == 0 or step == last:
+        ckpt.save(step, states)
+        saved = step
+  except FloatingPointError as e:
+    good = (f"the newest checkpoint, step {saved}, was checked finite before it was saved" if saved is not None
+            else "no checkpoint was saved")
+    raise FloatingPointError(f"{e} ({good}). The run diverged: lower the learning rates or check "
+                             "the config; resuming the same config repeats the divergence") from None
   if start >= last and data.test_3d is not None:
     logs.log(f"already trained to step {start} (train.num_steps = {last}); evaluating only")
     results, pred3d = evaluate_lib.test_all_and_poses(config, lift_all, states, data)

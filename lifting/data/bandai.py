@@ -149,9 +149,15 @@ def read_take(take: Take, joint_map: dict[str, str]) -> np.ndarray:
   motion = bvh.read_bvh(take.path)
   names = [joint_map[j] for j in skeleton.get_layout("paper14").joints]
   try:
-    return bvh.forward_kinematics(motion, names, scale=UNITS_TO_MM).astype(np.float32)
+    positions = bvh.forward_kinematics(motion, names, scale=UNITS_TO_MM)
   except ValueError as e:
     raise ValueError(f"{take.path}: {e}") from None
+  with np.errstate(over="ignore"):
+    positions = positions.astype(np.float32)
+  if not np.all(np.isfinite(positions)):  # Finite in the file, yet beyond float32 once in millimetres.
+    frame = int(np.flatnonzero(~np.isfinite(positions).all(axis=(1, 2)))[0])
+    raise ValueError(f"{take.path}: joint positions out of range (non-finite in millimetres) from frame {frame}")
+  return positions
 
 
 def _signature(takes: list[Take], joint_map: dict[str, str]) -> str:

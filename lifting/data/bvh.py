@@ -237,8 +237,13 @@ def parse_bvh(text: str, path: str = "<string>") -> Motion:
 
 def read_bvh(path: str | os.PathLike) -> Motion:
   """Reads and parses the BVH file at ``path`` (UTF-8, BOM and CRLF tolerated)."""
-  with open(path, encoding="utf-8-sig") as f:
-    return parse_bvh(f.read(), os.fspath(path))
+  try:
+    with open(path, encoding="utf-8-sig") as f:
+      text = f.read()
+  except UnicodeDecodeError as e:
+    raise BVHError(os.fspath(path), None, f"not UTF-8 text (byte 0x{e.object[e.start]:02x} at offset {e.start})") \
+        from None
+  return parse_bvh(text, os.fspath(path))
 
 
 def forward_kinematics(motion: Motion, joints: Sequence[str] | None = None, scale: float = 1.0) -> np.ndarray:

@@ -524,6 +524,25 @@ def _read_array_kwargs(path, **kwargs) -> Keypoints:
   return read_array(path, **kwargs)
 
 
+def infer_format(path, format: str | None = None, layout: str | None = None) -> str:
+  """The reader `read_keypoints` would use for ``path`` (one of ``FORMATS``), without reading the keypoints."""
+  if format is not None:
+    return format
+  path = str(path)
+  ext = os.path.splitext(path)[1].lower()
+  if os.path.isdir(path):
+    return "openpose"
+  if ext == ".mat":
+    return "lsp"
+  if ext in (".npy", ".npz") or (ext == ".csv" and layout):
+    return "array"
+  if ext == ".csv":
+    return "mpii_csv"
+  if ext == ".json":
+    return "coco or openpose JSON"
+  return f"an unknown format ({ext or 'no extension'})"
+
+
 def read_keypoints(path, format: str | None = None, **kwargs) -> Keypoints:
   """Reads any supported file; ``format`` is one of ``FORMATS`` or None to infer it from the path.
 

@@ -20,6 +20,10 @@ from absl import app
 from absl import flags
 import numpy as np
 
+from experiments import ablation  # Its --out and --seeds are this command's too.
+
+_SCALES = flags.DEFINE_list("scales", ["0", "0.25", "0.5", "1", "1.5", "2", "3"], "Noise scales.")
+
 
 # (row slug, label, the training 2D its completion network learns from: "exact" or "noisy").
 LIFTERS = (("adv_ss_td", "Adv+SS+TD, trained on exact 2D", "exact"),
@@ -107,34 +111,24 @@ def draw(result: dict, labels: dict[str, str], path: str) -> str:
   return path
 
 
-def define_flags():
-  """The command's flags (defined only when it runs, so that importing this module next to
-  `experiments.ablation`, which has its own ``--out``, defines nothing)."""
-  flags.DEFINE_string("out", "results", "The ablation command's output folder (runs/ inside).")
-  flags.DEFINE_list("scales", ["0", "0.25", "0.5", "1", "1.5", "2", "3"], "Noise scales.")
-  flags.DEFINE_integer("seeds", 3, "Seeds per lifter (finished runs only).")
-
-
 def main(argv):
   del argv
-  fl = flags.FLAGS
-  from experiments import ablation  # pylint: disable=import-outside-toplevel
   from lifting import logs  # pylint: disable=import-outside-toplevel
   logs.setup_cli_logging()
-  out = fl.out
+  out = ablation._OUT.value
   workdirs, kinds = {}, {}
   for slug, _, kind in LIFTERS:
-    dirs = [ablation.run_dir(out, slug, s) for s in range(fl.seeds)]
+    dirs = [ablation.run_dir(out, slug, s) for s in range(ablation._SEEDS.value)]
     dirs = [d for d in dirs if os.path.exists(os.path.join(d, "results.json"))]
     if dirs:
       workdirs[slug], kinds[slug] = dirs, kind
   if not workdirs:
     raise app.UsageError(f"no finished run of {[s for s, _, _ in LIFTERS]} under {out}/runs: run experiments.ablation")
   config = ablation.row_config(ablation.ROWS_BY_SLUG["adv_ss_td"], 0, out, "cpu")
-  scales = [float(s) for s in fl.scales]
+  scales = [float(s) for s in _SCALES.value]
   result = sweep(config, workdirs, kinds, scales)
   result["command"] = "python -m experiments.robustness " + " ".join(
-      f"--{k}={v}" for k, v in (("out", out), ("scales", ",".join(fl.scales)), ("seeds", fl.seeds)))
+      f"--{k}={v}" for k, v in (("out", out), ("scales", ",".join(_SCALES.value)), ("seeds", ablation._SEEDS.value)))
   labels = {slug: label for slug, label, _ in LIFTERS}
   for slug, r in result["lifters"].items():
     r["name"] = labels[slug]
@@ -150,5 +144,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  define_flags()
   app.run(main)

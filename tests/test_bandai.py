@@ -99,12 +99,22 @@ def test_bad_files_are_reported_and_skipped(root, tmp_path, caplog):
   with open(os.path.join(data2, "dataset-2_wave-left-hand_masculine_001.bvh"), "w") as f:
     f.write("HIERARCHY\nROOT x\n{\n")
   _write_take(data2, "dataset-2_run_elderly_001.bvh", frames=5, bad_frame=True)
+  # Not UTF-8 (a Latin-1 comment), and positions finite in the file but beyond float32 once in millimetres.
+  with open(os.path.join(data2, "dataset-2_kick_exhausted_001.bvh"), "wb") as f:
+    f.write(b"HIERARCHY\n# caf\xe9\n")
+  _write_take(data2, "dataset-2_jump_normal_001.bvh", frames=4)
+  huge = os.path.join(data2, "dataset-2_jump_normal_001.bvh")
+  text = open(huge).read().replace("\n0 0 0 0 0 0 0 90 0", "\n0 0 0 0 0 0 1e39 90 0", 1)
+  with open(huge, "w") as f:
+    f.write(text)
   seqs = bandai.load(root, ("A", "B"), cache_dir=str(tmp_path / "c"))
-  assert not any("wave-left-hand" in n or "elderly" in n for n in seqs.names)
-  assert len(seqs.names) == 2 * 4
+  assert not any(k in n for n in seqs.names for k in ("wave-left-hand", "elderly", "kick", "jump"))
+  assert len(seqs.names) == 2 * 4 and np.all(np.isfinite(seqs.pose2d)) and np.all(np.isfinite(seqs.pose3d))
   messages = " ".join(r.getMessage() for r in caplog.records)
   assert "wave-left-hand_masculine_001.bvh" in messages and "not closed" in messages
   assert "run_elderly_001.bvh:107: frame: non-finite value" in messages
+  assert "kick_exhausted_001.bvh: not UTF-8 text (byte 0xe9" in messages
+  assert "jump_normal_001.bvh: joint positions out of range (non-finite in millimetres) from frame 0" in messages
 
 
 def test_missing_data_says_what_to_download(tmp_path):

@@ -87,8 +87,8 @@ def test_bone_window_term_makes_windows_without_the_temporal_discriminator():
 
 @pytest.mark.parametrize("field, value, message", [
     ("train.ema_decay", 1.0, "train.ema_decay: expected a decay in"),
-    ("loss.w_flip", float("nan"), "loss.w_flip: expected a finite weight"),
-    ("loss.r1", float("inf"), "loss.r1: expected a finite weight"),
+    ("loss.w_flip", float("nan"), "loss.w_flip: expected a finite number, got nan"),
+    ("loss.r1", float("inf"), "loss.r1: expected a finite number, got inf"),
     ("optim.final_lr_fraction", 2.0, "final_lr_fraction"),
 ])
 def test_new_fields_are_checked(field, value, message):

@@ -68,7 +68,13 @@ def sweep(config, workdirs: dict[str, list[str]], kinds: dict[str, str], scales:
       _, noisy, _ = pipeline.add_detector_noise(_with_scale(config, scale), train, test, completion=fill[kind],
                                                 what=("test",))
       tests[kind, scale] = noisy.pose2d
-  out = {"scales": scales, "lifters": {}}
+  # The flat pose of the same inputs (every joint at one depth), the floor a lifter should stay under.
+  from lifting import evaluate  # pylint: disable=import-outside-toplevel
+  kind = next(iter(sorted(set(kinds.values()))))
+  layout = skeleton_of(config)
+  flat = [float(metrics.evaluate(evaluate.flat_poses(tests[kind, s]), test.pose3d, layout, views=False)["pa_mpjpe"])
+          for s in scales]
+  out = {"scales": scales, "flat": flat, "flat_inputs": kind, "lifters": {}}
   for slug, dirs in workdirs.items():
     per_seed = []
     for workdir in dirs:
@@ -86,6 +92,11 @@ def sweep(config, workdirs: dict[str, list[str]], kinds: dict[str, str], scales:
   return out
 
 
+def skeleton_of(config):
+  from lifting import skeleton  # pylint: disable=import-outside-toplevel
+  return skeleton.get_layout(config.layout)
+
+
 def draw(result: dict, labels: dict[str, str], path: str) -> str:
   """PA-MPJPE against noise scale, one line (mean, with a band of ± sd) per lifter."""
   import matplotlib  # pylint: disable=import-outside-toplevel
@@ -98,6 +109,8 @@ def draw(result: dict, labels: dict[str, str], path: str) -> str:
     style = "-" if "noisy2d" not in slug else "--"
     line, = ax.plot(scales, mean, style, marker="o", ms=3, label=f"{labels.get(slug, slug)} ({len(r['per_seed'])})")
     ax.fill_between(scales, mean - std, mean + std, color=line.get_color(), alpha=0.2)
+  if "flat" in result:
+    ax.plot(scales, result["flat"], color="grey", lw=1, ls="-.", label="flat pose (no lifting)")
   ax.axvline(1.0, color="grey", lw=0.8, ls=":")
   ax.set_xlabel("noise scale (1 = stacked hourglass, Newell et al. 2016)")
   ax.set_ylabel("test PA-MPJPE (mm)")
@@ -138,6 +151,7 @@ def main(argv):
   print(f"wrote {os.path.join(out, 'robustness.json')} and {path}")
   print("| lifter | " + " | ".join(f"scale {s:g}" for s in scales) + " |")
   print("| --- |" + " ---: |" * len(scales))
+  print("| flat pose (no lifting) | " + " | ".join(f"{v:.1f}" for v in result["flat"]) + " |")
   for slug, r in result["lifters"].items():
     cells = [f"{m:.1f} ± {s:.1f}" if len(r["per_seed"]) > 1 else f"{m:.1f}" for m, s in zip(r["mean"], r["std"])]
     print(f"| {labels[slug]} ({len(r['per_seed'])} seeds) | " + " | ".join(cells) + " |")

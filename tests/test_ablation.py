@@ -160,6 +160,7 @@ def test_robustness_sweep_reproduces_the_exact_2d_result_at_scale_zero(finished,
     clean, noisy = result["lifters"][slug]["mean"]
     assert clean == pytest.approx(done[slug][0]["pa_mpjpe"], rel=1e-4)  # Scale 0: the run's own test set.
     assert noisy != clean
+  assert result["flat"][0] == pytest.approx(done["adv_ss_td"][0]["baselines"]["flat"]["pa_mpjpe"], rel=1e-4)
   path = robustness.draw(result, {}, str(tmp_path / "robustness.png"))
   with open(path, "rb") as f:
     assert f.read(8) == b"\x89PNG\r\n\x1a\n"

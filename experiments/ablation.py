@@ -308,7 +308,12 @@ def draw_figures(out: str, done: dict, profile: str, steps: int = 0, source: str
   da = next((r for r in ROWS if r.slug == "adv_ss_da" and done.get(r.slug)), None)
   if da is not None:  # Fig. 5, the mean corrections and the ratio distributions of the DA rows' adapter.
     from lifting import adapt  # pylint: disable=import-outside-toplevel
-    paths += adapt.figures_from_cache(row_config(da, 0, out, profile, steps, source), os.path.join(out, "figures"))
+    config = row_config(da, 0, out, profile, steps, source)
+    if os.path.exists(config.data.extra.path):
+      paths += adapt.figures_from_cache(config, os.path.join(out, "figures"))
+    else:  # The prepared poses are not kept in the repository: a table resumed elsewhere keeps the old figures.
+      logging.info("figures: no prepared source poses at %s (run.py --mode=adapt makes them); the adaptation "
+                   "figures are left as they are", config.data.extra.path)
   for path in paths:
     logging.info("wrote %s", path)
   return paths

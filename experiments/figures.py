@@ -130,7 +130,9 @@ def draw_all(out: str, done: dict, config_for, run_dir, names: dict[str, str],
   if best:
     paths.append(pose_figure(runs, best, os.path.join(folder, f"poses_{best}.png")))
     paths.append(wild_figure(runs, best, os.path.join(folder, f"in_the_wild_{best}.png"), shared))
-  curves = {names[s]: os.path.join(run_dir(s), "metrics.jsonl") for s in done if done[s]}
+  # Evaluation-only rows (another row's run on other test inputs) have no training log of their own.
+  curves = {names[s]: os.path.join(run_dir(s), "metrics.jsonl") for s in done
+            if done[s] and os.path.exists(os.path.join(run_dir(s), "metrics.jsonl"))}
   if curves:
     paths.append(plots.training_curves(curves, os.path.join(folder, "training_curves.png")))
   run_dirs = run_dirs or (lambda slug: [run_dir(slug)])

@@ -109,7 +109,7 @@ def test_unknown_row_is_rejected(tmp_path):
 
 def test_figures_from_finished_runs(finished):
   out, runs = finished
-  done = {slug: runs[slug] for slug in ("adv_ss", "adv_ss_td", "adv_ss_da")}
+  done = {slug: runs[slug] for slug in ("adv_ss", "adv_ss_td", "adv_ss_da", "adv_ss_td_noisy2d_test")}
   paths = ablation.draw_figures(out, done, "cpu", 0, "synthetic")
   names = {os.path.basename(p) for p in paths}
   assert {"limb_ratios.png", "poses_adv_ss_td.png", "training_curves.png", "adaptation_examples.png",

@@ -140,8 +140,12 @@ def scale_to(pose2d: np.ndarray, size: float, layout="paper14") -> np.ndarray:
 # ---- The cache of prepared source poses that training configs read. ----
 
 def _file_stamp(path: str) -> list:
-  st = os.stat(path)
-  return [os.path.basename(path), st.st_size, int(st.st_mtime)]
+  """Name, size and content digest: a copy of the same file (new modification time) keeps its key."""
+  h = hashlib.sha1()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      h.update(block)
+  return [os.path.basename(path), os.path.getsize(path), h.hexdigest()]
 
 
 def cache_key(config) -> str:

@@ -178,6 +178,12 @@ class Checkpointer:
     first). A failure (disk full, a path that is not a folder) raises `CheckpointError` naming the step."""
     self._finish_pending()
     sums = tree_checksums(states)
+    need = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(states) if hasattr(x, "dtype"))
+    if "://" not in self.directory and jax.process_index() == 0:  # A full disk fails now, not in Orbax's thread.
+      free = shutil.disk_usage(self.directory).free
+      if free < need:
+        raise CheckpointError(f"saving the checkpoint of step {step} in {self.directory} failed: it needs about "
+                              f"{need / 2**20:,.0f} MiB and the disk has {free / 2**20:,.0f} MiB free")
     try:
       self._manager.save(int(step), args=ocp.args.StandardSave(states))
     except Exception as e:  # pylint: disable=broad-except  (Orbax and TensorStore raise many kinds)

@@ -301,3 +301,13 @@ def test_lifts_are_whole_or_absent(tmp_path):
   with pytest.raises(ValueError, match="no poses"):
     inference.lift_file(None, str(tmp_path / "empty.json"), str(out))
   assert sorted(os.listdir(out)) == ["poses3d.json", "poses3d.npz"]  # A failed lift leaves the output as it was.
+
+
+def test_a_full_disk_is_found_before_the_save_starts(tmp_path, monkeypatch):
+  ckpt = checkpoint.Checkpointer(str(tmp_path / "checkpoints"))
+  usage = shutil.disk_usage(str(tmp_path))
+  monkeypatch.setattr(checkpoint.shutil, "disk_usage", lambda _: usage._replace(free=1000))
+  with pytest.raises(checkpoint.CheckpointError, match=r"step 1 .* needs about 0 MiB and the disk has 0 MiB free"):
+    ckpt.save(1, {"w": jax.numpy.zeros(10_000)})
+  ckpt.close()
+  assert not [n for n in os.listdir(tmp_path / "checkpoints") if n.startswith("1")]

@@ -3,7 +3,8 @@
 
 With no arguments it trains the shared default (the paper's Adv + SS) on the embedded demo
 poses for a few minutes on a CPU, then prints the test error. Training resumes by itself from
-the latest checkpoint in ``--workdir``. ``--mode=eval`` evaluates the latest checkpoint;
+the newest good checkpoint in ``--workdir`` (damaged steps are set aside; README, "Reliability").
+``--mode=eval`` evaluates the newest good checkpoint (``--results_dir`` puts its results elsewhere);
 ``--mode=adapt`` prepares in-the-wild 2D poses for ``config.data.extra`` (`lifting.adapt`);
 ``--mode=lift --input=FILE --output=DIR`` lifts 2D keypoints, with the shipped model unless
 ``--workdir`` names a run. With ``--config.distributed=True`` run one copy per host

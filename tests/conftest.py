@@ -3,7 +3,8 @@
 The suite's networks are tiny, so compiling dominates its time. Level 0 compiles faster, and every
 result stays within the tests' tolerances. Many tests build the same tiny programs again (each
 `make_train_step` is a new function to `jax.jit`, and subprocess tests start fresh); JAX's
-persistent cache, in a folder of this session's own, compiles each program once.
+persistent cache, in a folder of this session's own, compiles each program once. With pytest-xdist
+(``-n 2``, the README's command) the folder is made before the workers start, so they share it.
 """
 
 import atexit

@@ -171,6 +171,10 @@ class Checkpointer:
     return None if self._manager is None else self._manager.latest_step()
 
   def all_steps(self) -> list[int]:
+    """Every step folder, newest first: listed on disk (an emptied or damaged step is a step too), or by Orbax
+    for a bucket URL."""
+    if "://" in self.directory:
+      return sorted(self._manager.all_steps(), reverse=True) if self._manager is not None else []
     return _step_dirs(self.directory)
 
   def save(self, step: int, states) -> None:
@@ -248,7 +252,7 @@ class Checkpointer:
 
   def _set_aside(self, step: int, problem: str) -> None:
     where = ""
-    if self._quarantine and jax.process_index() == 0:
+    if self._quarantine and "://" not in self.directory and jax.process_index() == 0:  # Buckets: left in place.
       bad = f"{self.directory}.bad"
       os.makedirs(bad, exist_ok=True)
       target = os.path.join(bad, str(step) if not os.path.exists(os.path.join(bad, str(step)))

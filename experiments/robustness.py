@@ -54,8 +54,10 @@ def sweep(config, workdirs: dict[str, list[str]], kinds: dict[str, str], scales:
   the training 2D of its completion network. Returns ``{"scales", "lifters": {slug: {"per_seed": [[mm per
   scale]], "mean", "std"}}}``.
   """
+  from lifting import evaluate  # pylint: disable=import-outside-toplevel
   from lifting import inference  # pylint: disable=import-outside-toplevel
   from lifting import metrics  # pylint: disable=import-outside-toplevel
+  from lifting import skeleton  # pylint: disable=import-outside-toplevel
   from lifting.data import pipeline  # pylint: disable=import-outside-toplevel
 
   config = config.copy_and_resolve_references()
@@ -69,9 +71,8 @@ def sweep(config, workdirs: dict[str, list[str]], kinds: dict[str, str], scales:
                                                 what=("test",))
       tests[kind, scale] = noisy.pose2d
   # The flat pose of the same inputs (every joint at one depth), the floor a lifter should stay under.
-  from lifting import evaluate  # pylint: disable=import-outside-toplevel
   kind = next(iter(sorted(set(kinds.values()))))
-  layout = skeleton_of(config)
+  layout = skeleton.get_layout(config.layout)
   flat = [float(metrics.evaluate(evaluate.flat_poses(tests[kind, s]), test.pose3d, layout, views=False)["pa_mpjpe"])
           for s in scales]
   out = {"scales": scales, "flat": flat, "flat_inputs": kind, "lifters": {}}
@@ -90,11 +91,6 @@ def sweep(config, workdirs: dict[str, list[str]], kinds: dict[str, str], scales:
     out["lifters"][slug] = {"runs": dirs, "per_seed": per_seed, "mean": arr.mean(0).tolist(),
                             "std": (arr.std(0, ddof=1) if len(arr) > 1 else np.zeros(len(scales))).tolist()}
   return out
-
-
-def skeleton_of(config):
-  from lifting import skeleton  # pylint: disable=import-outside-toplevel
-  return skeleton.get_layout(config.layout)
 
 
 def draw(result: dict, labels: dict[str, str], path: str) -> str:

@@ -72,9 +72,13 @@ def _key_name(entry) -> str:
   return str(entry)
 
 
+def _path_name(path) -> str:
+  return "/".join(_key_name(e) for e in path)
+
+
 def leaf_names(tree) -> list[str]:
   """The path of every leaf of ``tree`` (`jax.tree.leaves` order) as ``"lifter/params/Dense_0/kernel"``."""
-  return ["/".join(_key_name(e) for e in p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
+  return [_path_name(p) for p, _ in jax.tree_util.tree_flatten_with_path(tree)[0]]
 
 
 def _leaf_bytes(x) -> np.ndarray:
@@ -95,7 +99,7 @@ def tree_checksums(tree) -> dict[str, str]:
     h = hashlib.blake2b(digest_size=16)
     h.update(f"{a.dtype.str}{a.shape}".encode())
     h.update(a.tobytes())
-    out["/".join(_key_name(e) for e in path)] = h.hexdigest()
+    out[_path_name(path)] = h.hexdigest()
   return out
 
 
@@ -136,6 +140,29 @@ def _step_dirs(directory: str) -> list[int]:
     return []
   steps = [int(n) for n in os.listdir(directory) if n.isdigit() and os.path.isdir(os.path.join(directory, n))]
   return sorted(steps, reverse=True)
+
+
+def _newest_good(directory: str, steps: list[int], read, set_aside=lambda step: ""):
+  """``(step, tree)`` of the first of ``steps`` that ``read(step)`` reads and that passes its checksums, or
+  ``(None, failures)`` with each step's reason. Every bad step gets one warning line and ``set_aside(step)``
+  (which returns where it went, or ""). `CheckpointMismatch` is a config problem: it propagates at once."""
+  failures = []
+  for step in steps:
+    try:
+      tree = read(step)
+      sums = _read_sums(os.path.join(directory, str(step)))
+      problem = None if sums is None else verify(tree, sums)
+      if problem is None:
+        if failures:
+          logging.warning("restored step %d of %s instead", step, directory)
+        return int(step), tree
+    except CheckpointMismatch:
+      raise
+    except Exception as e:  # pylint: disable=broad-except  (a damaged step raises anything Orbax can)
+      problem = _reason(e)
+    failures.append((step, problem))
+    logging.warning("checkpoint step %d in %s cannot be used (%s)%s", step, directory, problem, set_aside(step))
+  return None, failures
 
 
 def check_folder(directory: str) -> None:
@@ -229,28 +256,23 @@ class Checkpointer:
     candidates = [step] if step is not None else self.all_steps()
     if not candidates:
       raise CheckpointError(f"no checkpoint in {self.directory}")
-    failures = []
-    for s in candidates:
-      try:
-        if self._manager is None:
-          raise CheckpointError("no checkpoint folder")
-        _check_matches(self._manager, s, abstract)
-        restored = self._manager.restore(s, args=ocp.args.StandardRestore(abstract))
-        sums = _read_sums(os.path.join(self.directory, str(s)))
-        problem = None if sums is None else verify(restored, sums)
-        if problem is None:
-          if failures:
-            logging.warning("restored step %d of %s instead", s, self.directory)
-          return s, restored
-      except CheckpointMismatch as e:
-        raise CheckpointMismatch(f"{self.directory}: {e}") from None
-      except Exception as e:  # pylint: disable=broad-except  (a damaged step raises anything Orbax can)
-        problem = _reason(e)
-      failures.append((s, problem))
-      self._set_aside(s, problem)
-    raise CheckpointError(_none_good(self.directory, failures, self._quarantine))
 
-  def _set_aside(self, step: int, problem: str) -> None:
+    def read(s):
+      if self._manager is None:
+        raise CheckpointError("no checkpoint folder")
+      _check_matches(self._manager, s, abstract)
+      return self._manager.restore(s, args=ocp.args.StandardRestore(abstract))
+
+    try:
+      found, tree = _newest_good(self.directory, candidates, read, self._set_aside)
+    except CheckpointMismatch as e:
+      raise CheckpointMismatch(f"{self.directory}: {e}") from None
+    if found is None:
+      raise CheckpointError(_none_good(self.directory, tree, self._quarantine))
+    return found, tree
+
+  def _set_aside(self, step: int) -> str:
+    """Moves a bad step to ``<checkpoints>.bad/`` (the run's owner, local folders only); returns where to."""
     where = ""
     if self._quarantine and "://" not in self.directory and jax.process_index() == 0:  # Buckets: left in place.
       bad = f"{self.directory}.bad"
@@ -259,10 +281,10 @@ class Checkpointer:
                             else f"{step}-{int(time.time())}")
       shutil.move(os.path.join(self.directory, str(step)), target)
       where = f"; moved to {target}"
-    logging.warning("checkpoint step %d in %s cannot be used (%s)%s", step, self.directory, problem, where)
     if self._manager is not None:  # A failed restore can leave Orbax's manager confused: start it afresh.
       self._manager.close()
       self._manager = self._open()
+    return where
 
   def close(self) -> None:
     if self._manager is None:
@@ -293,20 +315,13 @@ def restore_subtree(directory: str, item) -> tuple[int | None, dict]:
     return None, {}
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   restore_args = jax.tree.map(lambda a: ocp.ArrayRestoreArgs(dtype=a.dtype, sharding=device), item)
-  failures = []
-  for step in steps:
-    try:
-      with ocp.PyTreeCheckpointer() as reader:
-        tree = reader.restore(os.path.join(directory, str(step), "default"),
-                              args=ocp.args.PyTreeRestore(item=item, restore_args=restore_args, partial_restore=True))
-      sums = _read_sums(os.path.join(directory, str(step)))
-      problem = None if sums is None else verify(tree, sums)
-      if problem is None:
-        if failures:
-          logging.warning("restored step %d of %s instead", step, directory)
-        return int(step), tree
-    except Exception as e:  # pylint: disable=broad-except
-      problem = _reason(e)
-    failures.append((step, problem))
-    logging.warning("checkpoint step %d in %s cannot be used (%s)", step, directory, problem)
-  raise CheckpointError(_none_good(directory, failures, False))
+
+  def read(step):
+    with ocp.PyTreeCheckpointer() as reader:
+      return reader.restore(os.path.join(directory, str(step), "default"),
+                            args=ocp.args.PyTreeRestore(item=item, restore_args=restore_args, partial_restore=True))
+
+  found, tree = _newest_good(directory, steps, read)
+  if found is None:
+    raise CheckpointError(_none_good(directory, tree, False))
+  return found, tree

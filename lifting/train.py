@@ -92,12 +92,19 @@ def finite_or_raise(step: int, scalars: dict) -> None:
       raise FloatingPointError(f"non-finite {name} = {float(value)} at step {step}; stopping the run")
 
 
-def check_pending(pending: list) -> None:
-  """`finite_or_raise` on every buffered step's metrics, leaving them buffered (before a checkpoint)."""
+def _pending_rows(pending: list):
+  """``(step, metrics)`` of every step buffered in ``pending``, on the host: metrics stacked ``[k]``
+  (`lifting.step.make_multi_step`) are the k steps from ``step`` on."""
   for (step, _), scalars in zip(pending, jax.device_get([m for _, m in pending])):
     count = np.shape(next(iter(scalars.values())))[:1] or None
     for i in range(count[0] if count else 1):
-      finite_or_raise(step + i, {k: v[i] for k, v in scalars.items()} if count else scalars)
+      yield step + i, ({k: v[i] for k, v in scalars.items()} if count else scalars)
+
+
+def check_pending(pending: list) -> None:
+  """`finite_or_raise` on every buffered step's metrics, leaving them buffered (before a checkpoint)."""
+  for step, row in _pending_rows(pending):
+    finite_or_raise(step, row)
 
 
 def flush_metrics(pending: list, writer: logs.MetricWriter | None) -> dict[str, float]:
@@ -105,13 +112,10 @@ def flush_metrics(pending: list, writer: logs.MetricWriter | None) -> dict[str, 
   ``writer``) and returns it; empties ``pending``. Metrics stacked ``[k]`` (`lifting.step.make_multi_step`) are
   the k steps from ``step`` on."""
   rows, end = [], 0
-  for (step, _), scalars in zip(pending, jax.device_get([m for _, m in pending])):
-    count = np.shape(next(iter(scalars.values())))[:1] or None
-    for i in range(count[0] if count else 1):
-      row = {k: v[i] for k, v in scalars.items()} if count else scalars
-      finite_or_raise(step + i, row)
-      rows.append(row)
-      end = step + i + 1
+  for step, row in _pending_rows(pending):
+    finite_or_raise(step, row)
+    rows.append(row)
+    end = step + 1
   means = {k: float(np.mean([r[k] for r in rows])) for k in rows[-1]}
   if writer is not None:
     writer.write_scalars(end, means)

@@ -73,9 +73,20 @@ ROWS = (
     Row("supervised, trained on exact 2D, tested on detector-like 2D", "supervised_noisy2d_test", multi_seed=True,
         eval_of="supervised"),
     Row("supervised, trained and tested on detector-like 2D", "supervised_noisy2d", multi_seed=True),
+    # Generalisation (experiments/README.md): per-pose body-size normalisation, the way Model.lift scales a
+    # user's keypoints, and the rows beyond it; each scored on dataset-1 and the cross-body set through lift().
+    Row("Adv+SS+TD, body-size normalisation", "adv_ss_td_body", multi_seed=True, adversarial=True),
+    Row("supervised (reference), body-size normalisation", "supervised_body", multi_seed=True),
+    Row("Adv+SS+TD, body-size normalisation, denoising lifter", "adv_ss_td_body_denoise", multi_seed=True,
+        adversarial=True),
+    Row("Adv+SS+DA+TD, body-size normalisation", "adv_ss_da_td_body", multi_seed=True, adversarial=True),
+    Row("Adv+SS+DA+TD, body-size normalisation, denoising lifter", "adv_ss_da_td_body_denoise", multi_seed=True,
+        adversarial=True),
 )
 # Rows whose test inputs are not the exact 2D: read against the supervised row of the same inputs.
-SUPERVISED_OF = {"adv_ss_td_noisy2d_test": "supervised_noisy2d_test", "adv_ss_td_noisy2d": "supervised_noisy2d"}
+SUPERVISED_OF = {"adv_ss_td_noisy2d_test": "supervised_noisy2d_test", "adv_ss_td_noisy2d": "supervised_noisy2d",
+                 **{slug: "supervised_body" for slug in ("adv_ss_td_body", "adv_ss_td_body_denoise", "adv_ss_da_td_body",
+                                                         "adv_ss_da_td_body_denoise")}}
 ROWS_BY_SLUG = {r.slug: r for r in ROWS}
 _METRICS = ("pa_mpjpe", "n_mpjpe", "pck", "auc", "depth_flip_rate", "worst_yaw_pa_mpjpe")
 SUPERVISED = {"bandai/turned-rig": "supervised", "bandai/fixed-rig": "supervised_fixed_rig",
@@ -250,6 +261,9 @@ def write_table(out: str, done: dict[str, list[dict]], profile: str) -> str:
           "per_action_pa_mpjpe": {a: statistics.mean(r["per_action"][a]["pa_mpjpe"] for r in runs)
                                   for a in runs[0].get("per_action", {})}}
     lines += ["", *yaw_table(protocol, rows, done, first), ""]
+  general = [row for row in ROWS if done.get(row.slug) and all("generalisation" in r for r in done[row.slug])]
+  if general:
+    lines += generalisation_table(general, done, table)
   for row in missing:
     lines.append(f"- {row.name}: {row.pending or 'not run'}")
   text = "\n".join(lines).rstrip() + "\n"
@@ -258,6 +272,82 @@ def write_table(out: str, done: dict[str, list[dict]], profile: str) -> str:
   with open(os.path.join(out, "table.json"), "w") as f:
     json.dump(table, f, indent=2)
   return text
+
+
+GENERAL_SETS = ("actor_c", "dataset1_dev", "dataset1_test", "cross_body")
+# The supervised reference each generalisation row is read against: the one trained on the same inputs.
+GENERAL_SUPERVISED = "supervised_body"
+
+
+def _general(runs: list[dict]) -> dict:
+  """Per generalisation set: the mean, sd and per-seed PA-MPJPE through lift(), the normalised path's, the flat
+  pose's, and per group (content, body) the mean through lift() and the flat pose's."""
+  out = {}
+  for name in GENERAL_SETS:
+    if not all(name in r["generalisation"] for r in runs):
+      continue
+    sets = [r["generalisation"][name] for r in runs]
+    entry = {}
+    for path in ("lift", "normalised", "flat"):
+      v = [s[path]["pa_mpjpe"] for s in sets]
+      entry[path] = {"mean": statistics.mean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0, "per_seed": v}
+    groups = sets[0]["lift"].get("per_group", {})
+    entry["per_group"] = {g: {"lift": statistics.mean(s["lift"]["per_group"][g] for s in sets),
+                              "flat": sets[0]["flat"]["per_group"][g]} for g in groups}
+    entry["num_poses"] = sets[0]["num_poses"]
+    out[name] = entry
+  return out
+
+
+def generalisation_table(rows: list[Row], done: dict, table: dict) -> list[str]:
+  """Markdown lines of the generalisation section (PA-MPJPE through Model.lift from pixels, mean ± sd over
+  seeds, per set; the ratio to the supervised reference on the same inputs; the worst dataset-1 test content
+  against the flat pose); fills ``table["generalisation"]``."""
+  stats = {row.slug: _general(done[row.slug]) for row in rows}
+  sup = stats.get(GENERAL_SUPERVISED, {})
+  table["generalisation"] = {"supervised_reference": GENERAL_SUPERVISED if sup else None,
+                             "dataset1_split": _dataset1_split(), "rows": stats}
+  lines = ["### Generalisation: PA-MPJPE (mm) through `Model.lift` from pixels", "",
+           "Test actor C (in-domain); bandai dataset-1's dev and held-out test contents (other motions, never "
+           "trained on); actor C's motions on 8 other bodies (cross-body). The normalised path beside actor C; "
+           "x sup.: the ratio to the supervised reference on the same inputs; worst content: the held-out "
+           "content with the highest ratio to the flat pose.", "",
+           "| row | seeds | actor C | actor C, normalised path | dataset-1 dev | dataset-1 test | x sup. | "
+           "cross-body | x sup. | worst content / flat |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+  first = next(iter(stats.values()))
+  flat = lambda name: f"{first[name]['flat']['mean']:.1f}" if name in first else ""  # noqa: E731
+  lines.append(f"| flat pose | | {flat('actor_c')} | | {flat('dataset1_dev')} | {flat('dataset1_test')} | | "
+               f"{flat('cross_body')} | | |")
+  for row in rows:
+    st = stats[row.slug]
+    cell = lambda name: _mean_std(st[name]["lift"]["per_seed"]) if name in st else ""  # noqa: E731
+    ratio = lambda name: (f"{st[name]['lift']['mean'] / sup[name]['lift']['mean']:.2f}"  # noqa: E731
+                          if name in st and name in sup else "")
+    worst = ""
+    if "dataset1_test" in st:
+      g = st["dataset1_test"]["per_group"]
+      name = max(g, key=lambda k: g[k]["lift"] / g[k]["flat"])
+      worst = f"{name} {g[name]['lift'] / g[name]['flat']:.2f}"
+    normalised = _mean_std(st["actor_c"]["normalised"]["per_seed"]) if "actor_c" in st else ""
+    lines.append(f"| {row.name} | {len(done[row.slug])} | {cell('actor_c')} | {normalised} | {cell('dataset1_dev')} | "
+                 f"{cell('dataset1_test')} | {ratio('dataset1_test')} | {cell('cross_body')} | "
+                 f"{ratio('cross_body')} | {worst} |")
+  contents = sorted({g for st in stats.values() for g in st.get("dataset1_test", {}).get("per_group", {})})
+  if contents:
+    lines += ["", "Dataset-1 held-out contents, PA-MPJPE (mm) through lift() (mean over seeds):", "",
+              "| row | " + " | ".join(contents) + " |", "| --- |" + " ---: |" * len(contents)]
+    g0 = first["dataset1_test"]["per_group"]
+    lines.append("| flat pose | " + " | ".join(f"{g0[c]['flat']:.1f}" if c in g0 else "" for c in contents) + " |")
+    for row in rows:
+      g = stats[row.slug].get("dataset1_test", {}).get("per_group", {})
+      lines.append(f"| {row.name} | " + " | ".join(f"{g[c]['lift']:.1f}" if c in g else "" for c in contents) + " |")
+  return lines + [""]
+
+
+def _dataset1_split() -> dict:
+  from lifting.data import bandai  # pylint: disable=import-outside-toplevel
+  return {k: list(v) for k, v in bandai.DATASET1_SPLIT.items()}
 
 
 def yaw_table(protocol: str, rows: list[Row], done: dict, first: dict) -> list[str]:

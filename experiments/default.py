@@ -38,6 +38,9 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   config.data = ml_collections.ConfigDict()
   config.data.source = "synthetic"  # Procedural demo poses (lifting.data.synthetic); not a benchmark.
   config.data.scale = "dataset"     # 2D scale: "dataset" (one scale, as the paper says) or "pose".
+  # Beyond the paper (lifting/augment.py): the first lift sees a share of the inputs with generic detector-like
+  # errors (jitter up to `jitter` limb sizes, joints landing on other joints, left/right swaps); 0: off.
+  config.data.train_noise = ml_collections.ConfigDict(dict(share=0.0, jitter=0.15, gross_rate=0.05, swap_rate=0.02))
   config.data.supervised_fraction = 1.0  # Share of the training takes (or frames) whose 3D the supervised term uses.
   config.data.supervised_unit = "take"   # What supervised_fraction samples: whole "take"s (all cameras) or "frame"s.
   config.data.synthetic = ml_collections.ConfigDict(dict(
@@ -127,6 +130,9 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   # Beyond the paper: the pose discriminator also sees the Gram matrix of the 2D bone vectors
   # (kinematic chain space, Wandt and Rosenhahn, CVPR 2019): projected bone lengths and angles.
   config.model.disc_kcs = False
+  # Beyond the paper: the lifter also outputs a 2D correction per joint (lifting.models.lifted_points), trained
+  # to undo data.train_noise's errors, so noisy keypoints are lifted from a cleaned 2D pose.
+  config.model.denoise = False
   # With loss.w_bone_window: each window also holds the frame this many frames on (0: none), so the
   # bone lengths are compared across real motion, not only over the M + 1 consecutive frames T sees.
   config.model.bone_window_span = 0
@@ -153,6 +159,7 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   config.loss.w_flip = 0.0         # Left-right flip consistency: G(mirrored x) = mirrored G(x).
   config.loss.w_bone_window = 0.0  # Bone lengths constant over each training window (of 1 + M frames).
   config.loss.r1 = 0.0             # R1 gradient penalty on the discriminators' real inputs.
+  config.loss.w_denoise = 0.0      # Corrected 2D against the clean pose (model.denoise, data.train_noise).
 
   config.optim = ml_collections.ConfigDict()
   config.optim.lifter_lr = 2e-4
@@ -192,6 +199,12 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   # The weights results.json, the tables and lifts use: "ema" (the moving average) or "raw". Both
   # are evaluated during training (test/... and test_ema/... in metrics.jsonl).
   config.eval.weights = "ema"
+  # Generalisation test sets (bandai only; lifting/data/bandai.py), scored at the end of training and by
+  # --mode=eval, through Model.lift from pixels and through the normalised path: dataset-1's contents (other
+  # motions; the dev half for choosing things, the test half for reporting) and the test actor's motions
+  # re-posed on num_bodies seeded bodies of other proportions (cross-body).
+  config.eval.generalisation = ml_collections.ConfigDict(dict(
+      enabled=True, dataset1_stride=4, num_bodies=8, body_seed=0, cross_body_stride=8))
 
   if profile == "cpu":
     # ---- CPU-sized overrides: `python run.py` finishes in minutes on 2 cores. ----

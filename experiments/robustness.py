@@ -6,9 +6,11 @@ For every finished run of the lifters below (`experiments.ablation` trains them)
 bandai benchmark is replaced by detector-like 2D (`lifting.data.detector_noise`) at each noise scale
 (0: the exact 2D; 1: the stacked hourglass's published per-joint accuracy; the jitter, gross-error,
 swap and missing rates all scale together), missing joints are filled by a completion network trained
-on the lifter's own kind of training 2D, and the run's reported weights lift them. Writes
-``OUT/robustness.json`` (PA-MPJPE per run and scale, mean and sd over seeds) and
-``OUT/figures/robustness.png``. Nothing is trained but the two completion networks.
+on the lifter's own kind of training 2D, and the run's reported weights lift them through `Model.lift` from
+pixels, as a user's keypoints are. Writes ``OUT/robustness.json`` (PA-MPJPE per run and scale, mean and sd over
+seeds) and ``OUT/figures/robustness.png``. Nothing is trained but the two completion networks. A lifter whose
+runs have no checkpoints here (a table resumed on another machine) keeps its entry of the earlier
+``robustness.json``, with the path it was measured on (``path``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,12 @@ _SCALES = flags.DEFINE_list("scales", ["0", "0.25", "0.5", "1", "1.5", "2", "3"]
 LIFTERS = (("adv_ss_td", "Adv+SS+TD, trained on exact 2D", "exact"),
            ("supervised", "supervised, trained on exact 2D", "exact"),
            ("adv_ss_td_noisy2d", "Adv+SS+TD, trained on detector-like 2D", "noisy"),
-           ("supervised_noisy2d", "supervised, trained on detector-like 2D", "noisy"))
+           ("supervised_noisy2d", "supervised, trained on detector-like 2D", "noisy"),
+           ("adv_ss_td_body", "Adv+SS+TD, body-size normalisation", "exact"),
+           ("supervised_body", "supervised, body-size normalisation", "exact"),
+           ("adv_ss_td_body_denoise", "Adv+SS+TD, body-size normalisation, denoising lifter", "exact"),
+           ("adv_ss_da_td_body", "Adv+SS+DA+TD, body-size normalisation", "exact"),
+           ("adv_ss_da_td_body_denoise", "Adv+SS+DA+TD, body-size normalisation, denoising lifter", "exact"))
 
 
 def completers(config, train) -> dict:
@@ -81,14 +88,12 @@ def sweep(config, workdirs: dict[str, list[str]], kinds: dict[str, str], scales:
     for workdir in dirs:
       model = inference.load(workdir, completion=None)
       errors = []
-      for scale in scales:
-        x, _ = pipeline.normalize(tests[kinds[slug], scale], model.layout, model.c, "dataset",
-                                  model.normalization["dataset_scale"])
-        pred = model.lift_normalised(x)
+      for scale in scales:  # The path a user takes: pixels through Model.lift.
+        pred = model.lift(tests[kinds[slug], scale], layout=model.layout.name).poses3d
         errors.append(float(metrics.evaluate(pred, test.pose3d, model.layout, views=False)["pa_mpjpe"]))
       per_seed.append(errors)
     arr = np.asarray(per_seed)
-    out["lifters"][slug] = {"runs": dirs, "per_seed": per_seed, "mean": arr.mean(0).tolist(),
+    out["lifters"][slug] = {"runs": dirs, "path": "lift", "per_seed": per_seed, "mean": arr.mean(0).tolist(),
                             "std": (arr.std(0, ddof=1) if len(arr) > 1 else np.zeros(len(scales))).tolist()}
   return out
 
@@ -126,9 +131,15 @@ def main(argv):
   logs.setup_cli_logging()
   out = ablation._OUT.value
   workdirs, kinds = {}, {}
+  earlier_path = os.path.join(out, "robustness.json")
+  earlier = {}
+  if os.path.exists(earlier_path):
+    with open(earlier_path) as f:
+      earlier = json.load(f)
   for slug, _, kind in LIFTERS:
     dirs = [ablation.run_dir(out, slug, s) for s in range(ablation._SEEDS.value)]
-    dirs = [d for d in dirs if os.path.exists(os.path.join(d, "results.json"))]
+    dirs = [d for d in dirs if os.path.exists(os.path.join(d, "results.json"))
+            and os.path.isdir(os.path.join(d, "checkpoints"))]
     if dirs:
       workdirs[slug], kinds[slug] = dirs, kind
   if not workdirs:
@@ -136,6 +147,10 @@ def main(argv):
   config = ablation.row_config(ablation.ROWS_BY_SLUG["adv_ss_td"], 0, out, "cpu")
   scales = [float(s) for s in _SCALES.value]
   result = sweep(config, workdirs, kinds, scales)
+  if earlier.get("scales") == scales:  # Lifters without checkpoints here keep their earlier measurement.
+    for slug, entry in earlier.get("lifters", {}).items():
+      if slug not in result["lifters"]:
+        result["lifters"][slug] = {"path": "normalised (dataset scale)", **entry}
   result["command"] = "python -m experiments.robustness " + " ".join(
       f"--{k}={v}" for k, v in (("out", out), ("scales", ",".join(_SCALES.value)), ("seeds", ablation._SEEDS.value)))
   labels = {slug: label for slug, label, _ in LIFTERS}

@@ -80,7 +80,7 @@ def validate(config) -> None:
   if config.loss.gan not in losses.GAN_LOSSES:
     raise ValueError(f"loss.gan: expected one of {losses.GAN_LOSSES}, got {config.loss.gan!r}")
   weights = {k: config.loss[k] for k in ("w_adv", "w_2d", "w_3d", "w_temporal", "w_symmetry", "w_supervised",
-                                        "w_flip", "w_bone_window", "r1") if k in config.loss}
+                                        "w_flip", "w_bone_window", "w_denoise", "r1") if k in config.loss}
   for name, w in weights.items():
     if not w >= 0 or w == float("inf"):
       raise ValueError(f"loss.{name}: expected a finite weight >= 0 (0 turns the term off), got {w}")
@@ -132,8 +132,19 @@ def validate(config) -> None:
     raise ValueError(f"data.supervised_fraction: expected a fraction in (0, 1], got {config.data.supervised_fraction}")
   if config.data.get("supervised_unit", "take") not in ("take", "frame"):
     raise ValueError(f"data.supervised_unit: expected 'take' or 'frame', got {config.data.get('supervised_unit')!r}")
-  if config.data.scale not in ("dataset", "pose"):
-    raise ValueError(f"data.scale: expected 'dataset' or 'pose', got {config.data.scale!r}")
+  if config.data.scale not in ("dataset", "pose", "body"):
+    raise ValueError(f"data.scale: expected 'dataset', 'pose' or 'body', got {config.data.scale!r}")
+  noise = config.data.get("train_noise", None)
+  if noise is not None:
+    for name in ("share", "gross_rate", "swap_rate"):
+      if not 0 <= noise.get(name, 0.0) <= 1:
+        raise ValueError(f"data.train_noise.{name}: expected a rate in [0, 1], got {noise.get(name)}")
+    if noise.get("jitter", 0.0) < 0:
+      raise ValueError(f"data.train_noise.jitter: expected a size >= 0 (in limb sizes), got {noise.jitter}")
+  if config.loss.get("w_denoise", 0.0) > 0 and not (config.model.get("denoise", False) and noise is not None
+                                                   and noise.get("share", 0.0) > 0):
+    raise ValueError("loss.w_denoise: the denoising term needs a denoising lifter (model.denoise = True) and "
+                     "corrupted inputs (data.train_noise.share > 0)")
   if config.data.extra.kind not in ("none", "adapted", "raw"):
     raise ValueError(f"data.extra.kind: expected 'none', 'adapted' or 'raw', got {config.data.extra.kind!r}")
   if not 0 <= config.data.extra.share < 1:

@@ -181,6 +181,50 @@ def test_all_and_poses(config, lift_all, states, data, writer=None, step=None) -
   return out, poses
 
 
+def _scores(results: dict, groups: bool) -> dict:
+  out = {k: results[k] for k in ("pa_mpjpe", "n_mpjpe", "pck") if k in results}
+  if groups and "per_action" in results:
+    out["per_group"] = {g: v["pa_mpjpe"] for g, v in results["per_action"].items()}
+  return out
+
+
+def generalisation(config, models: step_lib.Models, lift_all, lifter_state, data: pipeline.PoseData,
+                   sets: dict) -> dict:
+  """Scores the reported weights of a training state with `score_sets` (a `lifting.inference.Model` of them)."""
+  from lifting import inference  # pylint: disable=g-import-not-at-top  (the lift path, above this module)
+  weights = reported_weights(config)
+  variables = jax.device_get(lifter_state.variables(weights))
+  model = inference.Model(config, models.lifter, variables, pipeline.normalization_stats(config, data))
+  return score_sets(model, lambda x: lift_all(lifter_state, x, weights), config, data, sets, weights)
+
+
+def score_sets(model, lift_normalised, config, data: pipeline.PoseData, sets: dict, what: str = "") -> dict:
+  """Scores a lifter on the own test set (``actor_c`` for bandai, else ``test``) and each generalisation set
+  (`lifting.data.pipeline.load_generalisation`) the way users get it: through `lifting.inference.Model.lift`
+  from pixels (``lift``), beside the training pipeline's normalised path (``normalised``: ``lift_normalised``
+  of the inputs normalised as in training) and the flat pose (``flat``). Per group (content, body): PA-MPJPE of
+  ``lift`` and ``flat``."""
+  named = {}
+  if data.test_pixels is not None:
+    named["actor_c" if config.data.source == "bandai" else "test"] = (data.test_pixels, data.test_3d,
+                                                                       data.test_actions)
+  named.update({name: (s.pose2d, s.pose3d, s.frame_actions) for name, s in sets.items()})
+  out = {}
+  for name, (pixels, gt, groups) in named.items():
+    lifted = model.lift(pixels, layout=data.layout.name)
+    ok = lifted.valid
+    groups = None if groups is None else np.asarray(groups)[ok]
+    user = metrics_lib.evaluate(lifted.poses3d[ok], gt[ok], data.layout, groups)
+    x, _ = pipeline.normalize(pixels[ok], data.layout, config.c, config.data.scale, data.scale)
+    normalised = metrics_lib.evaluate(lift_normalised(x), gt[ok], data.layout)
+    flat = metrics_lib.evaluate(flat_poses(x), gt[ok], data.layout, groups)
+    out[name] = {"lift": _scores(user, True), "normalised": _scores(normalised, False), "flat": _scores(flat, True),
+                 "num_poses": int(ok.sum()), "skipped": int((~ok).sum())}
+    logs.log(f"{name} ({int(ok.sum()):,} poses){', ' + what + ' weights' if what else ''}: PA-MPJPE through lift() "
+             f"{user['pa_mpjpe']:.1f}, normalised path {normalised['pa_mpjpe']:.1f}, flat pose {flat['pa_mpjpe']:.1f}")
+  return out
+
+
 def eval_history(workdir: str, weights: str = "raw", key: str = "pa_mpjpe") -> tuple[list[int], list[float]]:
   """``(steps, values)`` of one test metric over a run's evaluations, from its ``metrics.jsonl``."""
   name = f"{_PREFIX[weights]}/{key}"
@@ -229,7 +273,10 @@ def evaluate(config, workdir: str, results_dir: str | None = None) -> dict:
     states = ckpt.restore(step_lib.init_states(config, models, layout, jax.random.key(0), mesh))
   finally:
     ckpt.close()
-  results = test_all(config, make_lift_fn(models, config.c, mesh), states, data)
+  lift_all = make_lift_fn(models, config.c, mesh)
+  results = test_all(config, lift_all, states, data)
+  results["generalisation"] = generalisation(config, models, lift_all, states.lifter, data,
+                                             pipeline.load_generalisation(config))
   results["baselines"] = baselines(data, config.c)
   results["step"] = int(states.step)
   results["data"] = config.data.source

@@ -126,8 +126,7 @@ class Model:
             f"completion {'on' if self.completion is not None else 'off'})")
 
   def _lift_normalised(self, variables, poses):
-    offsets = self.lifter.apply(variables, poses, train=False)
-    points = geometry.depth_to_points(poses, offsets, self.c)
+    points = models_lib.lifted_points(poses, self.lifter.apply(variables, poses, train=False), self.c)
     return points - geometry.root_of(points, self.layout.root_joints)[..., None, :]
 
   def lift_normalised(self, poses: np.ndarray) -> np.ndarray:
@@ -486,7 +485,7 @@ def _normalization_from_data(config, workdir: str) -> dict:
     logging.warning("%s has no normalization.json and its training data cannot be loaded (%s): poses are scaled to "
                     "head-to-root 1/c one by one", workdir, str(e).splitlines()[0][:200])
     return {"body_size": None, "mean_pose": None}
-  stats = train.normalization_stats(config, data)
+  stats = pipeline.normalization_stats(config, data)
   try:
     train.write_normalization(workdir, config, data)
   except OSError:

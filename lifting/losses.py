@@ -70,6 +70,12 @@ def loop_closure_2d(x: jax.Array, x_tilde: jax.Array) -> jax.Array:
   return _sum_squares_per_pose(x, x_tilde, "loop_closure_2d")
 
 
+def denoising_2d(clean: jax.Array, corrected: jax.Array) -> jax.Array:
+  """``||x - (x_noisy + correction)||^2`` (beyond the paper): a denoising lifter's corrected 2D against the clean
+  pose its corrupted input came from (`lifting.augment.corrupt_2d`); ``[..., J, 2]`` each."""
+  return _sum_squares_per_pose(clean, corrected, "denoising_2d")
+
+
 def loop_closure_3d(y3d: jax.Array, y3d_tilde: jax.Array) -> jax.Array:
   """``L3D = ||Y - Y~||^2`` (sec. 3.3): rotated lifted skeleton against the lift of its projection.
 

@@ -23,6 +23,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from lifting import geometry
+
 # He initialisation suits the ReLU layers (Martinez et al. use it too).
 _hidden_init = nn.initializers.he_normal()
 
@@ -146,19 +148,39 @@ class Lifter(nn.Module):
   `lifting.geometry.depth_to_points` (eq. 2). The output layer starts near zero, so training
   starts close to the flat pose at depth ``c``: a random first guess can put joints of the
   rotated skeleton near or behind the camera, where the projection and the loop closure explode.
+
+  With ``denoise`` (beyond the paper) it returns ``[..., J, 3]``: a 2D correction of each input joint (in
+  units of ``c`` times the normalised 2D, like the depth offsets) and the depth offset; see `lifted_points`.
   """
   width: int = 1024
   num_blocks: int = 4
   dropout: float = 0.25
   dropout_rng: str = "bits"
   dtype: Any = jnp.float32
+  denoise: bool = False
 
   @nn.compact
   def __call__(self, pose2d: jax.Array, train: bool = False) -> jax.Array:
     x = _flatten_pose(pose2d, "Lifter")
     num_joints = pose2d.shape[-2]
-    return ResidualMLP(num_joints, self.width, self.num_blocks, self.dropout, batch_norm=True,
-                       output_init_scale=1e-2, dropout_rng=self.dropout_rng, dtype=self.dtype)(x, train)
+    out = ResidualMLP(num_joints * (3 if self.denoise else 1), self.width, self.num_blocks, self.dropout,
+                      batch_norm=True, output_init_scale=1e-2, dropout_rng=self.dropout_rng, dtype=self.dtype)(x, train)
+    return out.reshape(out.shape[:-1] + (num_joints, 3)) if self.denoise else out
+
+
+def lifted_points(pose2d: jax.Array, output: jax.Array, c: float) -> jax.Array:
+  """``[..., J, 3]`` camera-frame joints from normalised ``pose2d [..., J, 2]`` and the `Lifter`'s output.
+
+  Depth offsets ``[..., J]``: eq. 2 (`lifting.geometry.depth_to_points`). A denoising lifter's ``[..., J, 3]``:
+  the 2D joints are first moved by the correction ``output[..., :2] / c``, so the joints project to the
+  corrected 2D rather than to the input.
+  """
+  if output.shape == pose2d.shape[:-1]:
+    return geometry.depth_to_points(pose2d, output, c)
+  if output.shape != pose2d.shape[:-1] + (3,):
+    raise ValueError(f"lifted_points: expected depth offsets {tuple(pose2d.shape[:-1])} or corrections and depths "
+                     f"{tuple(pose2d.shape[:-1]) + (3,)} for poses {tuple(pose2d.shape)}, got {tuple(output.shape)}")
+  return geometry.depth_to_points(pose2d + output[..., :2] / c, output[..., 2], c)
 
 
 def speed_settings(config) -> dict:
@@ -171,7 +193,8 @@ def speed_settings(config) -> dict:
 def lifter_from_config(config) -> Lifter:
   """The lifter ``config.model`` describes (a module: nothing is initialised)."""
   m = config.model
-  return Lifter(width=m.width, num_blocks=m.lifter_blocks, dropout=m.dropout, **speed_settings(config))
+  return Lifter(width=m.width, num_blocks=m.lifter_blocks, dropout=m.dropout, denoise=m.get("denoise", False),
+                **speed_settings(config))
 
 
 def kcs_features(pose2d: jax.Array, bones: tuple[tuple[int, int], ...], scale: float = 1.0) -> jax.Array:

@@ -141,11 +141,25 @@ class Layout:
         out.append(((pl, left), (pr, right)))
     return tuple(out)
 
+  @property
+  def limb_bones(self) -> tuple[tuple[int, int], ...]:
+    """Index pairs of the eight limb bones (`LIMB_BONES`): upper and lower arm and leg, both sides."""
+    missing = sorted({j for bone in LIMB_BONES for j in bone} - set(self.joints))
+    if missing:
+      raise ValueError(f"layout {self.name!r} lacks the limb joints {missing}")
+    return tuple((self.joints.index(a), self.joints.index(b)) for a, b in LIMB_BONES)
+
   def index(self, name: str) -> int:
     try:
       return self.joints.index(name)
     except ValueError:
       raise ValueError(f"joint {name!r} is not in layout {self.name!r}; its joints are {list(self.joints)}") from None
+
+
+# The eight limb bones by joint name. Their mean 2D length is the body size that per-pose normalisation uses:
+# head and neck mean other points in different keypoint sets (skull base, head top, thorax), limbs do not.
+LIMB_BONES = (("l_shoulder", "l_elbow"), ("l_elbow", "l_wrist"), ("r_shoulder", "r_elbow"), ("r_elbow", "r_wrist"),
+              ("l_hip", "l_knee"), ("l_knee", "l_ankle"), ("r_hip", "r_knee"), ("r_knee", "r_ankle"))
 
 
 def _mirror_pairs(joints):

@@ -28,6 +28,7 @@ import optax
 from flax.training import train_state
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
+from lifting import augment
 from lifting import config as config_lib
 from lifting import geometry
 from lifting import losses
@@ -176,7 +177,7 @@ def lift(model: models_lib.Lifter, variables, pose2d: jax.Array, c: float, train
     offsets, updates = model.apply(variables, flat, train=True, rngs={"dropout": rng}, mutable=["batch_stats"])
   else:
     offsets, updates = model.apply(variables, flat, train=False), None
-  points = geometry.depth_to_points(pose2d, offsets.reshape(pose2d.shape[:-1]), c)
+  points = models_lib.lifted_points(pose2d, offsets.reshape(pose2d.shape[:-1] + offsets.shape[2:]), c)
   return (points, updates["batch_stats"]) if train else points
 
 
@@ -227,7 +228,8 @@ def make_update(config, models: Models, layout: skeleton.Layout):
              "temporal": config.loss.w_temporal, "symmetry": config.loss.w_symmetry,
              "supervised": config.loss.w_supervised,
              # Beyond the paper (.get: configs saved before these fields existed).
-             "flip": config.loss.get("w_flip", 0.0), "bone_window": config.loss.get("w_bone_window", 0.0)}
+             "flip": config.loss.get("w_flip", 0.0), "bone_window": config.loss.get("w_bone_window", 0.0),
+             "denoise": config.loss.get("w_denoise", 0.0)}
   r1 = config.loss.get("r1", 0.0)
   ema_decay = config.train.get("ema_decay", 0.0)
   flip_perm = jnp.asarray(layout.flip_permutation)
@@ -238,6 +240,16 @@ def make_update(config, models: Models, layout: skeleton.Layout):
   lifter_schedule = learning_rate_schedule(config, config.optim.lifter_lr)
   unsupervised = any(weights[k] for k in ("adv", "loop_2d", "loop_3d", "temporal", "symmetry", "flip",
                                            "bone_window"))
+  # data.scale "body": every real 2D pose has the same limb size, so a random projection is brought to it too
+  # before the discriminators and the second lift see it (its size would give it away), and the second lift is
+  # scaled back about the root for the loop closure.
+  body = config.data.scale == "body"
+  limb_bones = layout.limb_bones if body else ()
+  camera_root = jnp.array([0.0, 0.0, c], jnp.float32)
+  # data.train_noise (beyond the paper): the first lift sees corrupted copies of a share of the inputs, and the
+  # loop closure (and the denoising term) close against the clean poses they came from.
+  noise = config.data.get("train_noise", None)
+  noise = dict(noise) if noise is not None and noise.get("share", 0.0) > 0 else None
 
   def step_fn(states: TrainStates, batch: dict, key: jax.Array):
     x, real = batch["x"], batch["real"]
@@ -250,6 +262,7 @@ def make_update(config, models: Models, layout: skeleton.Layout):
     # One camera per window, so the temporal discriminator sees the motion of a single view.
     rotation = geometry.random_rotation(k_rot, (x.shape[0], 1), **rot)
     inputs, real_poses, num_windowed = x, real, None
+    k_noise = jax.random.fold_in(key, 7)
     if "x_extra" in batch:
       # Window frames and extra poses go through the lifter and the pose discriminator as one flat
       # batch; only the first num_windowed frames are reassembled into windows for T.
@@ -266,14 +279,25 @@ def make_update(config, models: Models, layout: skeleton.Layout):
     def disc_logits(model, params, inputs, rng):
       return model.apply({"params": params}, inputs, train=True, rngs={"dropout": rng})
 
+    lift_in, targets = inputs, inputs
+    if noise is not None:
+      lift_in = augment.corrupt_2d(k_noise, inputs, layout.limb_bones, layout.flip_permutation, **noise)
+      if body:  # A user's noisy keypoints are scaled by their own (noisy) limb size: so are these.
+        lift_in, noisy_root, noisy_scale = geometry.normalize_limb_size(lift_in, layout.root_joints, limb_bones, c)
+        targets = (inputs - noisy_root[..., None, :]) * noisy_scale[..., None, None]
+
     def lifter_loss(params):
       stats, y, terms = states.lifter.batch_stats, None, {}
       if unsupervised:
-        points, stats = lift(models.lifter, {"params": params, "batch_stats": stats}, inputs, c, train=True,
+        points, stats = lift(models.lifter, {"params": params, "batch_stats": stats}, lift_in, c, train=True,
                              rng=k_drop1)
+        if weights["denoise"]:
+          terms["denoise"] = losses.denoising_2d(targets, geometry.project(points))
         root = geometry.root_of(points, layout.root_joints)
         rotated = geometry.rigid_transform(points, rotation, root, c)
         y = geometry.project(rotated)
+        if body:  # y's root is at the image centre already: the rotated root is at (0, 0, c).
+          y, _, y_scale = geometry.normalize_limb_size(y, layout.root_joints, limb_bones, c)
         if weights["adv"]:
           logits = disc_logits(models.pose_disc, states.pose_disc.params, y, k_disc)
           terms["adv"] = losses.generator_loss(logits, gan)
@@ -284,16 +308,19 @@ def make_update(config, models: Models, layout: skeleton.Layout):
         if weights["loop_2d"] or weights["loop_3d"]:
           variables = {"params": params, "batch_stats": stats}
           rotated_tilde, stats = lift(models.lifter, variables, y, c, train=True, rng=k_drop2)
+          if body:  # Back to the size of the rotated pose, about its root at (0, 0, c).
+            centred = rotated_tilde - geometry.root_of(rotated_tilde, layout.root_joints)[..., None, :]
+            rotated_tilde = centred / y_scale[..., None, None] + camera_root
           x_tilde = geometry.project(geometry.inverse_rigid_transform(rotated_tilde, rotation, root, c))
           if weights["loop_2d"]:
-            terms["loop_2d"] = losses.loop_closure_2d(inputs, x_tilde)
+            terms["loop_2d"] = losses.loop_closure_2d(targets, x_tilde)
           if weights["loop_3d"]:
             terms["loop_3d"] = losses.loop_closure_3d(rotated, rotated_tilde)
         if weights["symmetry"]:
           terms["symmetry"] = losses.bone_symmetry_loss(points, symmetric_bones)
         if weights["flip"]:
           variables = {"params": params, "batch_stats": stats}
-          flipped, stats = lift(models.lifter, variables, geometry.mirror_pose2d(inputs, flip_perm), c, train=True,
+          flipped, stats = lift(models.lifter, variables, geometry.mirror_pose2d(lift_in, flip_perm), c, train=True,
                                 rng=jax.random.fold_in(k_drop1, 3))
           terms["flip"] = losses.flip_consistency(points, flipped, flip_perm)
         if weights["bone_window"]:

@@ -123,29 +123,11 @@ def flush_metrics(pending: list, writer: logs.MetricWriter | None) -> dict[str, 
   return means
 
 
-def normalization_stats(config, data: pipeline.PoseData) -> dict:
-  """How the training 2D was normalised, so new keypoints can be brought into the same frame.
-
-  ``dataset_scale``: pixels to normalised units (``None`` with per-pose scales); ``body_size``:
-  the median `lifting.data.wild.body_size` of the normalised training poses, the size an
-  in-the-wild pose is scaled to (its head and neck may mean other points, its limbs do not);
-  ``mean_pose``: the mean normalised training pose ``[J, 2]``.
-  """
-  from lifting.data import wild  # pylint: disable=g-import-not-at-top
-  try:
-    body = float(np.median(wild.body_size(data.train_2d, data.layout)))
-  except ValueError:  # A layout without the eight limb bones.
-    body = None
-  return {"layout": data.layout.name, "c": float(config.c), "scale_mode": config.data.scale,
-          "dataset_scale": data.scale, "body_size": body, "source": config.data.source,
-          "mean_pose": np.mean(data.train_2d, axis=0).round(6).tolist()}
-
-
 def write_normalization(workdir: str, config, data: pipeline.PoseData) -> None:
   if jax.process_index() == 0:
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "normalization.json"), "w") as f:
-      json.dump(normalization_stats(config, data), f, indent=2)
+      json.dump(pipeline.normalization_stats(config, data), f, indent=2)
 
 
 def _batch_text(config, data: pipeline.PoseData, window: int, num_devices: int) -> str:
@@ -255,6 +237,8 @@ def _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, in
   ckpt.close()
   writer.close()
   if data.test_3d is not None:
+    results["generalisation"] = evaluate_lib.generalisation(config, models, lift_all, states.lifter, data,
+                                                            pipeline.load_generalisation(config))
     results["baselines"] = evaluate_lib.baselines(data, config.c)
     results["data"] = config.data.source
     results["protocol"] = evaluate_lib.protocol(config)

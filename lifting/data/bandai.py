@@ -46,6 +46,7 @@ from absl import logging
 from lifting import skeleton
 from lifting.data import bvh
 from lifting.data import cameras as cameras_lib
+from lifting.data import sequences
 from lifting.data.sequences import PoseSequences
 
 # paper14 joint -> BVH joint (positions where each bone starts). Users with another BVH skeleton
@@ -263,6 +264,25 @@ def film(world: np.ndarray, cameras: list[cameras_lib.Camera]) -> tuple[np.ndarr
   return cam3d.astype(np.float32), px.astype(np.float32)
 
 
+def _film_takes(selected, cameras: list[cameras_lib.Camera], stride: int, rig_kind: str, rig_seed: int,
+                label=lambda take: take.content) -> PoseSequences:
+  """Films ``(take, world [F, 14, 3])`` pairs with the rig; one sequence per (take, camera), labelled ``label(take)``."""
+  pose2d, pose3d, lengths, names, actions = [], [], [], [], []
+  for take, world in selected:
+    world = world[::stride]
+    if rig_kind == "turned":
+      world = turn(world, -take_azimuth(take.name, rig_seed))
+    cam3d, px = film(world, cameras)
+    for k in range(len(cameras)):
+      pose2d.append(px[k])
+      pose3d.append(cam3d[k])
+      lengths.append(len(world))
+      names.append(f"{take.name}/cam{k}")
+      actions.append(label(take))
+  return PoseSequences(np.concatenate(pose2d), np.concatenate(pose3d), np.asarray(lengths, np.int64), tuple(names),
+                       tuple(actions))
+
+
 def load(root: str, actors=TRAIN_ACTORS, extra_dataset1: bool = False, joint_map="bandai",
          cameras: list[cameras_lib.Camera] | None = None, stride: int = 1, cache_dir: str | None = None,
          rig_kind: str = "fixed", rig_seed: int = 0) -> PoseSequences:
@@ -280,9 +300,7 @@ def load(root: str, actors=TRAIN_ACTORS, extra_dataset1: bool = False, joint_map
     rig_seed: the seed of the turned rig's azimuths.
   """
   protocol_name(rig_kind)  # Checks the kind.
-  unknown = sorted(set(actors) - set(ACTOR_STYLES))
-  if unknown or not actors:
-    raise ValueError(f"Bandai actors: expected a non-empty subset of {sorted(ACTOR_STYLES)}, got {list(actors)}")
+  _check_actors(actors)
   cameras = rig() if cameras is None else cameras
   selected = []
   takes, positions = load_takes(root, 2, joint_map, cache_dir)
@@ -290,17 +308,120 @@ def load(root: str, actors=TRAIN_ACTORS, extra_dataset1: bool = False, joint_map
   if extra_dataset1:
     takes, positions = load_takes(root, 1, joint_map, cache_dir)
     selected += list(zip(takes, positions))
-  pose2d, pose3d, lengths, names, actions = [], [], [], [], []
-  for take, world in selected:
-    world = world[::stride]
-    if rig_kind == "turned":
-      world = turn(world, -take_azimuth(take.name, rig_seed))
-    cam3d, px = film(world, cameras)
-    for k in range(len(cameras)):
-      pose2d.append(px[k])
-      pose3d.append(cam3d[k])
-      lengths.append(len(world))
-      names.append(f"{take.name}/cam{k}")
-      actions.append(take.content)
-  return PoseSequences(np.concatenate(pose2d), np.concatenate(pose3d), np.asarray(lengths, np.int64), tuple(names),
-                       tuple(actions))
+  return _film_takes(selected, cameras, stride, rig_kind, rig_seed)
+
+
+def _check_actors(actors) -> None:
+  unknown = sorted(set(actors) - set(ACTOR_STYLES))
+  if unknown or not actors:
+    raise ValueError(f"Bandai actors: expected a non-empty subset of {sorted(ACTOR_STYLES)}, got {list(actors)}")
+
+
+# ---- Generalisation protocols: other motions (dataset-1) and other bodies (actor C re-posed). ----
+
+# Dataset-1's contents, split once (2026-12-02, before any run was scored on them) into a half for choosing
+# things ("dev") and a half held out for reporting ("test"). Each half holds locomotion, gestures and
+# fighting: walk / run / gestures / two fighting moves for dev; the other walks, dash, the other gestures,
+# kick and the dances for test. Nothing of dataset-1 is a training input in the rows scored on it.
+DATASET1_SPLIT = {
+    "dev": ("walk", "walk-left", "run", "bow", "byebye", "guide", "punch", "slash"),
+    "test": ("walk-back", "walk-right", "dash", "bye", "respond", "call", "kick", "dance-short", "dance-long"),
+}
+
+
+def load_dataset1(root: str, split: str, joint_map="bandai", cameras: list[cameras_lib.Camera] | None = None,
+                  stride: int = 4, cache_dir: str | None = None, rig_kind: str = "turned",
+                  rig_seed: int = 0) -> PoseSequences:
+  """Dataset-1's takes of the contents of ``split`` (``"dev"`` or ``"test"``, `DATASET1_SPLIT`) filmed like the
+  benchmark's test actor, every ``stride``-th frame; each sequence is labelled with its content."""
+  if split not in DATASET1_SPLIT:
+    raise ValueError(f"dataset-1 split: expected one of {sorted(DATASET1_SPLIT)}, got {split!r}")
+  protocol_name(rig_kind)
+  takes, positions = load_takes(root, 1, joint_map, cache_dir)
+  selected = [(t, p) for t, p in zip(takes, positions) if t.content in DATASET1_SPLIT[split]]
+  if not selected:
+    raise ValueError(f"data.bandai.root: no dataset-1 take of the {split} contents {DATASET1_SPLIT[split]} under "
+                     f"{root!r}")
+  return _film_takes(selected, rig() if cameras is None else cameras, stride, rig_kind, rig_seed)
+
+
+# Bone groups of the cross-body protocol: a group's factor multiplies the OFFSET (the bone from the parent) of
+# each listed BVH joint of the bandai skeleton.
+BODY_GROUPS = {
+    "legs": ("LowerLeg_L", "LowerLeg_R", "Foot_L", "Foot_R", "Toes_L", "Toes_R"),  # Thigh, shin, foot.
+    "arms": ("LowerArm_L", "LowerArm_R", "Hand_L", "Hand_R"),                      # Upper arm, forearm.
+    "torso": ("Spine", "Chest", "Neck"),                                           # Pelvis to neck.
+    "head": ("Head",),                                                             # Neck to skull base.
+    "shoulders": ("Shoulder_L", "Shoulder_R", "UpperArm_L", "UpperArm_R"),         # Shoulder width.
+    "hips": ("UpperLeg_L", "UpperLeg_R"),                                          # Hip width.
+}
+# Each group's factor is drawn uniformly from its range. Adult segment lengths at a given stature vary with a
+# coefficient of variation of about 4-6% (US Army ANSUR II, Gordon et al. 2014), and across populations the
+# sitting height ratio runs from about 0.48 to 0.55 (Norgan, Ann. Hum. Biol. 1994), legs about 7% either way
+# relative to the trunk: the ranges span roughly two standard deviations, breadths (hips, shoulders) and the
+# short neck-to-skull-base bone a little more.
+BODY_RANGES = {"legs": (0.88, 1.12), "arms": (0.9, 1.1), "torso": (0.9, 1.1), "head": (0.85, 1.15),
+               "shoulders": (0.88, 1.12), "hips": (0.85, 1.15)}
+
+
+def sample_bodies(num_bodies: int, seed: int = 0) -> list[dict[str, float]]:
+  """``num_bodies`` seeded bodies: a factor per `BODY_GROUPS` group, uniform in its `BODY_RANGES` range."""
+  if num_bodies < 1:
+    raise ValueError(f"cross-body: expected at least one body, got {num_bodies}")
+  rng = np.random.default_rng(seed)
+  return [{g: round(float(rng.uniform(*BODY_RANGES[g])), 4) for g in BODY_GROUPS} for _ in range(num_bodies)]
+
+
+def rescale_motion(motion: bvh.Motion, factors: dict[str, float]) -> bvh.Motion:
+  """``motion`` on another body: each `BODY_GROUPS` joint's OFFSET and position channels times its group's factor
+  (joints the skeleton lacks are skipped; a group none of whose joints it has is an error).
+
+  Joint rotations are kept, so the motion is the same and only the bones change. The hips' height channel
+  follows the legs' factor, so the feet stay near the floor.
+  """
+  unknown = sorted(set(factors) - set(BODY_GROUPS))
+  if unknown:
+    raise ValueError(f"cross-body: unknown bone groups {unknown}; expected {sorted(BODY_GROUPS)}")
+  sk = motion.skeleton
+  offsets, frames = sk.offsets.copy(), motion.frames.copy()
+  starts = np.cumsum([0] + [len(c) for c in sk.channels])
+  for group, factor in factors.items():
+    present = [name for name in BODY_GROUPS[group] if name in sk.names]
+    if not present:
+      raise ValueError(f"cross-body: the skeleton of {motion.path} has none of the {group} joints "
+                       f"{BODY_GROUPS[group]}")
+    for name in present:
+      j = sk.index(name)
+      offsets[j] *= factor
+      for k, chan in enumerate(sk.channels[j]):
+        if chan.endswith("position"):
+          frames[:, starts[j] + k] *= factor
+  if "Hips" in sk.names and "legs" in factors:
+    j = sk.index("Hips")
+    for k, chan in enumerate(sk.channels[j]):
+      if chan == "Yposition":
+        frames[:, starts[j] + k] *= factors["legs"]
+  return dataclasses.replace(motion, skeleton=dataclasses.replace(sk, offsets=offsets), frames=frames)
+
+
+def load_cross_body(root: str, bodies: list[dict[str, float]], actors=TEST_ACTORS, joint_map="bandai",
+                    cameras: list[cameras_lib.Camera] | None = None, stride: int = 4, rig_kind: str = "turned",
+                    rig_seed: int = 0) -> PoseSequences:
+  """The takes of ``actors`` (dataset-2) re-posed on each of ``bodies`` (`sample_bodies`) by forward kinematics
+  with rescaled bones (`rescale_motion`), filmed like the test actor, every ``stride``-th frame. Each
+  sequence is labelled ``body<k>``: the same motions on other bodies, so body shape is measured apart from motion."""
+  protocol_name(rig_kind)
+  _check_actors(actors)
+  joint_map = resolve_joint_map(joint_map)
+  names = [joint_map[j] for j in skeleton.get_layout("paper14").joints]
+  takes = [t for t in find_takes(root, 2) if t.actor in actors]
+  cameras = rig() if cameras is None else cameras
+  parts = []
+  for take in takes:
+    motion = bvh.read_bvh(take.path)
+    motion = dataclasses.replace(motion, frames=motion.frames[::stride])
+    for k, factors in enumerate(bodies):
+      world = bvh.forward_kinematics(rescale_motion(motion, factors), names, scale=UNITS_TO_MM).astype(np.float32)
+      parts.append((k, take, world))
+  return sequences.concatenate([_film_takes([(take, world)], cameras, 1, rig_kind, rig_seed,
+                                            label=lambda _, k=k: f"body{k}") for k, take, world in parts])

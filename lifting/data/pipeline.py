@@ -24,6 +24,7 @@ from lifting import skeleton
 from lifting.data.sequences import PoseSequences
 
 SOURCES = ("synthetic", "bandai", "h36m", "mpi_inf_3dhp")
+SCALE_MODES = ("dataset", "pose", "body")
 MAX_ABS_PIXELS = 1e5  # Beyond this a coordinate is a unit or parsing error, not a point off the image.
 
 
@@ -46,6 +47,8 @@ class PoseData:
     extra_2d: ``[E, J, 2]`` single 2D poses from other sources (``config.data.extra``), normalised
       like ``train_2d``; they join the lifter's inputs and the pose discriminator's real poses,
       never the temporal discriminator's windows. ``None`` without extras.
+    test_pixels: ``[M, J, 2]`` the test inputs before normalisation (pixels), for scoring the path a
+      user takes (`lifting.inference.Model.lift`), or ``None``.
   """
   train_2d: np.ndarray
   sequence_lengths: np.ndarray
@@ -57,6 +60,7 @@ class PoseData:
   test_actions: np.ndarray | None = None
   train_names: tuple[str, ...] | None = None
   extra_2d: np.ndarray | None = None
+  test_pixels: np.ndarray | None = None
 
   @property
   def has_sequences(self) -> bool:
@@ -111,17 +115,40 @@ def shard(data: PoseData, index: int, count: int) -> PoseData:
 
 def normalize(pose2d: np.ndarray, layout: skeleton.Layout, c: float, mode: str,
               scale: float | None = None) -> tuple[np.ndarray, float | None]:
-  """Root-centres ``[..., J, 2]`` poses and scales them to head-to-root ``1 / c``.
+  """Root-centres ``[..., J, 2]`` poses and scales them.
 
-  ``mode`` is ``"dataset"`` (one scale for all; ``scale`` reuses a known one) or ``"pose"``.
-  Returns the normalised poses and the dataset scale (``None`` in ``"pose"`` mode).
+  ``mode`` is ``"dataset"`` (one scale for all, head-to-root ``1 / c`` on average; ``scale`` reuses a known
+  one), ``"pose"`` (head-to-root ``1 / c`` per pose) or ``"body"`` (per pose, limb size
+  ``geometry.LIMB_SIZE / c``: what `lifting.inference.Model.lift` does to a user's keypoints).
+  Returns the normalised poses and the dataset scale (``None`` in the per-pose modes).
   """
-  if mode not in ("dataset", "pose"):
-    raise ValueError(f"data.scale: expected 'dataset' or 'pose', got {mode!r}")
+  if mode not in SCALE_MODES:
+    raise ValueError(f"data.scale: expected one of {SCALE_MODES}, got {mode!r}")
+  if mode == "body":
+    out, _, _ = geometry.normalize_limb_size(pose2d, layout.root_joints, layout.limb_bones, c)
+    return np.asarray(out, np.float32), None
   per_pose = mode == "pose"
   out, _, s = geometry.normalize_pose2d(pose2d, layout.root_joints, layout.head, c, per_pose=per_pose,
                                         scale=None if per_pose else scale)
   return np.asarray(out, np.float32), (None if per_pose else float(s))
+
+
+def normalization_stats(config, data: PoseData) -> dict:
+  """How the training 2D was normalised, so new keypoints can be brought into the same frame.
+
+  ``dataset_scale``: pixels to normalised units (``None`` with per-pose scales); ``body_size``:
+  the median limb size (`lifting.data.wild.body_size`) of the normalised training poses, the size an
+  in-the-wild pose is scaled to (its head and neck may mean other points, its limbs do not);
+  ``mean_pose``: the mean normalised training pose ``[J, 2]``.
+  """
+  from lifting.data import wild  # pylint: disable=g-import-not-at-top
+  try:
+    body = float(np.median(wild.body_size(data.train_2d, data.layout)))
+  except ValueError:  # A layout without the eight limb bones.
+    body = None
+  return {"layout": data.layout.name, "c": float(config.c), "scale_mode": config.data.scale,
+          "dataset_scale": data.scale, "body_size": body, "source": config.data.source,
+          "mean_pose": np.mean(data.train_2d, axis=0).round(6).tolist()}
 
 
 def clean(seqs: PoseSequences, what: str) -> PoseSequences:
@@ -171,7 +198,7 @@ def from_pose_sequences(train: PoseSequences, test: PoseSequences | None, c: flo
     test_2d, _ = normalize(test.pose2d, layout, c, mode, None if test_own_scale else scale)
     test_3d, actions = test.pose3d, test.frame_actions
   return PoseData(frames, np.asarray(train.lengths, np.int64), scale, test_2d, test_3d, layout, train_3d, actions,
-                  tuple(train.names))
+                  tuple(train.names), test_pixels=None if test is None else test.pose2d)
 
 
 def from_sequences(train_2d: np.ndarray, layout, c: float, mode: str,
@@ -258,6 +285,31 @@ def load_splits(config) -> tuple[PoseSequences, PoseSequences | None]:
                        f"{config.data.test_source!r}")
     test = _load_3dhp_test(config)
   return clean(train, f"{source} train"), (None if test is None else clean(test, f"{test_source(config)} test"))
+
+
+GENERALISATION_SETS = ("dataset1_dev", "dataset1_test", "cross_body")
+
+
+def load_generalisation(config) -> dict[str, PoseSequences]:
+  """The generalisation test sets of a bandai config (``eval.generalisation``), in pixels and camera-frame mm:
+  ``dataset1_dev`` / ``dataset1_test`` (other motions: dataset-1's dev and held-out contents, labelled by
+  content) and ``cross_body`` (the test actors' motions on other bodies, labelled ``body<k>``); filmed by the
+  benchmark's rig. Empty for other sources or with ``eval.generalisation`` off."""
+  g = config.get("eval", {}).get("generalisation", None)
+  if config.data.source != "bandai" or g is None or not g.get("enabled", False):
+    return {}
+  from lifting.data import bandai  # pylint: disable=g-import-not-at-top
+  b = config.data.bandai
+  cams = bandai.rig(b.num_cameras, b.camera_distance_mm, b.camera_height_mm, b.focal_px, tuple(b.image_size))
+  rig = dict(cameras=cams, rig_kind=b.get("rig", "fixed"), rig_seed=b.get("rig_seed", 0), joint_map=b.joint_map)
+  cache = _path(b.cache_dir) if b.cache_dir else None
+  root = _path(b.root)
+  sets = {f"dataset1_{split}": bandai.load_dataset1(root, split, stride=g.dataset1_stride, cache_dir=cache, **rig)
+          for split in ("dev", "test")}
+  actors = tuple(str(b.test_actors).replace(",", "").replace(" ", "").upper())
+  sets["cross_body"] = bandai.load_cross_body(root, bandai.sample_bodies(g.num_bodies, g.body_seed), actors,
+                                              stride=g.cross_body_stride, **rig)
+  return {name: clean(seqs, name) for name, seqs in sets.items()}
 
 
 def test_source(config) -> str:
@@ -351,6 +403,8 @@ def load(config, extra: bool = True) -> PoseData:
   if extra and config.data.extra.kind != "none":
     from lifting.data import wild  # pylint: disable=g-import-not-at-top
     poses = wild.read_extra(config, data.layout.num_joints)
+    if config.data.scale == "body":  # The adapter's corrections move the limbs a little: back to the pool's size.
+      poses, _ = normalize(poses, data.layout, config.c, "body")
     logging.info("data.extra: %d %s source poses (%s) beside %d target frames", len(poses), config.data.extra.kind,
                  wild.extra_path(config), len(data.train_2d))
     data = dataclasses.replace(data, extra_2d=poses)

@@ -105,8 +105,7 @@ def read_sources(entries, min_visible: int = 10, occluded_missing: bool = False,
   return SourcePoses(np.concatenate(poses), np.concatenate(masks), np.concatenate(index), tuple(names), counts)
 
 
-LIMB_BONES = (("l_shoulder", "l_elbow"), ("l_elbow", "l_wrist"), ("r_shoulder", "r_elbow"), ("r_elbow", "r_wrist"),
-              ("l_hip", "l_knee"), ("l_knee", "l_ankle"), ("r_hip", "r_knee"), ("r_knee", "r_ankle"))
+LIMB_BONES = skeleton.LIMB_BONES
 
 
 def body_size(pose2d: np.ndarray, layout="paper14") -> np.ndarray:

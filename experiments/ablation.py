@@ -80,13 +80,18 @@ ROWS = (
     Row("Adv+SS+TD, body-size normalisation, denoising lifter", "adv_ss_td_body_denoise", multi_seed=True,
         adversarial=True),
     Row("Adv+SS+DA+TD, body-size normalisation", "adv_ss_da_td_body", multi_seed=True, adversarial=True),
+    Row("Adv+SS+DA+TD, body-size normalisation, half of each batch in-the-wild", "adv_ss_da_td_body_half",
+        multi_seed=True, adversarial=True),
     Row("Adv+SS+DA+TD, body-size normalisation, denoising lifter", "adv_ss_da_td_body_denoise", multi_seed=True,
         adversarial=True),
+    Row("Flow+SS+TD (ElePose's 2D flow prior for the discriminator), body-size normalisation", "flow_ss_td_body",
+        multi_seed=True),
 )
 # Rows whose test inputs are not the exact 2D: read against the supervised row of the same inputs.
 SUPERVISED_OF = {"adv_ss_td_noisy2d_test": "supervised_noisy2d_test", "adv_ss_td_noisy2d": "supervised_noisy2d",
                  **{slug: "supervised_body" for slug in ("adv_ss_td_body", "adv_ss_td_body_denoise", "adv_ss_da_td_body",
-                                                         "adv_ss_da_td_body_denoise")}}
+                                                         "adv_ss_da_td_body_half", "adv_ss_da_td_body_denoise",
+                                                         "flow_ss_td_body")}}
 ROWS_BY_SLUG = {r.slug: r for r in ROWS}
 _METRICS = ("pa_mpjpe", "n_mpjpe", "pck", "auc", "depth_flip_rate", "worst_yaw_pa_mpjpe")
 SUPERVISED = {"bandai/turned-rig": "supervised", "bandai/fixed-rig": "supervised_fixed_rig",

@@ -133,6 +133,10 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   # Beyond the paper: the lifter also outputs a 2D correction per joint (lifting.models.lifted_points), trained
   # to undo data.train_noise's errors, so noisy keypoints are lifted from a cleaned 2D pose.
   config.model.denoise = False
+  # The 2D prior of loss.w_flow (lifting/flow.py): RealNVP couplings over the leading principal components of
+  # the training 2D, fitted once per run before training.
+  config.model.flow = ml_collections.ConfigDict(dict(dims=20, layers=6, width=128, num_steps=2000, batch_size=1024,
+                                                     lr=1e-3))
   # With loss.w_bone_window: each window also holds the frame this many frames on (0: none), so the
   # bone lengths are compared across real motion, not only over the M + 1 consecutive frames T sees.
   config.model.bone_window_span = 0
@@ -160,6 +164,7 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   config.loss.w_bone_window = 0.0  # Bone lengths constant over each training window (of 1 + M frames).
   config.loss.r1 = 0.0             # R1 gradient penalty on the discriminators' real inputs.
   config.loss.w_denoise = 0.0      # Corrected 2D against the clean pose (model.denoise, data.train_noise).
+  config.loss.w_flow = 0.0         # NLL of the projections under a normalizing flow of the 2D (ElePose; model.flow).
 
   config.optim = ml_collections.ConfigDict()
   config.optim.lifter_lr = 2e-4

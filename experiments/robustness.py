@@ -36,7 +36,9 @@ LIFTERS = (("adv_ss_td", "Adv+SS+TD, trained on exact 2D", "exact"),
            ("supervised_body", "supervised, body-size normalisation", "exact"),
            ("adv_ss_td_body_denoise", "Adv+SS+TD, body-size normalisation, denoising lifter", "exact"),
            ("adv_ss_da_td_body", "Adv+SS+DA+TD, body-size normalisation", "exact"),
-           ("adv_ss_da_td_body_denoise", "Adv+SS+DA+TD, body-size normalisation, denoising lifter", "exact"))
+           ("adv_ss_da_td_body_half", "Adv+SS+DA+TD, body-size normalisation, half in-the-wild", "exact"),
+           ("adv_ss_da_td_body_denoise", "Adv+SS+DA+TD, body-size normalisation, denoising lifter", "exact"),
+           ("flow_ss_td_body", "Flow+SS+TD, body-size normalisation", "exact"))
 
 
 def completers(config, train) -> dict:

@@ -80,7 +80,7 @@ def validate(config) -> None:
   if config.loss.gan not in losses.GAN_LOSSES:
     raise ValueError(f"loss.gan: expected one of {losses.GAN_LOSSES}, got {config.loss.gan!r}")
   weights = {k: config.loss[k] for k in ("w_adv", "w_2d", "w_3d", "w_temporal", "w_symmetry", "w_supervised",
-                                        "w_flip", "w_bone_window", "w_denoise", "r1") if k in config.loss}
+                                        "w_flip", "w_bone_window", "w_denoise", "w_flow", "r1") if k in config.loss}
   for name, w in weights.items():
     if not w >= 0 or w == float("inf"):
       raise ValueError(f"loss.{name}: expected a finite weight >= 0 (0 turns the term off), got {w}")

@@ -30,6 +30,7 @@ from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
 from lifting import augment
 from lifting import config as config_lib
+from lifting import flow as flow_lib
 from lifting import geometry
 from lifting import losses
 from lifting import models as models_lib
@@ -210,7 +211,7 @@ def _update_discriminator(state, loss_fn, num_updates: int, every: int, step: ja
   return state, out
 
 
-def make_update(config, models: Models, layout: skeleton.Layout):
+def make_update(config, models: Models, layout: skeleton.Layout, prior=None):
   """The pure update ``(states, batch, key) -> (states, metrics)`` on a given batch.
 
   ``batch`` holds ``x`` and ``real``, each ``[B, T, J, 2]``: B windows of T consecutive
@@ -220,7 +221,7 @@ def make_update(config, models: Models, layout: skeleton.Layout):
   ``x_extra`` and ``real_extra`` ``[E, J, 2]``: lifted and scored like the window frames, but
   never part of a temporal window. ``key`` is the run's base key; the update folds in
   ``states.step``. Use it with your own input pipeline; `make_train_step` wraps it with
-  on-device batch drawing.
+  on-device batch drawing. ``prior``: the frozen `lifting.flow.Prior` that ``loss.w_flow`` needs.
   """
   c = float(config.c)
   gan = config.loss.gan
@@ -229,7 +230,7 @@ def make_update(config, models: Models, layout: skeleton.Layout):
              "supervised": config.loss.w_supervised,
              # Beyond the paper (.get: configs saved before these fields existed).
              "flip": config.loss.get("w_flip", 0.0), "bone_window": config.loss.get("w_bone_window", 0.0),
-             "denoise": config.loss.get("w_denoise", 0.0)}
+             "denoise": config.loss.get("w_denoise", 0.0), "flow": config.loss.get("w_flow", 0.0)}
   r1 = config.loss.get("r1", 0.0)
   ema_decay = config.train.get("ema_decay", 0.0)
   flip_perm = jnp.asarray(layout.flip_permutation)
@@ -239,7 +240,9 @@ def make_update(config, models: Models, layout: skeleton.Layout):
   symmetric_bones = layout.symmetric_bones
   lifter_schedule = learning_rate_schedule(config, config.optim.lifter_lr)
   unsupervised = any(weights[k] for k in ("adv", "loop_2d", "loop_3d", "temporal", "symmetry", "flip",
-                                           "bone_window"))
+                                           "bone_window", "flow"))
+  if weights["flow"] and prior is None:
+    raise ValueError("loss.w_flow: the flow term needs a fitted prior (lifting.flow.for_run)")
   # data.scale "body": every real 2D pose has the same limb size, so a random projection is brought to it too
   # before the discriminators and the second lift see it (its size would give it away), and the second lift is
   # scaled back about the root for the loop closure.
@@ -301,6 +304,8 @@ def make_update(config, models: Models, layout: skeleton.Layout):
         if weights["adv"]:
           logits = disc_logits(models.pose_disc, states.pose_disc.params, y, k_disc)
           terms["adv"] = losses.generator_loss(logits, gan)
+        if weights["flow"]:  # ElePose's likelihood of the projections under the frozen 2D flow.
+          terms["flow"] = -jnp.mean(flow_lib.log_prob(prior, y))
         if weights["temporal"]:
           logits = disc_logits(models.temporal_disc, states.temporal_disc.params,
                                windows(y)[:, :temporal_frames], k_temp)
@@ -366,7 +371,7 @@ def make_update(config, models: Models, layout: skeleton.Layout):
   return step_fn
 
 
-def make_train_step(config, models: Models, layout: skeleton.Layout, mesh=None):
+def make_train_step(config, models: Models, layout: skeleton.Layout, mesh=None, prior=None):
   """The pure train step ``(states, pool, key) -> (states, metrics)``; see `compile_train_step`.
 
   ``pool`` is the training set on the devices (a `lifting.pool.Pool`, see `lifting.pool.device_pool`); the step draws its
@@ -374,7 +379,7 @@ def make_train_step(config, models: Models, layout: skeleton.Layout, mesh=None):
   sees the batches an uninterrupted one would. The batch is global: ``train.batch_size`` poses
   split over the pool's D device blocks.
   """
-  update = make_update(config, models, layout)
+  update = make_update(config, models, layout, prior)
   window = config_lib.window_offsets(config)
 
   def step_fn(states: TrainStates, pool: pool_lib.Pool, key: jax.Array):

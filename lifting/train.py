@@ -19,6 +19,7 @@ import numpy as np
 from lifting import checkpoint
 from lifting import config as config_lib
 from lifting import evaluate as evaluate_lib
+from lifting import flow as flow_lib
 from lifting import logs
 from lifting import memory
 from lifting import pool as pool_lib
@@ -191,7 +192,10 @@ def _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, in
            + _batch_text(config, data, window, mesh.size))
 
   pool = pool_lib.make_pool(config, data, mesh)
-  train_step = step_lib.make_train_step(config, models, layout, mesh)
+  prior = flow_lib.for_run(config, data.train_2d, workdir)  # loss.w_flow's frozen 2D prior (saved for resuming).
+  if prior is not None:
+    logs.log(f"flow prior of the training 2D: {prior.dims} components, held-out NLL {prior.held_out_nll:.3f} per dim")
+  train_step = step_lib.make_train_step(config, models, layout, mesh, prior)
   k = config.train.steps_per_call
   one_step = step_lib.compile_train_step(train_step, mesh)  # Compiled only if a call must stop short of k steps.
   k_steps = step_lib.compile_train_step(step_lib.make_multi_step(train_step, k), mesh) if k > 1 else one_step

@@ -204,3 +204,33 @@ def test_real_generalisation_sets_are_what_the_protocol_says(tmp_path):
   assert set(sets["cross_body"].actions) == {"body0", "body1"}
   config.data.source = "synthetic"
   assert pipeline.load_generalisation(config) == {}
+
+
+def test_flow_prior_fits_scores_saves_and_trains_the_lifter(tmp_path):
+  from lifting import flow  # pylint: disable=import-outside-toplevel
+  config = _body_config()
+  data = pipeline.load(config)
+  prior = flow.fit(data.train_2d, dims=8, num_layers=2, width=16, num_steps=200, batch_size=64)
+  assert prior.dims == 8 and np.isfinite(prior.held_out_nll)
+  real = np.asarray(flow.log_prob(prior, jnp.asarray(data.train_2d[:64])))
+  shuffled = np.asarray(flow.log_prob(prior, jnp.asarray(data.train_2d[:64][:, np.random.default_rng(0).permutation(14)])))
+  assert real.mean() > shuffled.mean() + 1.0  # Real poses are far likelier than poses with shuffled joints.
+  flow.save(prior, str(tmp_path / "flow.npz"))
+  again = flow.load(str(tmp_path / "flow.npz"))
+  np.testing.assert_allclose(flow.log_prob(again, jnp.asarray(data.train_2d[:64])), real, rtol=1e-5)
+  with pytest.raises(ValueError, match="flow prior: expected"):
+    flow.fit(data.train_2d[:10])
+  config.loss.w_adv, config.loss.w_flow = 0.0, 1.0
+  config.model.flow.update(dims=8, layers=2, width=16, num_steps=50, batch_size=64)
+  assert flow.for_run(config, data.train_2d, str(tmp_path / "run")) is not None
+  assert (tmp_path / "run" / flow.FILE).exists()
+  with pytest.raises(ValueError, match="loss.w_flow: the flow term needs a fitted prior"):
+    step_lib.make_update(config, step_lib.build_models(config), LAYOUT)
+  models = step_lib.build_models(config)
+  assert models.pose_disc is None
+  mesh = step_lib.make_mesh()
+  from lifting import pool as pool_lib  # pylint: disable=import-outside-toplevel
+  states = step_lib.init_states(config, models, LAYOUT, jax.random.key(0), mesh)
+  step_fn = step_lib.compile_train_step(step_lib.make_train_step(config, models, LAYOUT, mesh, prior), mesh)
+  states, metrics = step_fn(states, pool_lib.make_pool(config, data, mesh), jax.random.key(1))
+  assert np.isfinite(float(metrics["loss/flow"]))

@@ -72,7 +72,7 @@ def run(variant: str, seed: int) -> dict:
   config.model.update(VARIANTS[variant][0])
   s = common.setup(config, key=jax.random.split(jax.random.key(seed))[0])
   step = step_lib.compile_train_step(step_lib.make_train_step(config, s.models, s.layout, s.mesh), s.mesh)
-  lift_all = evaluate_lib.make_lift_fn(s.models, config.c, s.mesh)
+  lift_all = evaluate_lib.make_lift_fn(s.models, config.c, s.mesh, flip_permutation=evaluate_lib.test_flip(config))
   train_key = jax.random.split(jax.random.key(seed))[1]
   states, curve, clock = s.states, [], 0.0
   for done in range(_EVAL_EVERY.value, _STEPS.value + 1, _EVAL_EVERY.value):

@@ -204,6 +204,9 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   # The weights results.json, the tables and lifts use: "ema" (the moving average) or "raw". Both
   # are evaluated during training (test/... and test_ema/... in metrics.jsonl).
   config.eval.weights = "ema"
+  # Beyond the paper: every lift (evaluation and Model.lift) is averaged with the mirrored lift of the mirrored
+  # pose (lifting.geometry.flip_average).
+  config.eval.flip_average = False
   # Generalisation test sets (bandai only; lifting/data/bandai.py), scored at the end of training and by
   # --mode=eval, through Model.lift from pixels and through the normalised path: dataset-1's contents (other
   # motions; the dev half for choosing things, the test half for reporting) and the test actor's motions

@@ -50,7 +50,8 @@ def diagnose(workdir: str) -> dict:
     ckpt.close()
   data = pipeline.load(config, extra=False)
   weights = evaluate_lib.reported_weights(config)
-  pred = evaluate_lib.make_lift_fn(models, config.c, mesh)(states.lifter, data.test_2d, weights)
+  pred = evaluate_lib.make_lift_fn(models, config.c, mesh, flip_permutation=evaluate_lib.test_flip(config))(
+      states.lifter, data.test_2d, weights)
   results = evaluate_lib.evaluate_poses(pred, data.test_3d, layout, data.test_actions)
 
   def centred(p):

@@ -46,7 +46,7 @@ class _Runs:
     ckpt = checkpoint.Checkpointer(os.path.join(self.run_dir(slug), "checkpoints"))
     states = ckpt.restore(template)
     ckpt.close()
-    lift_all = evaluate_lib.make_lift_fn(models, config.c, mesh)
+    lift_all = evaluate_lib.make_lift_fn(models, config.c, mesh, flip_permutation=evaluate_lib.test_flip(config))
     return lambda poses2d: lift_all(states.lifter, poses2d, evaluate_lib.reported_weights(config))
 
 

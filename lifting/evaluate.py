@@ -27,9 +27,18 @@ from lifting import step as step_lib
 from lifting.data import pipeline
 
 
-def make_lift_fn(models: step_lib.Models, c: float, mesh, chunk: int = 4096):
+def test_flip(config) -> tuple[int, ...] | None:
+  """The layout's left/right permutation when ``eval.flip_average`` asks for test-time flip averaging
+  (`lifting.geometry.flip_average`), else ``None``."""
+  if not config.get("eval", {}).get("flip_average", False):
+    return None
+  return skeleton.get_layout(config.layout).flip_permutation
+
+
+def make_lift_fn(models: step_lib.Models, c: float, mesh, chunk: int = 4096, flip_permutation=None):
   """Returns ``lift_all(lifter_state, poses2d [N, J, 2], weights="raw") -> np.ndarray [N, J, 3]`` (eval
-  mode), with the state's raw or moving-average (``"ema"``) weights.
+  mode), with the state's raw or moving-average (``"ema"``) weights; with ``flip_permutation`` (`test_flip`),
+  each pose's lift is averaged with the mirrored lift of its mirror image.
 
   Poses go through one compiled function in fixed-size chunks, so any N compiles once. Every
   process passes the same poses and gets all of the answer: the chunks are split over the mesh
@@ -40,7 +49,8 @@ def make_lift_fn(models: step_lib.Models, c: float, mesh, chunk: int = 4096):
 
   @functools.partial(jax.jit, out_shardings=NamedSharding(mesh, P()))
   def lift_chunk(variables, poses):
-    return step_lib.lift(models.lifter, variables, poses, c, train=False)
+    lift = lambda x: step_lib.lift(models.lifter, variables, x, c, train=False)  # noqa: E731
+    return lift(poses) if flip_permutation is None else geometry.flip_average(lift, poses, flip_permutation)
 
   def lift_all(lifter_state, poses2d, weights: str = "raw"):
     variables = lifter_state.variables(weights)
@@ -273,7 +283,7 @@ def evaluate(config, workdir: str, results_dir: str | None = None) -> dict:
     states = ckpt.restore(step_lib.init_states(config, models, layout, jax.random.key(0), mesh))
   finally:
     ckpt.close()
-  lift_all = make_lift_fn(models, config.c, mesh)
+  lift_all = make_lift_fn(models, config.c, mesh, flip_permutation=test_flip(config))
   results = test_all(config, lift_all, states, data)
   results["generalisation"] = generalisation(config, models, lift_all, states.lifter, data,
                                              pipeline.load_generalisation(config))

@@ -387,3 +387,13 @@ def mirror_pose3d(points: Array, flip_permutation: Sequence[int]) -> Array:
                      f"{tuple(perm.shape)}")
   return points[..., perm, :] * jnp.array([-1.0, 1.0, 1.0], points.dtype)
 
+
+def flip_average(lift_fn, pose2d: Array, flip_permutation: Sequence[int]) -> Array:
+  """Test-time flip averaging: the mean of ``lift_fn(pose2d)`` and the mirrored lift of the mirrored pose.
+
+  ``lift_fn`` maps ``[..., J, 2]`` normalised 2D to camera-frame ``[..., J, 3]``. A pose and its mirror image
+  should lift to mirror images; averaging the two lifts cancels part of each one's error (the horizontal flip
+  of test-time augmentation in Pavllo et al., CVPR 2019, VideoPose3D).
+  """
+  mirrored = lift_fn(mirror_pose2d(pose2d, flip_permutation))
+  return 0.5 * (lift_fn(pose2d) + mirror_pose3d(mirrored, flip_permutation))

@@ -206,7 +206,7 @@ def _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, in
     k_steps = k_steps.lower(states, pool, train_key).compile()
     one_step = k_steps if k == 1 else one_step
     logs.log(f"compiled in {time.perf_counter() - t0:.1f} s")
-  lift_all = evaluate_lib.make_lift_fn(models, config.c, mesh)
+  lift_all = evaluate_lib.make_lift_fn(models, config.c, mesh, flip_permutation=evaluate_lib.test_flip(config))
   progress = logs.Progress(start, config.train.num_steps)
   results: dict = {}
   pred3d = None  # The reported weights' lifts of the test poses at the latest evaluation.

@@ -234,3 +234,25 @@ def test_flow_prior_fits_scores_saves_and_trains_the_lifter(tmp_path):
   step_fn = step_lib.compile_train_step(step_lib.make_train_step(config, models, LAYOUT, mesh, prior), mesh)
   states, metrics = step_fn(states, pool_lib.make_pool(config, data, mesh), jax.random.key(1))
   assert np.isfinite(float(metrics["loss/flow"]))
+
+
+def test_flip_average_against_numpy():
+  perm = np.asarray(LAYOUT.flip_permutation)
+  rng = np.random.default_rng(3)
+  weights = rng.normal(size=(28, 14))
+
+  def lift(x):  # Any lifter: a fixed linear map from the 2D to depths, then eq. 2.
+    return geometry.depth_to_points(x, x.reshape(x.shape[:-2] + (28,)) @ weights, 10.0)
+
+  pose = jnp.asarray(rng.normal(size=(5, 14, 2)) * 0.05, jnp.float32)
+  got = jax.jit(lambda x: geometry.flip_average(lift, x, LAYOUT.flip_permutation))(pose)
+  p = np.asarray(pose, np.float64)
+  mirrored = p[:, perm] * np.array([-1.0, 1.0])
+  d = np.maximum(1.0, 10.0 + mirrored.reshape(5, 28) @ weights)[..., None]
+  back = np.concatenate([mirrored * d, d], -1)[:, perm] * np.array([-1.0, 1.0, 1.0])
+  want = 0.5 * (np.asarray(lift(pose)) + back)
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+  symmetric = jax.jit(lambda x: geometry.flip_average(lift, x, LAYOUT.flip_permutation))
+  # A mirrored pose lifts to the mirror image of the lift.
+  np.testing.assert_allclose(symmetric(geometry.mirror_pose2d(pose, LAYOUT.flip_permutation)),
+                             geometry.mirror_pose3d(got, LAYOUT.flip_permutation), rtol=1e-4, atol=1e-5)

@@ -452,17 +452,22 @@ def _without_paths(tree):
   return tree
 
 
-def export(workdir: str, folder: str, meta: dict | None = None, completion: str | None = "auto") -> list[str]:
+def export(workdir: str, folder: str, meta: dict | None = None, completion: str | None = "auto",
+           flip_average: bool | None = None) -> list[str]:
   """Writes what lifting needs from a training ``workdir`` to ``folder``: ``config.json``,
   ``normalization.json``, the reported weights as ``lifter.msgpack``, ``model.json`` (step, source and
   ``meta``) and the completion network (``completion/``: ``completion`` as `load` takes it). Returns the
-  file names."""
+  file names. ``flip_average`` (not ``None``) sets the exported config's ``eval.flip_average``: the model then
+  lifts with test-time flip averaging (`lifting.geometry.flip_average`), as an evaluation row of that run did."""
   import shutil  # pylint: disable=g-import-not-at-top
   import flax.serialization  # pylint: disable=g-import-not-at-top
   model = load(workdir, completion)
   os.makedirs(folder, exist_ok=True)
+  config = model.config.to_dict()
+  if flip_average is not None:
+    config.setdefault("eval", {})["flip_average"] = bool(flip_average)
   with open(os.path.join(folder, "config.json"), "w") as f:
-    json.dump(_without_paths(model.config.to_dict()), f, indent=2)
+    json.dump(_without_paths(config), f, indent=2)
   with open(os.path.join(folder, "normalization.json"), "w") as f:
     json.dump(model.normalization, f, indent=2)
   with open(os.path.join(folder, LIFTER_FILE), "wb") as f:

@@ -230,6 +230,14 @@ def test_export_round_trip_lifts_identically_without_the_training_machines_paths
   assert tmp_path.anchor + "tmp" not in text and str(ROOT) not in text
   with open(folder / "model.json") as f:
     assert json.load(f)["row"] == "tiny"
+  # Exported with test-time flip averaging: the lift is the mean of the lift and the mirrored lift of the mirror.
+  flipped = tmp_path / "flipped"
+  inference.export(run[0], str(flipped), completion=None, flip_average=True)
+  averaged = inference.load(str(flipped))
+  perm = list(PAPER14.flip_permutation)
+  x = data.train_2d[:7]
+  want = 0.5 * (model.lift_normalised(x) + model.lift_normalised(x[:, perm] * [-1.0, 1.0])[:, perm] * [-1.0, 1.0, 1.0])
+  np.testing.assert_allclose(averaged.lift_normalised(x), want, rtol=1e-4, atol=1e-5)
   # Weights of another network than config.json describes: one line naming the file.
   with open(folder / "config.json") as f:
     config = json.load(f)

@@ -168,21 +168,17 @@ def make_mesh(devices=None) -> jax.sharding.Mesh:
 
 
 def lift(model: models_lib.Lifter, variables, pose2d: jax.Array, c: float, train: bool = False,
-         rng: jax.Array | None = None, depth_only: bool = False):
+         rng: jax.Array | None = None):
   """Lifts ``[..., J, 2]`` normalised poses to ``[..., J, 3]`` camera-frame joints (eq. 1-2).
 
-  In training mode also returns the updated batch statistics. ``depth_only``: a denoising lifter's 2D
-  corrections are dropped, so the joints project to the input exactly.
+  In training mode also returns the updated batch statistics.
   """
   flat = pose2d.reshape((-1,) + pose2d.shape[-2:])
   if train:
     offsets, updates = model.apply(variables, flat, train=True, rngs={"dropout": rng}, mutable=["batch_stats"])
   else:
     offsets, updates = model.apply(variables, flat, train=False), None
-  offsets = offsets.reshape(pose2d.shape[:-1] + offsets.shape[2:])
-  if depth_only and offsets.ndim == pose2d.ndim:
-    offsets = offsets[..., 2]
-  points = models_lib.lifted_points(pose2d, offsets, c)
+  points = models_lib.lifted_points(pose2d, offsets.reshape(pose2d.shape[:-1] + offsets.shape[2:]), c)
   return (points, updates["batch_stats"]) if train else points
 
 
@@ -316,8 +312,7 @@ def make_update(config, models: Models, layout: skeleton.Layout, prior=None):
           terms["temporal"] = losses.generator_loss(logits, gan)
         if weights["loop_2d"] or weights["loop_3d"]:
           variables = {"params": params, "batch_stats": stats}
-          # Through depths alone: a denoising lifter's correction of the projection could undo any depth error.
-          rotated_tilde, stats = lift(models.lifter, variables, y, c, train=True, rng=k_drop2, depth_only=True)
+          rotated_tilde, stats = lift(models.lifter, variables, y, c, train=True, rng=k_drop2)
           if body:  # Back to the size of the rotated pose, about its root at (0, 0, c).
             centred = rotated_tilde - geometry.root_of(rotated_tilde, layout.root_joints)[..., None, :]
             rotated_tilde = centred / y_scale[..., None, None] + camera_root

@@ -31,6 +31,8 @@ _OUT = flags.DEFINE_string("out", "results", "Output folder.")
 _PROFILE = flags.DEFINE_enum("profile", "cpu", ["cpu", "paper"], "Config profile of every row.")
 _SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds for the multi-seed rows (Adv, Adv+SS, Adv+SS+TD).")
 _ONLY = flags.DEFINE_list("only", [], "Rows to run, by slug (default: all).")
+_FIRST_SEED = flags.DEFINE_integer("first_seed", 0, "Run only the seeds from this one on (to train the seeds of a "
+                                   "row in several processes side by side; the table still shows every finished run).")
 _STEPS = flags.DEFINE_integer("steps", 0, "Override train.num_steps of every row (0: keep; for smoke tests).")
 _FIGURES = flags.DEFINE_bool("figures", True, "Draw the figures after the table.")
 _DATA = flags.DEFINE_string("data", "bandai", "data.source of every row (the benchmark; 'synthetic' for a dry run).")
@@ -392,7 +394,8 @@ def main(argv):
   unknown = set(_ONLY.value) - {r.slug for r in ROWS}
   if unknown:
     raise app.UsageError(f"unknown rows {sorted(unknown)}; known: {[r.slug for r in ROWS]}")
-  jobs = [(row, seed) for row in rows if not row.pending for seed in seeds_of(row, _SEEDS.value)]
+  jobs = [(row, seed) for row in rows if not row.pending for seed in seeds_of(row, _SEEDS.value)
+          if seed >= _FIRST_SEED.value]
   t_start = time.time()
   for i, (row, seed) in enumerate(jobs):
     logs.log(f"[{i + 1}/{len(jobs)}] {row.name}, seed {seed} ({(time.time() - t_start) / 60:.1f} min so far)")

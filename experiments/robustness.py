@@ -38,7 +38,10 @@ LIFTERS = (("adv_ss_td", "Adv+SS+TD, trained on exact 2D", "exact"),
            ("adv_ss_da_td_body", "Adv+SS+DA+TD, body-size normalisation", "exact"),
            ("adv_ss_da_td_body_half", "Adv+SS+DA+TD, body-size normalisation, half in-the-wild", "exact"),
            ("adv_ss_da_td_body_denoise", "Adv+SS+DA+TD, body-size normalisation, denoising lifter", "exact"),
-           ("flow_ss_td_body", "Flow+SS+TD, body-size normalisation", "exact"))
+           ("flow_ss_td_body", "Flow+SS+TD, body-size normalisation", "exact"),
+           # Evaluation rows: the runs of the row they evaluate, lifted as the row's config says (flip averaging).
+           ("adv_ss_td_body_flip", "Adv+SS+TD, body-size normalisation, flip-averaged", "exact"),
+           ("supervised_body_flip", "supervised, body-size normalisation, flip-averaged", "exact"))
 
 
 def completers(config, train) -> dict:
@@ -87,8 +90,15 @@ def sweep(config, workdirs: dict[str, list[str]], kinds: dict[str, str], scales:
   out = {"scales": scales, "flat": flat, "flat_inputs": kind, "lifters": {}}
   for slug, dirs in workdirs.items():
     per_seed = []
+    row = ablation.ROWS_BY_SLUG.get(slug)
     for workdir in dirs:
       model = inference.load(workdir, completion=None)
+      if row is not None and row.eval_of:  # Lifted with the evaluation row's settings, not the trained run's.
+        lift_config = ablation.row_config(row, 0, "", "cpu")
+        run_config = model.config.copy_and_resolve_references()
+        run_config.eval.flip_average = lift_config.eval.get("flip_average", False)
+        model = inference.Model(run_config, model.lifter, model.variables, model.normalization, None, model.step,
+                                model.workdir)
       errors = []
       for scale in scales:  # The path a user takes: pixels through Model.lift.
         pred = model.lift(tests[kinds[slug], scale], layout=model.layout.name).poses3d
@@ -139,7 +149,8 @@ def main(argv):
     with open(earlier_path) as f:
       earlier = json.load(f)
   for slug, _, kind in LIFTERS:
-    dirs = [ablation.run_dir(out, slug, s) for s in range(ablation._SEEDS.value)]
+    trained = ablation.ROWS_BY_SLUG[slug].eval_of or slug  # An evaluation row lifts the runs it evaluates.
+    dirs = [ablation.run_dir(out, trained, s) for s in range(ablation._SEEDS.value)]
     dirs = [d for d in dirs if os.path.exists(os.path.join(d, "results.json"))
             and os.path.isdir(os.path.join(d, "checkpoints"))]
     if dirs:

@@ -90,6 +90,8 @@ ROWS = (
         multi_seed=True,
         pending="stopped at step 5000 of 8000 (2026-12-02, seed 0): actor C 93.3 mm with 55% depth flips, worse than "
                 "the flat pose; its curve is in results/runs/flow_ss_td_body-seed0/metrics.jsonl"),
+    Row("Adv+Flow+SS+TD (the flow prior beside the discriminator, w_flow = 0.1), body-size normalisation",
+        "adv_flow_ss_td_body", multi_seed=True, adversarial=True),
     # Test-time flip averaging (eval.flip_average): the same checkpoints, each lift averaged with its mirror's.
     Row("Adv+SS+TD, body-size normalisation, flip-averaged lifts", "adv_ss_td_body_flip", multi_seed=True,
         adversarial=True, eval_of="adv_ss_td_body"),
@@ -100,7 +102,7 @@ ROWS = (
 SUPERVISED_OF = {"adv_ss_td_noisy2d_test": "supervised_noisy2d_test", "adv_ss_td_noisy2d": "supervised_noisy2d",
                  **{slug: "supervised_body" for slug in ("adv_ss_td_body", "adv_ss_td_body_denoise", "adv_ss_da_td_body",
                                                          "adv_ss_da_td_body_half", "adv_ss_da_td_body_denoise",
-                                                         "flow_ss_td_body")},
+                                                         "flow_ss_td_body", "adv_flow_ss_td_body")},
                  "adv_ss_td_body_flip": "supervised_body_flip", "supervised_body_flip": "supervised_body_flip"}
 ROWS_BY_SLUG = {r.slug: r for r in ROWS}
 _METRICS = ("pa_mpjpe", "n_mpjpe", "pck", "auc", "depth_flip_rate", "worst_yaw_pa_mpjpe")

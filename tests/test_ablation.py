@@ -155,7 +155,12 @@ def test_robustness_sweep_reproduces_the_exact_2d_result_at_scale_zero(finished,
   out, done = finished
   config = ablation.row_config(ablation.ROWS_BY_SLUG["adv_ss_td"], 0, out, "cpu")
   dirs = {s: [ablation.run_dir(out, s, 0)] for s in ("adv_ss_td", "supervised")}
-  result = robustness.sweep(config, dirs, {"adv_ss_td": "exact", "supervised": "noisy"}, [0.0, 2.0])
+  # An evaluation row lifts the runs it names with its own settings: here flip averaging on the same run.
+  flip = {"adv_ss_td_body_flip": [ablation.run_dir(out, "adv_ss_td", 0)]}
+  result = robustness.sweep(config, {**dirs, **flip}, {"adv_ss_td": "exact", "supervised": "noisy",
+                                                       "adv_ss_td_body_flip": "exact"}, [0.0, 2.0])
+  flipped = result["lifters"].pop("adv_ss_td_body_flip")["mean"][0]
+  assert np.isfinite(flipped) and flipped != pytest.approx(result["lifters"]["adv_ss_td"]["mean"][0], abs=1e-3)
   for slug in dirs:
     clean, noisy = result["lifters"][slug]["mean"]
     # Scale 0: the run's own test set, through Model.lift from pixels as its results report it.

@@ -17,6 +17,7 @@ The DA rows and their controls read in-the-wild poses prepared by ``run.py --mod
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib
 import json
 import os
@@ -340,9 +341,8 @@ def generalisation_table(rows: list[Row], done: dict, table: dict) -> list[str]:
   for row in rows:
     st = stats[row.slug]
     sup = stats.get(SUPERVISED_OF.get(row.slug, GENERAL_SUPERVISED), {})  # The reference given the same inputs.
-    cell = lambda name: _mean_std(st[name]["lift"]["per_seed"]) if name in st else ""  # noqa: E731
-    ratio = lambda name: (f"{st[name]['lift']['mean'] / sup[name]['lift']['mean']:.2f}"  # noqa: E731
-                          if name in st and name in sup else "")
+    cell = functools.partial(_lift_cell, st)
+    ratio = functools.partial(_ratio_cell, st, sup)
     worst = ""
     if "dataset1_test" in st:
       g = st["dataset1_test"]["per_group"]
@@ -362,6 +362,16 @@ def generalisation_table(rows: list[Row], done: dict, table: dict) -> list[str]:
       g = stats[row.slug].get("dataset1_test", {}).get("per_group", {})
       lines.append(f"| {row.name} | " + " | ".join(f"{g[c]['lift']:.1f}" if c in g else "" for c in contents) + " |")
   return lines + [""]
+
+
+def _lift_cell(stats: dict, name: str) -> str:
+  return _mean_std(stats[name]["lift"]["per_seed"]) if name in stats else ""
+
+
+def _ratio_cell(stats: dict, reference: dict, name: str) -> str:
+  if name not in stats or name not in reference:
+    return ""
+  return f"{stats[name]['lift']['mean'] / reference[name]['lift']['mean']:.2f}"
 
 
 def _dataset1_split() -> dict:

@@ -7,6 +7,7 @@ import math
 from lifting import losses
 from lifting import models
 from lifting import skeleton
+from lifting.data import pipeline
 
 MATMUL_DTYPES = ("float32", "bfloat16")
 
@@ -132,8 +133,8 @@ def validate(config) -> None:
     raise ValueError(f"data.supervised_fraction: expected a fraction in (0, 1], got {config.data.supervised_fraction}")
   if config.data.get("supervised_unit", "take") not in ("take", "frame"):
     raise ValueError(f"data.supervised_unit: expected 'take' or 'frame', got {config.data.get('supervised_unit')!r}")
-  if config.data.scale not in ("dataset", "pose", "body"):
-    raise ValueError(f"data.scale: expected 'dataset', 'pose' or 'body', got {config.data.scale!r}")
+  if config.data.scale not in pipeline.SCALE_MODES:
+    raise ValueError(f"data.scale: expected one of {pipeline.SCALE_MODES}, got {config.data.scale!r}")
   noise = config.data.get("train_noise", None)
   if noise is not None:
     for name in ("share", "gross_rate", "swap_rate"):

@@ -119,10 +119,11 @@ class Model:
     self.c = float(config.c)
     self.normalization, self.completion, self.step, self.workdir = normalization, completion, step, workdir
     self.max_batch = max_batch
-    self._lift = jax.jit(self._lift_normalised)
     if config.get("eval", {}).get("flip_average", False):  # Test-time flip averaging, as the run evaluated.
       flip = self.layout.flip_permutation
       self._lift = jax.jit(lambda v, x: geometry.flip_average(lambda p: self._lift_normalised(v, p), x, flip))
+    else:
+      self._lift = jax.jit(self._lift_normalised)
 
   def __repr__(self) -> str:
     return (f"Model({self.workdir!r}, step {self.step}, layout {self.layout.name}, "

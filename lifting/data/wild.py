@@ -105,22 +105,15 @@ def read_sources(entries, min_visible: int = 10, occluded_missing: bool = False,
   return SourcePoses(np.concatenate(poses), np.concatenate(masks), np.concatenate(index), tuple(names), counts)
 
 
-LIMB_BONES = skeleton.LIMB_BONES
-
-
 def body_size(pose2d: np.ndarray, layout="paper14") -> np.ndarray:
-  """``[...]``: mean 2D length of the eight limb bones (`LIMB_BONES`) of ``[..., J, 2]`` poses."""
+  """``[...]``: mean 2D length of the eight limb bones (`lifting.skeleton.LIMB_BONES`) of ``[..., J, 2]`` poses."""
   layout = skeleton.get_layout(layout)
   pose2d = np.asarray(pose2d, np.float64)
   if pose2d.ndim < 2 or pose2d.shape[-2:] != (layout.num_joints, 2):
     raise ValueError(f"body_size: expected poses [..., {layout.num_joints}, 2] of layout {layout.name!r}, "
                      f"got shape {pose2d.shape}")
-  missing = {j for bone in LIMB_BONES for j in bone} - set(layout.joints)
-  if missing:
-    raise ValueError(f"body_size: layout {layout.name!r} lacks the limb joints {sorted(missing)}")
-  a = pose2d[..., [layout.joints.index(p) for p, _ in LIMB_BONES], :]
-  b = pose2d[..., [layout.joints.index(q) for _, q in LIMB_BONES], :]
-  return np.mean(np.linalg.norm(a - b, axis=-1), axis=-1)
+  bones = np.asarray(layout.limb_bones)  # Raises for a layout without the eight limb joints.
+  return np.mean(np.linalg.norm(pose2d[..., bones[:, 0], :] - pose2d[..., bones[:, 1], :], axis=-1), axis=-1)
 
 
 def scale_to(pose2d: np.ndarray, size: float, layout="paper14") -> np.ndarray:

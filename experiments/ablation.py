@@ -96,6 +96,10 @@ ROWS = (
         pending="stopped at step 2000 of 8000 (2026-12-02, seed 0): actor C 77.4 mm with 37% depth flips, against "
                 "41.5 for the row without the flow at that step; its curve is in "
                 "results/runs/adv_flow_ss_td_body-seed0/metrics.jsonl"),
+    Row("Adv+SS+TD, body-size normalisation, learned camera elevation (ElePose)", "adv_ss_td_body_elev",
+        multi_seed=True, adversarial=True),
+    Row("Flow+SS+TD with learned camera elevation (ElePose's two parts), body-size normalisation",
+        "flow_ss_td_body_elev", multi_seed=True),
     # Test-time flip averaging (eval.flip_average): the same checkpoints, each lift averaged with its mirror's.
     Row("Adv+SS+TD, body-size normalisation, flip-averaged lifts", "adv_ss_td_body_flip", multi_seed=True,
         adversarial=True, eval_of="adv_ss_td_body"),
@@ -106,7 +110,8 @@ ROWS = (
 SUPERVISED_OF = {"adv_ss_td_noisy2d_test": "supervised_noisy2d_test", "adv_ss_td_noisy2d": "supervised_noisy2d",
                  **{slug: "supervised_body" for slug in ("adv_ss_td_body", "adv_ss_td_body_denoise", "adv_ss_da_td_body",
                                                          "adv_ss_da_td_body_half", "adv_ss_da_td_body_denoise",
-                                                         "flow_ss_td_body", "adv_flow_ss_td_body")},
+                                                         "flow_ss_td_body", "adv_flow_ss_td_body",
+                                                         "adv_ss_td_body_elev", "flow_ss_td_body_elev")},
                  "adv_ss_td_body_flip": "supervised_body_flip", "supervised_body_flip": "supervised_body_flip"}
 ROWS_BY_SLUG = {r.slug: r for r in ROWS}
 _METRICS = ("pa_mpjpe", "n_mpjpe", "pck", "auc", "depth_flip_rate", "worst_yaw_pa_mpjpe")

@@ -145,6 +145,10 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   config.rotation.azimuth_range = (-math.pi, math.pi)
   config.rotation.elevation_range = (-math.pi / 9, math.pi / 9)
   config.rotation.roll_range = (0.0, 0.0)
+  # Beyond the paper (ElePose, Wandt et al., CVPR 2022): the lifter also estimates each input's camera
+  # elevation; random views turn the upright pose about its own vertical and draw their elevation from the
+  # estimates' batch mean and sd (elevation_range is then unused). See lifting.step.make_update.
+  config.rotation.learned_elevation = False
 
   # Eq. 8. A term is on when its weight is > 0; off terms cost nothing and their networks
   # (pose or temporal discriminator) are not built.

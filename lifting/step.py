@@ -168,17 +168,24 @@ def make_mesh(devices=None) -> jax.sharding.Mesh:
 
 
 def lift(model: models_lib.Lifter, variables, pose2d: jax.Array, c: float, train: bool = False,
-         rng: jax.Array | None = None):
+         rng: jax.Array | None = None, with_elevation: bool = False):
   """Lifts ``[..., J, 2]`` normalised poses to ``[..., J, 3]`` camera-frame joints (eq. 1-2).
 
-  In training mode also returns the updated batch statistics.
+  In training mode also returns the updated batch statistics, and with ``with_elevation`` (training mode, a
+  lifter built with ``elevation``) the estimated camera elevations ``[...]`` after them.
   """
+  if with_elevation and not (train and model.elevation):
+    raise ValueError(f"lift: with_elevation needs train=True and a Lifter(elevation=True), got train={train} "
+                     f"and elevation={model.elevation}")
   flat = pose2d.reshape((-1,) + pose2d.shape[-2:])
   if train:
-    offsets, updates = model.apply(variables, flat, train=True, rngs={"dropout": rng}, mutable=["batch_stats"])
+    mutable = ["batch_stats", "intermediates"] if with_elevation else ["batch_stats"]
+    offsets, updates = model.apply(variables, flat, train=True, rngs={"dropout": rng}, mutable=mutable)
   else:
     offsets, updates = model.apply(variables, flat, train=False), None
   points = models_lib.lifted_points(pose2d, offsets.reshape(pose2d.shape[:-1] + offsets.shape[2:]), c)
+  if with_elevation:
+    return points, updates["batch_stats"], updates["intermediates"]["elevation"][0].reshape(pose2d.shape[:-2])
   return (points, updates["batch_stats"]) if train else points
 
 
@@ -237,6 +244,26 @@ def make_update(config, models: Models, layout: skeleton.Layout, prior=None):
   temporal_frames = 1 + config.model.temporal_neighbours  # A window's first frames: what T sees.
   bones = layout.bones
   rot = {k: tuple(config.rotation[k]) for k in ("azimuth_range", "elevation_range", "roll_range")}
+  # rotation.learned_elevation (ElePose, Wandt et al., CVPR 2022; beyond the paper): the lifter estimates each
+  # input's camera elevation; the lifted pose is turned upright by it, then turned by a random azimuth and roll
+  # and tilted to an elevation drawn from a normal with the batch's mean and sd of the estimates, so random views
+  # keep the data's camera heights instead of tilting about a camera axis that is not the body's vertical.
+  learned_elevation = config.rotation.get("learned_elevation", False)
+
+  def draw_camera(key, shape):
+    """A rotation ``[*shape, 3, 3]``, or with a learned elevation the angles to build one from."""
+    if not learned_elevation:
+      return geometry.random_rotation(key, shape, **rot)
+    ka, kr, ke = jax.random.split(key, 3)
+    uniform = lambda k, r: jax.random.uniform(k, shape, minval=r[0], maxval=r[1])  # noqa: E731
+    return {"azimuth": uniform(ka, rot["azimuth_range"]), "roll": uniform(kr, rot["roll_range"]),
+            "normal": jax.random.normal(ke, shape)}
+
+  def learned_rotation(camera, elevation):
+    """``[..., 3, 3]``: upright by the estimated ``elevation [...]``, then the drawn camera."""
+    moments = jax.lax.stop_gradient(jnp.stack([jnp.mean(elevation), jnp.std(elevation)]))
+    turn = geometry.rotation_matrix(camera["azimuth"], moments[0] + moments[1] * camera["normal"], camera["roll"])
+    return turn @ geometry.rotation_matrix(0.0, -elevation)
   symmetric_bones = layout.symmetric_bones
   lifter_schedule = learning_rate_schedule(config, config.optim.lifter_lr)
   unsupervised = any(weights[k] for k in ("adv", "loop_2d", "loop_3d", "temporal", "symmetry", "flip",
@@ -262,16 +289,18 @@ def make_update(config, models: Models, layout: skeleton.Layout, prior=None):
     step = states.lifter.step
     key = jax.random.fold_in(key, step)
     k_rot, k_drop1, k_drop2, k_drop3, k_disc, k_temp = jax.random.split(key, 6)
-    # One camera per window, so the temporal discriminator sees the motion of a single view.
-    rotation = geometry.random_rotation(k_rot, (x.shape[0], 1), **rot)
+    # One camera per window, so the temporal discriminator sees the motion of a single view. With a learned
+    # elevation the camera's angles are drawn here and the rotation is built from the lift in lifter_loss.
+    camera = draw_camera(k_rot, (x.shape[0], 1))
     inputs, real_poses, num_windowed = x, real, None
     k_noise = jax.random.fold_in(key, 7)
     if "x_extra" in batch:
       # Window frames and extra poses go through the lifter and the pose discriminator as one flat
       # batch; only the first num_windowed frames are reassembled into windows for T.
       num_windowed = x.shape[0] * x.shape[1]
-      extra_rotation = geometry.random_rotation(jax.random.fold_in(k_rot, 1), (batch["x_extra"].shape[0],), **rot)
-      rotation = jnp.concatenate([jnp.broadcast_to(rotation, x.shape[:2] + (3, 3)).reshape(-1, 3, 3), extra_rotation])
+      extra_camera = draw_camera(jax.random.fold_in(k_rot, 1), (batch["x_extra"].shape[0],))
+      camera = jax.tree.map(lambda w, e: jnp.concatenate(
+          [jnp.broadcast_to(w, x.shape[:2] + w.shape[2:]).reshape((-1,) + w.shape[2:]), e]), camera, extra_camera)
       inputs = jnp.concatenate([x.reshape(-1, *x.shape[2:]), batch["x_extra"]])
       real_poses = jnp.concatenate([real.reshape(-1, *real.shape[2:]), batch["real_extra"]])
 
@@ -290,10 +319,18 @@ def make_update(config, models: Models, layout: skeleton.Layout, prior=None):
         targets = (inputs - noisy_root[..., None, :]) * noisy_scale[..., None, None]
 
     def lifter_loss(params):
-      stats, y, terms = states.lifter.batch_stats, None, {}
+      stats, y, terms, logged = states.lifter.batch_stats, None, {}, {}
       if unsupervised:
-        points, stats = lift(models.lifter, {"params": params, "batch_stats": stats}, lift_in, c, train=True,
-                             rng=k_drop1)
+        variables = {"params": params, "batch_stats": stats}
+        if learned_elevation:
+          points, stats, elevation = lift(models.lifter, variables, lift_in, c, train=True, rng=k_drop1,
+                                          with_elevation=True)
+          rotation = learned_rotation(camera, elevation)
+          logged["camera/elevation_mean_deg"] = jnp.degrees(jnp.mean(elevation))
+          logged["camera/elevation_sd_deg"] = jnp.degrees(jnp.std(elevation))
+        else:
+          points, stats = lift(models.lifter, variables, lift_in, c, train=True, rng=k_drop1)
+          rotation = camera
         if weights["denoise"]:
           terms["denoise"] = losses.denoising_2d(targets, geometry.project(points))
         root = geometry.root_of(points, layout.root_joints)
@@ -335,11 +372,12 @@ def make_update(config, models: Models, layout: skeleton.Layout, prior=None):
         sup_points, stats = lift(models.lifter, variables, batch["sup_x"], c, train=True, rng=k_drop3)
         terms["supervised"] = losses.supervised_3d(sup_points, batch["sup_3d"], layout.root_joints)
       total = sum(weights[name] * value for name, value in terms.items())
-      return total, (terms, stats, y)
+      return total, (terms, stats, y, logged)
 
-    (total, (terms, stats, fake)), grads = jax.value_and_grad(lifter_loss, has_aux=True)(states.lifter.params)
+    (total, (terms, stats, fake, logged)), grads = jax.value_and_grad(lifter_loss, has_aux=True)(
+        states.lifter.params)
     lifter = update_ema(states.lifter.apply_gradients(grads=grads, batch_stats=stats), ema_decay)
-    out = {"loss/total": total, **{f"loss/{k}": v for k, v in terms.items()},
+    out = {"loss/total": total, **{f"loss/{k}": v for k, v in terms.items()}, **logged,
            "norm/lifter_grads": optax.tree.norm(grads), "norm/lifter_params": optax.tree.norm(lifter.params),
            "lr/lifter": lifter_schedule(step)}
     new = {"lifter": lifter}

@@ -149,6 +149,9 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   # elevation; random views turn the upright pose about its own vertical and draw their elevation from the
   # estimates' batch mean and sd (elevation_range is then unused). See lifting.step.make_update.
   config.rotation.learned_elevation = False
+  # The estimates' bound (radians). Unbounded, the estimate ran to -82 degrees within 600 steps: tilting every
+  # lifted pose onto the line of sight makes each random turn a turn in the image plane, which shows no depth.
+  config.rotation.elevation_limit = math.pi / 6
 
   # Eq. 8. A term is on when its weight is > 0; off terms cost nothing and their networks
   # (pose or temporal discriminator) are not built.

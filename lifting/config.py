@@ -107,6 +107,9 @@ def validate(config) -> None:
     r = tuple(config.rotation[name])
     if len(r) != 2 or r[0] > r[1]:
       raise ValueError(f"rotation.{name}: expected (low, high) with low <= high, got {r}")
+  if not 0 < config.rotation.get("elevation_limit", math.pi / 6) < math.pi / 2:
+    raise ValueError(f"rotation.elevation_limit: expected an angle in (0, pi/2) radians, got "
+                     f"{config.rotation.elevation_limit}")
   for name in ("lifter_lr", "disc_lr", "temporal_lr"):
     if config.optim[name] <= 0:
       raise ValueError(f"optim.{name}: expected a positive learning rate, got {config.optim[name]}")

@@ -153,7 +153,7 @@ class Lifter(nn.Module):
   units of ``c`` times the normalised 2D, like the depth offsets) and the depth offset; see `lifted_points`.
 
   With ``elevation`` (ElePose, Wandt et al., CVPR 2022) one more output unit estimates the camera's elevation
-  above the subject, in radians within (-pi/2, pi/2). It is not part of the return value (the lift is the same
+  above the subject, in radians within ``(-elevation_limit, elevation_limit)``. It is not part of the return value (the lift is the same
   either way): it is sown as ``intermediates/elevation [...]`` for the train step, which turns each pose
   upright by it before the random rotation (`lifting.step.make_update`).
   """
@@ -164,6 +164,7 @@ class Lifter(nn.Module):
   dtype: Any = jnp.float32
   denoise: bool = False
   elevation: bool = False
+  elevation_limit: float = math.pi / 6
 
   @nn.compact
   def __call__(self, pose2d: jax.Array, train: bool = False) -> jax.Array:
@@ -173,7 +174,7 @@ class Lifter(nn.Module):
     out = ResidualMLP(size + int(self.elevation), self.width, self.num_blocks, self.dropout,
                       batch_norm=True, output_init_scale=1e-2, dropout_rng=self.dropout_rng, dtype=self.dtype)(x, train)
     if self.elevation:
-      self.sow("intermediates", "elevation", (jnp.pi / 2) * jnp.tanh(out[..., size]))
+      self.sow("intermediates", "elevation", self.elevation_limit * jnp.tanh(out[..., size]))
       out = out[..., :size]
     return out.reshape(out.shape[:-1] + (num_joints, 3)) if self.denoise else out
 
@@ -204,7 +205,8 @@ def lifter_from_config(config) -> Lifter:
   """The lifter ``config.model`` describes (a module: nothing is initialised)."""
   m = config.model
   return Lifter(width=m.width, num_blocks=m.lifter_blocks, dropout=m.dropout, denoise=m.get("denoise", False),
-                elevation=config.rotation.get("learned_elevation", False), **speed_settings(config))
+                elevation=config.rotation.get("learned_elevation", False),
+                elevation_limit=config.rotation.get("elevation_limit", math.pi / 6), **speed_settings(config))
 
 
 def kcs_features(pose2d: jax.Array, bones: tuple[tuple[int, int], ...], scale: float = 1.0) -> jax.Array:

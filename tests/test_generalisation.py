@@ -173,13 +173,13 @@ def test_learned_elevation_head_is_sown_bounded_and_leaves_the_lift_unchanged():
   lifter = models_lib.Lifter(width=8, num_blocks=1, elevation=True)
   variables = lifter.init(jax.random.key(0), pose)
   variables = {"params": variables["params"], "batch_stats": variables["batch_stats"]}
-  big = jax.tree.map(lambda p: p * 50.0, variables["params"])  # Saturate the head: it stays within pi/2.
+  big = jax.tree.map(lambda p: p * 50.0, variables["params"])  # Saturate the head: it stays within its limit.
   for params in (variables["params"], big):
     v = {"params": params, "batch_stats": variables["batch_stats"]}
     points, _, elevation = jax.jit(lambda v, x: step_lib.lift(lifter, v, x, 10.0, train=True, rng=jax.random.key(1),
                                                               with_elevation=True))(v, pose)
     assert points.shape == (2, 3, 14, 3) and elevation.shape == (2, 3)
-    assert np.all(np.abs(elevation) <= np.pi / 2 + 1e-6)
+    assert np.all(np.abs(elevation) <= np.pi / 6 + 1e-6)
     # The evaluation lift is the depth part alone: the same points as a lifter whose head is cut off.
     out = lifter.apply(v, pose.reshape(-1, 14, 2))
     assert out.shape == (6, 14)
@@ -193,11 +193,15 @@ def test_learned_elevation_step_trains_the_head_through_the_rotated_projections(
   before, after, metrics = one_step(config, steps=2)
   for term in ("adv", "loop_2d", "loop_3d", "temporal"):
     assert np.isfinite(metrics[f"loss/{term}"]), term
-  assert abs(metrics["camera/elevation_mean_deg"]) < 90 and 0 <= metrics["camera/elevation_sd_deg"] < 90
+  assert abs(metrics["camera/elevation_mean_deg"]) <= 30 and 0 <= metrics["camera/elevation_sd_deg"] <= 30
   # The output layer's last unit is the elevation head; only the rotations depend on it.
   kernel = lambda s: jax.tree.leaves(s.lifter.params["ResidualMLP_0"]["Dense_1"]["kernel"])[0]  # noqa: E731
   assert kernel(before).shape[-1] == 14 + 1
   assert not np.allclose(kernel(before)[:, -1], kernel(after)[:, -1])
+  config.rotation.elevation_limit = 2.0
+  with pytest.raises(ValueError, match="rotation.elevation_limit: expected an angle in"):
+    from lifting import config as config_lib  # pylint: disable=import-outside-toplevel
+    config_lib.validate(config)
 
 
 def test_generalisation_scores_the_lift_path_and_agrees_with_the_normalised_one_in_body_scale():

@@ -281,3 +281,49 @@ def forward_kinematics(motion: Motion, joints: Sequence[str] | None = None, scal
       pos.append(pos[parent] + np.einsum("fij,fj->fi", rots[parent], t))
     rots.append(r)
   return np.stack([pos[j] for j in select], axis=1) * scale
+
+
+def format_bvh(motion: Motion) -> str:
+  """The BVH text of ``motion``, the inverse of `parse_bvh` (numbers to 6 decimals).
+
+  ``motion.skeleton`` must list parents before children, each subtree contiguous (the file order
+  `parse_bvh` gives); End Sites are written as ``End Site`` blocks and their names dropped.
+  """
+  sk = motion.skeleton
+  n = len(sk.names)
+  if len(sk.parents) != n or sk.offsets.shape != (n, 3) or len(sk.channels) != n or len(sk.is_end_site) != n:
+    raise ValueError(f"format_bvh: expected {n} parents, offsets [{n}, 3], channels and end-site flags, got "
+                     f"{len(sk.parents)}, {sk.offsets.shape}, {len(sk.channels)} and {len(sk.is_end_site)}")
+  n_channels = sum(len(c) for c in sk.channels)
+  frames = np.asarray(motion.frames, np.float64).reshape(-1, n_channels) if n_channels else np.zeros((0, 0))
+  if not np.all(np.isfinite(frames)):
+    raise ValueError("format_bvh: the frames hold NaN or inf")
+  lines = ["HIERARCHY"]
+  stack = []  # Open joints, innermost last.
+  for j in range(n):
+    while stack and sk.parents[j] != stack[-1]:
+      stack.pop()
+      lines.append("  " * len(stack) + "}")
+    if (sk.parents[j] < 0) != (not stack):
+      raise ValueError(f"format_bvh: joint {sk.names[j]!r} does not follow its parent's subtree")
+    pad = "  " * len(stack)
+    kind = "End Site" if sk.is_end_site[j] else ("ROOT " if sk.parents[j] < 0 else "JOINT ") + sk.names[j]
+    lines += [pad + kind, pad + "{", pad + "  OFFSET " + " ".join(f"{v:.6f}" for v in sk.offsets[j])]
+    if not sk.is_end_site[j]:
+      lines.append(pad + f"  CHANNELS {len(sk.channels[j])} " + " ".join(sk.channels[j]))
+    stack.append(j)
+  while stack:
+    stack.pop()
+    lines.append("  " * len(stack) + "}")
+  lines += ["MOTION", f"Frames: {len(frames)}", f"Frame Time: {motion.frame_time:.8f}"]
+  lines += [" ".join(f"{v:.6f}" for v in row) for row in frames]
+  return "\n".join(lines) + "\n"
+
+
+def write_bvh(path: str | os.PathLike, motion: Motion) -> None:
+  """Writes ``motion`` to ``path`` (`format_bvh`); a temporary file is renamed over it, so no half file stays."""
+  text = format_bvh(motion)
+  tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
+  with open(tmp, "w", encoding="utf-8") as f:
+    f.write(text)
+  os.replace(tmp, path)

@@ -98,6 +98,8 @@ ROWS = (
                 "results/runs/adv_flow_ss_td_body-seed0/metrics.jsonl"),
     Row("Adv+SS+TD, body-size normalisation, learned camera elevation (ElePose)", "adv_ss_td_body_elev",
         multi_seed=True, adversarial=True),
+    Row("Adv+SS+DA+TD, body-size normalisation, learned camera elevation", "adv_ss_da_td_body_elev",
+        multi_seed=True, adversarial=True),
     Row("Flow+SS+TD with learned camera elevation (ElePose's two parts), body-size normalisation",
         "flow_ss_td_body_elev", multi_seed=True,
         pending="stopped at step 1000 of 8000 (2026-12-02, seed 0): actor C 153.3 mm with 78% depth flips, the "
@@ -108,14 +110,18 @@ ROWS = (
         adversarial=True, eval_of="adv_ss_td_body"),
     Row("supervised (reference), body-size normalisation, flip-averaged lifts", "supervised_body_flip",
         multi_seed=True, eval_of="supervised_body"),
+    Row("Adv+SS+TD, body-size normalisation, learned camera elevation, flip-averaged lifts",
+        "adv_ss_td_body_elev_flip", multi_seed=True, adversarial=True, eval_of="adv_ss_td_body_elev"),
 )
 # Rows whose test inputs are not the exact 2D: read against the supervised row of the same inputs.
 SUPERVISED_OF = {"adv_ss_td_noisy2d_test": "supervised_noisy2d_test", "adv_ss_td_noisy2d": "supervised_noisy2d",
                  **{slug: "supervised_body" for slug in ("adv_ss_td_body", "adv_ss_td_body_denoise", "adv_ss_da_td_body",
                                                          "adv_ss_da_td_body_half", "adv_ss_da_td_body_denoise",
                                                          "flow_ss_td_body", "adv_flow_ss_td_body",
-                                                         "adv_ss_td_body_elev", "flow_ss_td_body_elev")},
-                 "adv_ss_td_body_flip": "supervised_body_flip", "supervised_body_flip": "supervised_body_flip"}
+                                                         "adv_ss_td_body_elev", "flow_ss_td_body_elev",
+                                                         "adv_ss_da_td_body_elev")},
+                 "adv_ss_td_body_flip": "supervised_body_flip", "supervised_body_flip": "supervised_body_flip",
+                 "adv_ss_td_body_elev_flip": "supervised_body_flip"}
 ROWS_BY_SLUG = {r.slug: r for r in ROWS}
 _METRICS = ("pa_mpjpe", "n_mpjpe", "pck", "auc", "depth_flip_rate", "worst_yaw_pa_mpjpe")
 SUPERVISED = {"bandai/turned-rig": "supervised", "bandai/fixed-rig": "supervised_fixed_rig",

@@ -60,7 +60,8 @@ _RESULTS_DIR = flags.DEFINE_string(
     "test inputs (detector-like 2D, another dataset's test set) keeps the run's own results.")
 # --mode=lift
 _INPUT = flags.DEFINE_string("input", None, "lift: keypoint file or folder (COCO JSON, OpenPose JSON folder or file, "
-                             "LSP/LSPET .mat, MPII CSV, .npy/.npz/.csv arrays [F, J, 2|3]).")
+                             "LSP/LSPET .mat, MPII CSV, .npy/.npz/.csv arrays [F, J, 2|3]), or a video (any format "
+                             "ffmpeg reads), an image or a folder of images (the [video] extra: MediaPipe Pose).")
 _OUTPUT = flags.DEFINE_string("output", None, "lift: output folder (poses3d.npz, poses3d.json, pictures/).")
 _FORMAT = flags.DEFINE_string("format", None, "lift: input format (default: from the file); one of "
                               "lsp, lspet, mpii_csv, coco, openpose, array.")
@@ -75,10 +76,22 @@ _ANIMATE = flags.DEFINE_bool("animate", False, "lift: the whole sequence as anim
 _VIEWER = flags.DEFINE_bool("viewer", False, "lift: also viewer.html, an interactive 3D viewer of every pose "
                              "(one self-contained file; opens offline in any browser).")
 _SMOOTH = flags.DEFINE_float("smooth", 0.0, "lift: average each joint over time with a Gaussian of this many frames "
-                             "(0: off). Only for one person's video in frame order; 1 was chosen on held-out "
-                             "training videos (README: smoothing lifted video).")
+                             "(0: off; video input: 1 unless given). Only for one person's video in frame order; 1 "
+                             "was chosen on held-out training videos (README: smoothing lifted video).")
 _TRACK = flags.DEFINE_integer("track", None, "lift: keep one person's track only (inputs with several people per "
                                "frame are tracked; poses3d.json gives each pose's track).")
+# --mode=lift on a video, an image or a folder of images (lifting/video.py; the [video] extra).
+_OVERLAY = flags.DEFINE_bool("overlay", True, "lift, video input: overlay.mp4, the frames with the 2D skeletons "
+                             "beside each person's 3D lift turning slowly.")
+_BVH = flags.DEFINE_bool("bvh", False, "lift, video input: motion.bvh per person, a rigid skeleton rooted at the "
+                         "pelvis with one rotation per joint and frame, for animation tools.")
+_BVH_HEIGHT = flags.DEFINE_float("bvh_height", 1.6, "lift, --bvh: metres from the ankles to the head joint (the ear "
+                                 "midpoint) of the BVH skeleton; the lift itself has no absolute size.")
+_NUM_PEOPLE = flags.DEFINE_integer("num_people", 1, "lift, video input: the most people MediaPipe Pose looks for "
+                                   "in a frame (tracked over time).")
+_FPS = flags.DEFINE_float("fps", 30.0, "lift: frame rate given to a folder of images (a video has its own).")
+_MAX_SIDE = flags.DEFINE_integer("max_side", 1920, "lift, video input: frames larger than this many pixels on "
+                                 "their long side are downscaled first.")
 _SHOW_CONFIG = flags.DEFINE_bool("show_config", False, "Print the config (after --config.* overrides) and exit; "
                                   "each field is documented where experiments/default.py sets it.")
 _COMPLETION = flags.DEFINE_string("completion", "auto", "lift: completion network folder (run.py --mode=adapt's "
@@ -176,6 +189,10 @@ def _lift():
     raise ValueError(f"--min_score: expected numbers, got {','.join(_MIN_SCORE.value)}") from None
   completion = None if _COMPLETION.value.lower() == "none" else _COMPLETION.value
   workdir = _WORKDIR.value if flags.FLAGS["workdir"].present else None  # None: the shipped model.
+  from lifting import frames  # pylint: disable=g-import-not-at-top
+  if frames.is_media(_INPUT.value):
+    _lift_video(workdir, min_score, completion)
+    return
   out = inference.lift_file(workdir, _INPUT.value, _OUTPUT.value, _FORMAT.value, _LAYOUT.value,
                             min_score, size, _PICTURES.value, _CONTACT_SHEET.value, _ANIMATE.value, completion,
                             _VIEWER.value, _SMOOTH.value, _TRACK.value)
@@ -187,6 +204,29 @@ def _lift():
         f"{'; skipped %d degenerate poses (joints at one point)' % out['degenerate_poses'] if out['degenerate_poses'] else ''}"
         f"; wrote {', '.join(out['files'][:6])}"
         f"{' ...' if len(out['files']) > 6 else ''} in {out['output']}")
+
+
+def _lift_video(workdir, min_score, completion):
+  from lifting import video  # pylint: disable=g-import-not-at-top
+  given = lambda name: flags.FLAGS[name].present  # noqa: E731
+  for name in ("format", "layout", "image_size", "contact_sheet", "animate"):
+    if given(name):
+      raise ValueError(f"--{name} applies to keypoint files; {_INPUT.value} is read as a video or images")
+  if len(min_score) != 1:
+    raise ValueError("--min_score: one value for video input (MediaPipe's landmark visibility)")
+  out = video.lift_video(workdir, _INPUT.value, _OUTPUT.value, min_score=min_score[0] if given("min_score") else
+                         video.MIN_VISIBILITY, smooth=_SMOOTH.value if given("smooth") else video.VIDEO_SMOOTH,
+                         bvh=_BVH.value, overlay=_OVERLAY.value, viewer=_VIEWER.value,
+                         pictures=_PICTURES.value if given("pictures") else 0, track=_TRACK.value,
+                         max_side=_MAX_SIDE.value, fps=_FPS.value, completion=completion,
+                         bvh_height_m=_BVH_HEIGHT.value, num_people=_NUM_PEOPLE.value)
+  gaps = f"; no person in {len(out['gaps'])} frames (gaps)" if out["gaps"] else ""
+  scaled = f", downscaled from {out['downscaled_from'][0]}x{out['downscaled_from'][1]}" if out["downscaled_from"] else ""
+  several = f" in {len(out['tracks'])} tracks" if len(out["tracks"]) > 1 else ""
+  print(f"lifted {out['valid_poses']:,} of {out['num_poses']:,} poses{several} from {out['frames']:,} frames "
+        f"({out['frame_size'][0]}x{out['frame_size'][1]}{scaled}, {out['fps']:g} fps){gaps} with step {out['step']} "
+        f"of {out['model']}; wrote {', '.join(out['files'][:6])}{' ...' if len(out['files']) > 6 else ''} in "
+        f"{out['output']}")
 
 
 _HELP = ("-h", "-?", "--help", "--helpshort", "--helpfull")

@@ -71,6 +71,7 @@ class Lifted:
     joints: joint names of the model's layout.
     ids: ``[N]`` where each pose came from (frame or image and person), if known.
     tracks: ``[N]`` int: which person over time (`lifting.tracking`; all 0 for one person per frame).
+    times: ``[N]`` seconds from the start of the video each pose was seen at, or ``None`` (not a video).
   """
   poses3d: np.ndarray
   scale: np.ndarray
@@ -81,6 +82,7 @@ class Lifted:
   ids: tuple[str, ...]
   tracks: np.ndarray | None = None
   degenerate: np.ndarray | None = None
+  times: np.ndarray | None = None
 
   def __post_init__(self):
     if self.tracks is None:
@@ -95,15 +97,16 @@ class Lifted:
     """The poses where ``keep [N]`` (bool or indices)."""
     return Lifted(self.poses3d[keep], self.scale[keep], self.flags[keep], self.pose2d[keep], self.valid[keep],
                   self.joints, tuple(np.asarray(self.ids, dtype=object)[keep]), self.tracks[keep],
-                  self.degenerate[keep])
+                  self.degenerate[keep], None if self.times is None else self.times[keep])
 
   def to_json(self) -> list[dict]:
-    """One dict per pose: id, track, valid, scale, and per joint its xyz and flag."""
+    """One dict per pose: id, time (videos), track, valid, scale, and per joint its xyz and flag."""
     out = []
     for i in range(len(self)):
       joints = {name: {"xyz": None if not self.valid[i] else [round(float(v), 6) for v in self.poses3d[i, j]],
                        "flag": FLAG_NAMES[self.flags[i, j]]} for j, name in enumerate(self.joints)}
-      out.append({"id": self.ids[i], "track": int(self.tracks[i]), "valid": bool(self.valid[i]),
+      out.append({"id": self.ids[i], **({} if self.times is None else {"time_s": round(float(self.times[i]), 6)}),
+                  "track": int(self.tracks[i]), "valid": bool(self.valid[i]),
                   **({"degenerate": True} if self.degenerate[i] else {}),
                   "scale": float(self.scale[i]) if self.valid[i] else None, "joints": joints})
     return out
@@ -546,8 +549,8 @@ def write_outputs(lifted: Lifted, folder: str, meta: dict, pictures: int = 4, co
   os.makedirs(folder, exist_ok=True)
   np.savez(os.path.join(folder, "poses3d.npz"), poses3d=lifted.poses3d, scale=lifted.scale, flags=lifted.flags,
            pose2d=lifted.pose2d, valid=lifted.valid, ids=np.array(lifted.ids), tracks=lifted.tracks,
-           joints=np.array(lifted.joints),
-           flag_names=np.array(FLAG_NAMES))
+           joints=np.array(lifted.joints), flag_names=np.array(FLAG_NAMES),
+           **({} if lifted.times is None else {"times": lifted.times}))
   with open(os.path.join(folder, "poses3d.json"), "w") as f:
     json.dump({**meta, "joints": list(lifted.joints), "flag_names": list(FLAG_NAMES), "poses": lifted.to_json()}, f)
   written = ["poses3d.npz", "poses3d.json"]

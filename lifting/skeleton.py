@@ -383,6 +383,50 @@ LAYOUTS: dict[str, Layout] = {
       "nose",
       "OpenPose COCO-18 (COCO keypoints plus a neck). No head-top joint, so 'head' is the nose.",
     ),
+    # MediaPipe Pose (BlazePose; Bazarevsky et al., 2020) 33 landmarks in its index order.
+    _layout(
+      "blazepose33",
+      (
+        "nose",
+        "l_eye_inner",
+        "l_eye",
+        "l_eye_outer",
+        "r_eye_inner",
+        "r_eye",
+        "r_eye_outer",
+        "l_ear",
+        "r_ear",
+        "l_mouth",
+        "r_mouth",
+        "l_shoulder",
+        "r_shoulder",
+        "l_elbow",
+        "r_elbow",
+        "l_wrist",
+        "r_wrist",
+        "l_pinky",
+        "r_pinky",
+        "l_index",
+        "r_index",
+        "l_thumb",
+        "r_thumb",
+        "l_hip",
+        "r_hip",
+        "l_knee",
+        "r_knee",
+        "l_ankle",
+        "r_ankle",
+        "l_heel",
+        "r_heel",
+        "l_foot_index",
+        "r_foot_index",
+      ),
+      (-1, 0, 1, 2, 0, 4, 5, 3, 6, 0, 0, 0, 0, 11, 12, 13, 14, 15, 16, 15, 16, 15, 16, 11, 12, 23, 24, 25, 26, 27, 28,
+       27, 28),
+      "nose",
+      "MediaPipe Pose (BlazePose) 33 landmarks in its index order. No head-top or neck joint: 'head' for scale "
+      "normalisation is the nose; paper14's head comes from the ears and its neck from the shoulders, as for COCO.",
+    ),
   ]
 }
 
@@ -402,6 +446,7 @@ TO_PAPER14: dict[str, dict[str, tuple[str, ...]]] = {
   "coco17": {"neck": ("l_shoulder", "r_shoulder"), "head": ("l_ear", "r_ear")},
   "openpose25": {"neck": ("neck",), "head": ("l_ear", "r_ear")},
   "openpose18": {"neck": ("neck",), "head": ("l_ear", "r_ear")},
+  "blazepose33": {"neck": ("l_shoulder", "r_shoulder"), "head": ("l_ear", "r_ear")},
 }
 
 # When a detector is not confident of all the sources of a paper14 joint (``TO_PAPER14``), the joint
@@ -415,6 +460,7 @@ FALLBACKS_TO_PAPER14: dict[str, dict[str, tuple[tuple[str, ...], ...]]] = {
   "coco17": {"head": _FACE_FALLBACK},
   "openpose25": {"head": _FACE_FALLBACK},
   "openpose18": {"head": _FACE_FALLBACK},
+  "blazepose33": {"head": _FACE_FALLBACK},
 }
 
 # Joints whose meaning depends on the data source; they are never exported by name.

@@ -34,8 +34,10 @@ def gaussian(poses: np.ndarray, sigma: float, valid: np.ndarray | None = None) -
   radius = int(np.ceil(3 * sigma))
   kernel = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
   flat = np.where(ok[:, None], poses.reshape(len(poses), -1), 0.0)
-  weight = np.convolve(ok.astype(np.float64), kernel, mode="same")  # [T]
-  total = np.stack([np.convolve(flat[:, k], kernel, mode="same") for k in range(flat.shape[1])], axis=1)
+  # "full" then cut: "same" returns the kernel's length for clips shorter than the kernel.
+  centred = lambda x: np.convolve(x, kernel, mode="full")[radius:radius + len(poses)]  # noqa: E731
+  weight = centred(ok.astype(np.float64))  # [T]
+  total = np.stack([centred(flat[:, k]) for k in range(flat.shape[1])], axis=1)
   out = poses.copy()
   out[ok] = (total[ok] / weight[ok, None]).reshape((-1,) + poses.shape[1:])
   return out

@@ -30,6 +30,13 @@ def test_gaussian_matches_the_definition_with_invalid_frames_and_ends(sigma):
   assert np.isnan(out[8]).all()
 
 
+@pytest.mark.parametrize("length", [1, 2, 5])
+def test_clips_shorter_than_the_kernel(length):
+  poses = np.random.default_rng(1).normal(size=(length, 14, 3))
+  ok = np.ones(length, bool)
+  np.testing.assert_allclose(smoothing.gaussian(poses, 2.0), _reference(poses, 2.0, ok), rtol=1e-12)
+
+
 def test_gaussian_keeps_constant_and_linear_motion_and_zero_is_identity():
   t = np.arange(30, dtype=np.float64)[:, None, None]
   line = np.concatenate([t * 0.5, np.ones_like(t), -t], axis=-1) * np.ones((1, 4, 1))

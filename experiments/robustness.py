@@ -41,7 +41,11 @@ LIFTERS = (("adv_ss_td", "Adv+SS+TD, trained on exact 2D", "exact"),
            ("flow_ss_td_body", "Flow+SS+TD, body-size normalisation", "exact"),
            # Evaluation rows: the runs of the row they evaluate, lifted as the row's config says (flip averaging).
            ("adv_ss_td_body_flip", "Adv+SS+TD, body-size normalisation, flip-averaged", "exact"),
-           ("supervised_body_flip", "supervised, body-size normalisation, flip-averaged", "exact"))
+           ("supervised_body_flip", "supervised, body-size normalisation, flip-averaged", "exact"),
+           ("adv_ss_td_body_elev", "Adv+SS+TD, body-size normalisation, learned elevation", "exact"),
+           ("adv_ss_td_body_elev_flip", "Adv+SS+TD, body-size normalisation, learned elevation, flip-averaged",
+            "exact"),
+           ("adv_ss_da_td_body_elev", "Adv+SS+DA+TD, body-size normalisation, learned elevation", "exact"))
 
 
 def completers(config, train) -> dict:

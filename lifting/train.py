@@ -207,6 +207,9 @@ def _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, in
     one_step = k_steps if k == 1 else one_step
     logs.log(f"compiled in {time.perf_counter() - t0:.1f} s")
   lift_all = evaluate_lib.make_lift_fn(models, config.c, mesh, flip_permutation=evaluate_lib.test_flip(config))
+  # Intermediate evaluations score a fixed subsample; the last scores every test pose (eval.intermediate_poses).
+  intermediate = data.test_subset(config.eval.get("intermediate_poses", 0))
+  wall_start, eval_s = time.perf_counter(), 0.0
   progress = logs.Progress(start, config.train.num_steps)
   results: dict = {}
   pred3d = None  # The reported weights' lifts of the test poses at the latest evaluation.
@@ -226,7 +229,10 @@ def _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, in
         check_pending(pending)  # Every step since the last log, and the states themselves: never save a NaN.
         check_states_finite(step, states)
       if data.test_3d is not None and (step % t.eval_every == 0 or step == last):
-        results, pred3d = evaluate_lib.test_all_and_poses(config, lift_all, states, data, writer, step)
+        t0 = time.perf_counter()
+        results, pred3d = evaluate_lib.test_all_and_poses(config, lift_all, states, data if step == last else
+                                                          intermediate, writer, step)
+        eval_s += time.perf_counter() - t0
       if step % t.checkpoint_every == 0 or step == last:
         ckpt.save(step, states)
         saved = step
@@ -237,12 +243,20 @@ def _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, in
                              "the config; resuming the same config repeats the divergence") from None
   if start >= last and data.test_3d is not None:
     logs.log(f"already trained to step {start} (train.num_steps = {last}); evaluating only")
+    t0 = time.perf_counter()
     results, pred3d = evaluate_lib.test_all_and_poses(config, lift_all, states, data)
+    eval_s += time.perf_counter() - t0
   ckpt.close()
   writer.close()
   if data.test_3d is not None:
+    t0 = time.perf_counter()
     results["generalisation"] = evaluate_lib.generalisation(config, models, lift_all, states.lifter, data,
                                                             pipeline.load_generalisation(config))
+    eval_s += time.perf_counter() - t0
+    wall = time.perf_counter() - wall_start
+    # What evaluating cost this session (training, every evaluation and the generalisation sets included).
+    results["timing"] = {"session_s": wall, "eval_s": eval_s, "eval_share": eval_s / wall if wall > 0 else 0.0,
+                         "intermediate_poses": len(intermediate.test_2d)}
     results["baselines"] = evaluate_lib.baselines(data, config.c)
     results["data"] = config.data.source
     results["protocol"] = evaluate_lib.protocol(config)

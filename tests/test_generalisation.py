@@ -168,6 +168,17 @@ def test_denoising_body_scale_step_trains_every_term():
     config_lib.validate(config)
 
 
+def test_test_subset_is_evenly_spaced_and_keeps_every_test_array():
+  data = pipeline.load(tiny.get_config())
+  n = len(data.test_2d)
+  sub = data.test_subset(5)
+  keep = np.linspace(0, n - 1, 5).round().astype(int)
+  np.testing.assert_array_equal(sub.test_2d, data.test_2d[keep])
+  np.testing.assert_array_equal(sub.test_3d, data.test_3d[keep])
+  assert len(sub.test_actions) == 5 and sub.train_2d is data.train_2d
+  assert data.test_subset(0) is data and data.test_subset(n) is data
+
+
 def test_learned_elevation_head_is_sown_bounded_and_leaves_the_lift_unchanged():
   pose = jnp.asarray(np.random.default_rng(2).normal(size=(2, 3, 14, 2)), jnp.float32)
   lifter = models_lib.Lifter(width=8, num_blocks=1, elevation=True)

@@ -327,6 +327,8 @@ def test_run_py_train_then_eval(tmp_path):
   assert "compiling the train step" in out.stderr and re.search(r"compiled in \d+\.\d s", out.stderr)
   # Training alone leaves its results and a picture of test poses (also in TensorBoard).
   assert (tmp_path / "results.json").exists() and (tmp_path / "results.md").exists()
+  timing = json.loads((tmp_path / "results.json").read_text())["timing"]  # What evaluating cost the run.
+  assert 0 < timing["eval_s"] < timing["session_s"] and timing["eval_share"] == timing["eval_s"] / timing["session_s"]
   assert (tmp_path / "test_poses.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
   assert "best" in (tmp_path / "test_poses.html").read_text()  # the same poses in the interactive viewer
   events = b"".join(p.read_bytes() for p in (tmp_path / "tensorboard").iterdir())

@@ -8,11 +8,15 @@ poses and solves every joint's rotation per frame:
   (their mean). Two joints at the pelvis and the neck that paper14 has no point for carry no length of their
   own: ``Hips`` (the root, the midpoint of the hips) and ``Spine`` and the collars, which sit where their
   parent is (zero offset) so the spine and each shoulder get their own rotation.
+* **Joints the rigid skeleton can reach.** The lifted bones wobble in length, so the skeleton's joints are
+  fitted first: the hips at half the hip width from the root along the hip line, the spine, head and collar
+  bones from their fitted parent towards the lifted joint, and each arm and leg by analytic two-bone IK, so the
+  wrists and ankles land on the lifted ones wherever the fixed lengths reach them (hands and feet are what
+  animation shows most) and the elbows and knees bend in the plane of the lifted ones.
 * **Rotations.** The rest pose is a T-pose (Y up, facing +Z, the character's left on +X). ``Hips`` turns by
   the pelvis frame (the hip line and the spine) and ``Neck`` by the head bone with the shoulder line's twist;
-  every other joint turns by the smallest rotation that takes its bone from its parent's frame onto the lifted
-  bone direction (the twist is the parent's). So every bone points exactly along the lifted bone and only the
-  lengths differ from the lifted positions.
+  every other joint turns by the smallest rotation that takes its bone from its parent's frame onto the fitted
+  bone (the twist is the parent's). A clip whose bones keep their lengths comes back exactly.
 
 Positions are converted from the camera frame (x right, y down, z forward; mm) to Y up, Z towards the camera,
 and ``units`` per mm (centimetres by default, as most motion-capture BVH files use).
@@ -123,6 +127,48 @@ def _frame(up: np.ndarray, side: np.ndarray) -> np.ndarray:
   return np.stack([x, y, np.cross(x, y)], axis=-1)
 
 
+def _two_bone(start: np.ndarray, end: np.ndarray, pole: np.ndarray, a: float, b: float):
+  """Middle and end joints ``[T, 3]`` of a two-bone chain of lengths ``a`` and ``b`` from ``start`` that reaches
+  ``end`` where it can (else as far along the line as it can), bending towards ``pole`` (analytic IK)."""
+  reach = end - start
+  d = np.linalg.norm(reach, axis=-1, keepdims=True)
+  u = reach / np.maximum(d, 1e-12)
+  d = np.clip(d, abs(a - b), a + b)
+  along = (a * a - b * b + d * d) / (2 * d)
+  side = pole - start
+  side = side - np.sum(side * u, -1, keepdims=True) * u
+  norm = np.linalg.norm(side, axis=-1, keepdims=True)
+  fallback = np.cross(u, np.array([0.0, 0.0, 1.0]))  # A straight limb: any bend plane.
+  side = np.where(norm > 1e-9 * (a + b), side / np.maximum(norm, 1e-300), fallback / np.maximum(
+      np.linalg.norm(fallback, axis=-1, keepdims=True), 1e-12))
+  middle = start + along * u + np.sqrt(np.maximum(a * a - along * along, 0.0)) * side
+  return middle, start + d * u
+
+
+def _rigid_targets(at: dict, lengths: dict) -> dict:
+  """The joints a rigid skeleton of ``lengths`` can reach nearest to the lifted ``at`` (each ``[T, 3]``): each
+  bone from its parent's fitted joint towards its lifted joint, and each arm and leg by two-bone IK so the
+  wrists and ankles land on the lifted ones where the fixed lengths reach them."""
+  fit = {"Hips": at["Hips"], "Spine": at["Hips"]}
+  pelvis = _frame(at["Neck"] - at["Hips"], at["LeftUpLeg"] - at["RightUpLeg"])
+  for hip, sign in (("RightUpLeg", -1.0), ("LeftUpLeg", 1.0)):
+    fit[hip] = at["Hips"] + sign * lengths[hip] * pelvis[..., :, 0]
+
+  def towards(name, parent):
+    return fit[parent] + lengths[name] * _unit(at[name] - fit[parent], f"bone {parent}-{name}")
+
+  fit["Neck"] = towards("Neck", "Spine")
+  fit["Head"] = towards("Head", "Neck")
+  for side in ("Right", "Left"):
+    fit[f"{side}Collar"] = fit["Neck"]
+    fit[f"{side}Arm"] = towards(f"{side}Arm", f"{side}Collar")
+    fit[f"{side}ForeArm"], fit[f"{side}Hand"] = _two_bone(
+        fit[f"{side}Arm"], at[f"{side}Hand"], at[f"{side}ForeArm"], lengths[f"{side}ForeArm"], lengths[f"{side}Hand"])
+    fit[f"{side}Leg"], fit[f"{side}Foot"] = _two_bone(
+        fit[f"{side}UpLeg"], at[f"{side}Foot"], at[f"{side}Leg"], lengths[f"{side}Leg"], lengths[f"{side}Foot"])
+  return fit
+
+
 def retarget(poses: np.ndarray, layout: str = "paper14", units: float = 0.1) -> Retargeted:
   """Builds the rigid skeleton of a clip and solves its joint rotations.
 
@@ -132,7 +178,7 @@ def retarget(poses: np.ndarray, layout: str = "paper14", units: float = 0.1) -> 
     units: output units per mm (0.1: centimetres).
 
   Returns:
-    a `Retargeted` clip whose bones point along the lifted bones in every frame.
+    a `Retargeted` clip.
   """
   poses = np.asarray(poses, np.float64)
   lay = skeleton_lib.get_layout(layout)
@@ -158,6 +204,8 @@ def retarget(poses: np.ndarray, layout: str = "paper14", units: float = 0.1) -> 
   for k, (name, _, parent, rest) in enumerate(_JOINTS):
     if parent is not None:
       offsets[k] = np.asarray(rest) * lengths[name]
+
+  at = _rigid_targets(at, lengths)
 
   # Global rotations. The pelvis and the neck take whole frames; the spine, the collars and the limbs swing.
   n = len(poses)

@@ -112,6 +112,8 @@ ROWS = (
         multi_seed=True, eval_of="supervised_body"),
     Row("Adv+SS+TD, body-size normalisation, learned camera elevation, flip-averaged lifts",
         "adv_ss_td_body_elev_flip", multi_seed=True, adversarial=True, eval_of="adv_ss_td_body_elev"),
+    Row("Adv+SS+DA+TD, body-size normalisation, learned camera elevation, flip-averaged lifts",
+        "adv_ss_da_td_body_elev_flip", multi_seed=True, adversarial=True, eval_of="adv_ss_da_td_body_elev"),
 )
 # Rows whose test inputs are not the exact 2D: read against the supervised row of the same inputs.
 SUPERVISED_OF = {"adv_ss_td_noisy2d_test": "supervised_noisy2d_test", "adv_ss_td_noisy2d": "supervised_noisy2d",
@@ -121,7 +123,7 @@ SUPERVISED_OF = {"adv_ss_td_noisy2d_test": "supervised_noisy2d_test", "adv_ss_td
                                                          "adv_ss_td_body_elev", "flow_ss_td_body_elev",
                                                          "adv_ss_da_td_body_elev")},
                  "adv_ss_td_body_flip": "supervised_body_flip", "supervised_body_flip": "supervised_body_flip",
-                 "adv_ss_td_body_elev_flip": "supervised_body_flip"}
+                 "adv_ss_td_body_elev_flip": "supervised_body_flip", "adv_ss_da_td_body_elev_flip": "supervised_body_flip"}
 ROWS_BY_SLUG = {r.slug: r for r in ROWS}
 _METRICS = ("pa_mpjpe", "n_mpjpe", "pck", "auc", "depth_flip_rate", "worst_yaw_pa_mpjpe")
 SUPERVISED = {"bandai/turned-rig": "supervised", "bandai/fixed-rig": "supervised_fixed_rig",

@@ -45,7 +45,9 @@ LIFTERS = (("adv_ss_td", "Adv+SS+TD, trained on exact 2D", "exact"),
            ("adv_ss_td_body_elev", "Adv+SS+TD, body-size normalisation, learned elevation", "exact"),
            ("adv_ss_td_body_elev_flip", "Adv+SS+TD, body-size normalisation, learned elevation, flip-averaged",
             "exact"),
-           ("adv_ss_da_td_body_elev", "Adv+SS+DA+TD, body-size normalisation, learned elevation", "exact"))
+           ("adv_ss_da_td_body_elev", "Adv+SS+DA+TD, body-size normalisation, learned elevation", "exact"),
+           ("adv_ss_da_td_body_elev_flip", "Adv+SS+DA+TD, body-size normalisation, learned elevation, flip-averaged",
+            "exact"))
 
 
 def completers(config, train) -> dict:

@@ -135,7 +135,7 @@ def run_case(width: int, batch: int, repeats: int) -> dict:
   draw = jax.jit(lambda pool, key: pool_lib.draw_batch(pool, key, windows, config_lib.window_offsets(config), mesh))
   drawn = draw(pool, key)
   update = step_lib.make_update(config, models, layout)
-  fixed = step_lib.compile_train_step(step_lib.make_multi_step(update, k), mesh, batch_input=True)
+  fixed = step_lib.compile_train_step(step_lib.make_multi_step(update, k), mesh)
   box["states"] = fixed(box["states"], drawn, key)[0]
 
   def fixed_repetition():

@@ -40,7 +40,7 @@ def _videos(model, actor: str, root: str):
     if k % _STRIDE.value or length < 3:
       continue
     truth = test.pose3d[start:start + length].astype(np.float64)
-    truth = truth - np.asarray(geometry.root_of(truth, layout.root_joints))[:, None]
+    truth = geometry.root_centred(np.asarray(truth), layout.root_joints)
     yield test.pose2d[start:start + length], truth
 
 

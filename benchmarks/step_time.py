@@ -36,7 +36,7 @@ def main(_):
   key = jax.random.key(1)
   step_fn = step_lib.compile_train_step(step_lib.make_train_step(config, models, layout, mesh), mesh)
   # The same update on one batch already on the device: the difference is what input costs.
-  update_fn = step_lib.compile_train_step(step_lib.make_update(config, models, layout), mesh, batch_input=True)
+  update_fn = step_lib.compile_train_step(step_lib.make_update(config, models, layout), mesh)
   batch = jax.jit(lambda p, k: pool_lib.draw_batch(p, k, config.train.batch_size // len(window), window,
                                                         mesh))(pool, key)
   t0 = time.perf_counter()

@@ -68,7 +68,7 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   # Detector-like 2D (lifting/data/detector_noise.py): the exact projected 2D of the training and/or test
   # split replaced by a stacked-hourglass-sized error model (jitter, gross errors, left/right swaps,
   # missing joints filled by a completion network trained on the training 2D). The paper's Table 1
-  # "detected 2D" protocol, for benchmarks without images; see experiments/noisy2d.py.
+  # "detected 2D" protocol, for benchmarks without images; see experiments/adv_ss_td_noisy2d.py.
   config.data.noise_2d = ml_collections.ConfigDict(dict(
       train=False, test=False, model="hourglass_mpii", scale=1.0, gross_share=0.5, swap_rate=0.02,
       missing_given_gross=0.5, missing_rate=0.005, head_segment_mm=200.0, seed=0,

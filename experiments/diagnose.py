@@ -55,7 +55,7 @@ def diagnose(workdir: str) -> dict:
   results = evaluate_lib.evaluate_poses(pred, data.test_3d, layout, data.test_actions)
 
   def centred(p):
-    return p - np.asarray(geometry.root_of(p, layout.root_joints))[:, None]
+    return geometry.root_centred(np.asarray(p), layout.root_joints)
 
   gt = centred(np.asarray(data.test_3d, np.float32))
   aligned = np.asarray(jax.jit(geometry.procrustes_align)(centred(pred), gt))

@@ -51,7 +51,7 @@ class _Runs:
 
 
 def _centred(poses: np.ndarray, layout) -> np.ndarray:
-  return poses - np.asarray(geometry.root_of(poses, layout.root_joints))[:, None]
+  return geometry.root_centred(np.asarray(poses), layout.root_joints)
 
 
 def limb_ratio_figure(runs: _Runs, done: dict, path: str) -> str | None:

@@ -97,7 +97,7 @@ def mean_depth_offsets(train_2d: np.ndarray, train_3d: np.ndarray, layout: skele
   Each pose's millimetres are converted with its weak-perspective scale: the least-squares
   factor that maps its root-centred ground-truth ``(X, Y)`` onto ``c`` times its normalised 2D.
   """
-  gt = train_3d - np.asarray(geometry.root_of(train_3d, layout.root_joints))[:, None]
+  gt = geometry.root_centred(np.asarray(train_3d), layout.root_joints)
   lateral = c * train_2d
   k = np.sum(lateral * gt[..., :2], axis=(1, 2)) / np.maximum(np.sum(gt[..., :2] ** 2, axis=(1, 2)), 1e-9)
   return np.mean(k[:, None] * gt[..., 2], axis=0).astype(np.float32)
@@ -303,7 +303,7 @@ def picked_test_poses(pred3d: np.ndarray, data: pipeline.PoseData) -> list[dict]
   """The best, two typical (median and 60th percentile) and the worst test pose by PA-MPJPE, as
   `lifting.plots.pose_grid` items: the 2D input, the lifted pose aligned to the truth, and the truth."""
   layout = data.layout
-  centred = lambda p: p - np.asarray(geometry.root_of(p, layout.root_joints))[:, None]  # noqa: E731
+  centred = lambda p: geometry.root_centred(np.asarray(p), layout.root_joints)  # noqa: E731
   pred, gt = centred(np.asarray(pred3d)), centred(np.asarray(data.test_3d))
   aligned = np.asarray(jax.jit(geometry.procrustes_align)(pred, gt))
   errors = np.mean(np.linalg.norm(aligned - gt, axis=-1), axis=-1)

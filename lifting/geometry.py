@@ -27,6 +27,7 @@ from typing import Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 Array = jax.Array
 
@@ -202,6 +203,21 @@ def root_of(points: Array, root_joints: Sequence[int]) -> Array:
   if not root_joints or bad:
     raise ValueError(f"root_of: expected root joint indices in [0, {points.shape[-2]}), got {tuple(root_joints)}")
   return points[..., list(root_joints), :].mean(axis=-2)
+
+
+def root_centred(points: Array, root_joints: Sequence[int]) -> Array:
+  """``points [..., J, D]`` moved so their root (`root_of`) is at the origin.
+
+  A numpy array comes back as numpy (its dtype kept), anything else as a JAX array (jit-compatible).
+  """
+  xp = np if isinstance(points, np.ndarray) else jnp
+  points = xp.asarray(points)
+  if points.ndim < 2:
+    raise ValueError(f"root_centred: expected an array of shape [..., J, D], got shape {tuple(points.shape)}")
+  bad = [j for j in root_joints if not -points.shape[-2] <= j < points.shape[-2]]
+  if not root_joints or bad:
+    raise ValueError(f"root_centred: expected root joint indices in [0, {points.shape[-2]}), got {tuple(root_joints)}")
+  return points - points[..., list(root_joints), :].mean(axis=-2, keepdims=True)
 
 
 def normalize_pose2d(

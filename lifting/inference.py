@@ -50,7 +50,7 @@ from lifting.data import pipeline
 from lifting.data import wild
 
 OBSERVED, COMPLETED, MISSING = 0, 1, 2
-FLAG_NAMES = ("observed", "completed", "missing")
+FLAG_NAMES = skeleton.JOINT_FLAGS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,7 +134,7 @@ class Model:
 
   def _lift_normalised(self, variables, poses):
     points = models_lib.lifted_points(poses, self.lifter.apply(variables, poses, train=False), self.c)
-    return points - geometry.root_of(points, self.layout.root_joints)[..., None, :]
+    return geometry.root_centred(points, self.layout.root_joints)
 
   def lift_normalised(self, poses: np.ndarray) -> np.ndarray:
     """``[N, J, 2]`` poses already in the training frame to root-relative ``[N, J, 3]`` (the lifter's units).

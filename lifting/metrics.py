@@ -226,7 +226,7 @@ def group_means(values, groups) -> dict[str, float]:
 def _pose_metrics(pred, target, layout, views=False):
   """Per-pose metrics of `evaluate` for one chunk ``[B, J, 3]``; each value is ``[B]``."""
   def centred(p):
-    return p - geometry.root_of(p, layout.root_joints)[..., None, :]
+    return geometry.root_centred(p, layout.root_joints)
 
   out = {}
   if views:  # From the camera-frame target, before it is root-centred.

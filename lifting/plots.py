@@ -38,7 +38,7 @@ _SIDE_COLORS = {"left": LEFT_COLOR, "right": RIGHT_COLOR, "center": CENTER_COLOR
 _JOINTS_GID, _FLOOR_GID = "lifting.joints", "lifting.floor"
 # Per-joint provenance of a 2D input (e.g. after `lifting.completion`): completed joints are drawn as hollow rings
 # with dashed bones, missing ones are not drawn.
-FLAGS = ("observed", "completed", "missing")
+FLAGS = skeleton.JOINT_FLAGS
 
 
 def _side(name: str) -> str | None:
@@ -125,18 +125,18 @@ def draw_3d(ax, pose3d, layout: skeleton.Layout | str, color=None, elev=10, azim
   layout = skeleton.get_layout(layout)
   pts = _array(pose3d, (layout.num_joints, 3), f"draw_3d: pose3d for layout {layout.name!r}")
   flags = _flags(flags, (layout.num_joints,), f"draw_3d: flags for layout {layout.name!r}")
-  _draw_skeleton(ax, _upright(pts), layout, color, kw, flags)
+  _draw_skeleton(ax, upright(pts), layout, color, kw, flags)
   ax.view_init(elev=elev, azim=azim)
   _frame_3d(ax)
   return ax
 
 
-def _upright(pts: np.ndarray) -> np.ndarray:
+def upright(pts: np.ndarray) -> np.ndarray:
   """Camera-frame ``[..., 3]`` (x right, y down, z forward) as plotting coordinates (x, z, -y): z is up."""
   return pts[..., [0, 2, 1]] * np.array([1.0, 1.0, -1.0])
 
 
-def _cube(pts: np.ndarray) -> np.ndarray:
+def cube(pts: np.ndarray) -> np.ndarray:
   """``[3, 2]`` (low, high) limits of an equal-sided cube around the plotting coordinates ``pts [N, 3]``."""
   lo, hi = pts.min(axis=0), pts.max(axis=0)
   mid, half = (lo + hi) / 2, 0.55 * max(float((hi - lo).max()), 1e-9)
@@ -169,7 +169,7 @@ def _frame_3d(ax) -> None:
   pts = np.concatenate(pts) if pts else np.zeros((0, 3))
   _style_3d(ax)
   if len(pts):
-    _set_frame_3d(ax, _cube(pts), float(pts[:, 2].min()))
+    _set_frame_3d(ax, cube(pts), float(pts[:, 2].min()))
 
 
 def _save(fig: Figure, path) -> str:
@@ -540,10 +540,10 @@ def _sequence_limits(poses2d: np.ndarray, poses3d: np.ndarray, flags: np.ndarray
     lim2d = np.array([[lo[0] - pad, hi[0] + pad], [hi[1] + pad, lo[1] - pad]])
   else:
     lim2d = np.array([[0.0, 1.0], [1.0, 0.0]])
-  up = _upright(poses3d)
+  up = upright(poses3d)
   q3 = up[drawn & np.isfinite(up).all(axis=-1)]
   if len(q3):
-    return lim2d, _cube(q3), float(q3[:, 2].min())
+    return lim2d, cube(q3), float(q3[:, 2].min())
   return lim2d, np.array([[-1.0, 1.0]] * 3), -1.0
 
 
@@ -591,7 +591,7 @@ def _animation(poses2d, poses3d, layout: skeleton.Layout | str, view=(10, -70), 
         line.remove()
     f = None if fl is None else fl[i]
     _draw_skeleton(ax2, p2[i], layout, None, {}, f)
-    _draw_skeleton(ax3, _upright(p3[i]), layout, None, {}, f)
+    _draw_skeleton(ax3, upright(p3[i]), layout, None, {}, f)
     counts = "" if f is None else _flag_counts(f)
     ax2.set_title("2D input" + (f" ({counts})" if counts else ""), fontsize="small")
     suptitle.set_text(f"frame {i} / {n}")

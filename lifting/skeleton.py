@@ -156,6 +156,10 @@ class Layout:
       raise ValueError(f"joint {name!r} is not in layout {self.name!r}; its joints are {list(self.joints)}") from None
 
 
+# Where each joint of a lift came from (`lifting.inference.Lifted.flags` holds their indices): the one list of
+# their names, for the outputs, the pictures and the viewer.
+JOINT_FLAGS = ("observed", "completed", "missing")
+
 # The eight limb bones by joint name. Their mean 2D length is the body size that per-pose normalisation uses:
 # head and neck mean other points in different keypoint sets (skull base, head top, thorax), limbs do not.
 LIMB_BONES = (("l_shoulder", "l_elbow"), ("l_elbow", "l_wrist"), ("r_shoulder", "r_elbow"), ("r_elbow", "r_wrist"),

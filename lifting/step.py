@@ -351,7 +351,7 @@ def make_update(config, models: Models, layout: skeleton.Layout, prior=None):
           variables = {"params": params, "batch_stats": stats}
           rotated_tilde, stats = lift(models.lifter, variables, y, c, train=True, rng=k_drop2)
           if body:  # Back to the size of the rotated pose, about its root at (0, 0, c).
-            centred = rotated_tilde - geometry.root_of(rotated_tilde, layout.root_joints)[..., None, :]
+            centred = geometry.root_centred(rotated_tilde, layout.root_joints)
             rotated_tilde = centred / y_scale[..., None, None] + camera_root
           x_tilde = geometry.project(geometry.inverse_rigid_transform(rotated_tilde, rotation, root, c))
           if weights["loop_2d"]:
@@ -445,21 +445,12 @@ def make_multi_step(step_fn, num_steps: int):
   return multi
 
 
-def compile_train_step(step_fn, mesh: jax.sharding.Mesh, batch_input: bool = False):
-  """Jits a train step with replicated states (donated) and key, and the pool sharded on ``data``.
-
-  With ``batch_input`` the second argument is a batch (`make_update`) instead, also sharded on
-  ``data``.
-  """
+def compile_train_step(step_fn, mesh: jax.sharding.Mesh):
+  """Jits a train step with replicated states (donated) and key, and its second argument sharded on ``data``:
+  the pool (`make_train_step`) or a batch (`make_update`)."""
   replicated = NamedSharding(mesh, P())
   return jax.jit(step_fn, in_shardings=(replicated, NamedSharding(mesh, P(DATA_AXIS)), replicated),
                  out_shardings=(replicated, replicated), donate_argnums=(0,))
-
-
-def global_batch(mesh: jax.sharding.Mesh, local_batch: dict) -> dict:
-  """Assembles each process's share of a batch into arrays sharded over the whole mesh."""
-  sharding = NamedSharding(mesh, P(DATA_AXIS))
-  return {k: jax.make_array_from_process_local_data(sharding, v) for k, v in local_batch.items()}
 
 
 def init_states(config, models: Models, layout: skeleton.Layout, key: jax.Array, mesh) -> TrainStates:

@@ -17,6 +17,7 @@ import os
 
 import numpy as np
 
+from lifting import plots
 from lifting import skeleton
 from lifting.plots import CENTER_COLOR, FLAGS, LEFT_COLOR, RIGHT_COLOR, bone_side  # noqa: F401 (re-exported)
 
@@ -93,7 +94,7 @@ def figure(poses3d, poses2d, layout: skeleton.Layout | str, flags=None, titles=N
 
   layout = skeleton.get_layout(layout)
   p3, p2, fl, titles = _check(poses3d, poses2d, layout, flags, titles)
-  upright = np.stack([p3[..., 0], p3[..., 2], -p3[..., 1]], axis=-1)  # (x, depth, up)
+  upright = plots.upright(p3)  # (x, depth, up)
 
   def frame_traces(i):
     two = [go.Scatter(**t) for t in _traces(p2[i], fl[i], layout)]
@@ -106,11 +107,10 @@ def figure(poses3d, poses2d, layout: skeleton.Layout | str, flags=None, titles=N
   for k, trace in enumerate(first):
     fig.add_trace(trace, row=1, col=1 if k < len(first) // 2 else 2)
   ranges2 = _ranges_2d(p2)
-  finite3 = upright[np.isfinite(upright).all(-1)]
-  centre3, half3 = (finite3.max(0) + finite3.min(0)) / 2, 0.55 * max(finite3.max(0) - finite3.min(0)) + 1e-6
+  box = plots.cube(upright[np.isfinite(upright).all(-1)])  # [3, 2] (low, high)
   fig.update_xaxes(range=ranges2[0][0], title_text="x (pixels)", row=1, col=1)
   fig.update_yaxes(range=ranges2[0][1], title_text="y (pixels, down)", scaleanchor="x", row=1, col=1)
-  axis = lambda k, name: dict(range=[centre3[k] - half3, centre3[k] + half3], title=name)  # noqa: E731
+  axis = lambda k, name: dict(range=[float(box[k, 0]), float(box[k, 1])], title=name)  # noqa: E731
   fig.update_scenes(xaxis=axis(0, "x (right)"), yaxis=axis(1, "z (depth)"), zaxis=axis(2, "up"),
                     aspectmode="cube", camera=dict(eye=dict(x=-0.6, y=-1.7, z=0.5)))
   fig.frames = [go.Frame(data=frame_traces(i), name=str(i), traces=list(range(len(first))),

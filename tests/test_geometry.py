@@ -322,6 +322,21 @@ def test_root_of(batch):
 
 
 @pytest.mark.parametrize("batch", BATCH)
+def test_root_centred_matches_numpy_through_jit_and_keeps_numpy_numpy(batch):
+  rng = np.random.default_rng(11)
+  x = _pose3d(rng, batch).astype(np.float64)
+  want = x - 0.5 * (x[..., 1:2, :] + x[..., 2:3, :])
+  got = jax.jit(geo.root_centred, static_argnames="root_joints")(jnp.asarray(x, jnp.float32), root_joints=ROOT)
+  assert isinstance(got, jax.Array) and got.shape == x.shape
+  np.testing.assert_allclose(got, want, atol=1e-5)
+  plain = geo.root_centred(x, ROOT)
+  assert isinstance(plain, np.ndarray) and plain.dtype == np.float64
+  np.testing.assert_allclose(plain, want, atol=1e-12)
+  with pytest.raises(ValueError, match="root_centred: expected root joint indices"):
+    geo.root_centred(x, (J + 3,))
+
+
+@pytest.mark.parametrize("batch", BATCH)
 def test_normalize_pose2d_per_pose(batch):
   rng = np.random.default_rng(8)
   x = 100 * _pose2d(rng, batch) + 300

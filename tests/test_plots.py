@@ -259,7 +259,7 @@ def test_sequence_limits_cover_all_frames():
   assert lim2d[0, 0] < p2[..., 0].min() and lim2d[0, 1] > p2[..., 0].max()
   widths = np.diff(lim3d, axis=1).ravel()
   np.testing.assert_allclose(widths, widths[0])
-  up = plots._upright(p3)
+  up = plots.upright(p3)
   up[2, LAYOUT.index("l_ankle")] = np.nan
   assert floor_z == np.nanmin(up[..., 2]) == -900.0  # the lowest ankle of the sequence (y down: -y up)
   assert (lim3d[:, 0] < np.nanmin(up, axis=(0, 1))).all() and (lim3d[:, 1] > np.nanmax(up, axis=(0, 1))).all()

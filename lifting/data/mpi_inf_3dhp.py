@@ -39,6 +39,7 @@ import os
 
 import numpy as np
 
+from lifting import geometry
 from lifting import metrics
 from lifting import skeleton
 from lifting.data.sequences import PoseSequences
@@ -245,7 +246,7 @@ def protocol_metrics(pred3d: np.ndarray, gt3d: np.ndarray, activities: np.ndarra
   unknown = [a for a in alignments if a not in ALIGNMENTS]
   if unknown:
     raise ValueError(f"protocol_metrics: unknown alignments {unknown}; expected names from {ALIGNMENTS}")
-  centre = lambda p: p - p[:, list(layout.root_joints)].mean(axis=1, keepdims=True)  # noqa: E731
+  centre = lambda p: geometry.root_centred(p, layout.root_joints)  # noqa: E731
   pred3d, gt3d = centre(pred3d), centre(gt3d)
   out = {}
   for alignment in alignments:

@@ -31,6 +31,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 from absl import logging
+from etils import epath
 
 CHECKSUMS = "checksums.json"
 
@@ -307,6 +308,19 @@ def _none_good(directory: str, failures: list, moved: bool) -> str:
           "(or remove the checkpoints folder)")
 
 
+def _check_subtree(stored: dict, item: dict, step: int, prefix: str = "") -> None:
+  """Raises `CheckpointMismatch` naming the first array of ``item`` whose stored shape differs."""
+  for key, want in item.items():
+    got = stored.get(key) if isinstance(stored, dict) else None
+    name = f"{prefix}{key}"
+    if isinstance(want, dict):
+      if isinstance(got, dict):
+        _check_subtree(got, want, step, name + "/")
+    elif got is not None and hasattr(got, "shape") and tuple(got.shape) != tuple(want.shape):
+      raise CheckpointMismatch(f"step {step} stores {name} with shape {tuple(got.shape)} where the config builds "
+                               f"{tuple(want.shape)}")
+
+
 def restore_subtree(directory: str, item) -> tuple[int | None, dict]:
   """``(step, tree)``: the arrays of ``item`` (a nested dict of ``jax.ShapeDtypeStruct`` naming a part of the
   saved states, e.g. ``{"lifter": {"params": ...}}``) from the newest good step in ``directory``, on this
@@ -321,9 +335,20 @@ def restore_subtree(directory: str, item) -> tuple[int | None, dict]:
   restore_args = jax.tree.map(lambda a: ocp.ArrayRestoreArgs(dtype=a.dtype, sharding=device), item)
 
   def read(step):
+    path = os.path.join(directory, str(step), "default")
+    handler = ocp.PyTreeCheckpointHandler()
+    try:
+      stored = handler.metadata(epath.Path(path))
+      stored = getattr(stored, "tree", stored)
+    except Exception:  # pylint: disable=broad-except  (unreadable metadata is damage: the restore says so)
+      stored = None
+    finally:
+      handler.close()
+    if isinstance(stored, dict):
+      _check_subtree(stored, item, step)  # Before reading: a config mismatch is not damage.
     with ocp.PyTreeCheckpointer() as reader:
-      return reader.restore(os.path.join(directory, str(step), "default"),
-                            args=ocp.args.PyTreeRestore(item=item, restore_args=restore_args, partial_restore=True))
+      return reader.restore(path, args=ocp.args.PyTreeRestore(item=item, restore_args=restore_args,
+                                                              partial_restore=True))
 
   found, tree = _newest_good(directory, steps, read)
   if found is None:

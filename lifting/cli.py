@@ -243,8 +243,13 @@ def _parse_flags(argv):
           f"(experiments/README.md). --show_config prints a config with the values a run would use.")
     sys.exit(0)
   try:
-    return flags.FLAGS(argv)
+    parsed = flags.FLAGS(argv)
   except flags.Error as e:
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    if "Traceback (most recent call last):" in lines:  # config_flags wraps the config file's own error in one.
+      given = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--config=")]
+      sys.exit(f"{_PROG}: error: the config file {given[-1] if given else 'experiments/demo.py'!r} failed to "
+               f"load: {lines[-1]}")
     sys.exit(f"{_PROG}: error: {e}")
   except Exception as e:  # pylint: disable=broad-except
     where = _config_file_frame(e)
@@ -253,6 +258,11 @@ def _parse_flags(argv):
     if isinstance(e, (AttributeError, KeyError, TypeError, ValueError)):
       _bad_override(e)
     raise
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  if not isinstance(flags.FLAGS.config, ml_collections.ConfigDict):
+    sys.exit(f"{_PROG}: error: the config file {flags.FLAGS['config'].config_filename!r}: get_config() returned "
+             f"{type(flags.FLAGS.config).__name__}, expected an ml_collections.ConfigDict")
+  return parsed
 
 
 def _config_file_frame(e: BaseException) -> str | None:

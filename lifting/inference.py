@@ -419,8 +419,11 @@ def _restore_lifter(workdir: str, config, lifter, layout: skeleton.Layout) -> tu
   try:
     step, tree = checkpoint.restore_subtree(
         folder, {"lifter": {prefix + "params": abstract["params"], prefix + "batch_stats": abstract["batch_stats"]}})
-  except checkpoint.CheckpointError as e:  # No step reads and verifies: damage, or another network than config.json's.
-    raise ValueError(f"{workdir}: {e} (a checkpoint that does not match its config.json fails the same way)") from None
+  except checkpoint.CheckpointMismatch as e:  # Another network than config.json's: nothing is damaged.
+    raise ValueError(f"{workdir}: config.json and the checkpoint's weights disagree ({e}); was config.json "
+                     "edited, or copied from another run?") from None
+  except checkpoint.CheckpointError as e:  # No step reads and verifies.
+    raise ValueError(f"{workdir}: {e}") from None
   if step is None:
     raise ValueError(f"{workdir}: no checkpoint in checkpoints/; train first (run.py --mode=train)")
   return {"params": tree["lifter"][prefix + "params"], "batch_stats": tree["lifter"][prefix + "batch_stats"]}, step
@@ -629,6 +632,7 @@ def lift_file(workdir: str | None, input_path: str, output: str, format: str | N
     raise ValueError(f"--track={track}: the input has tracks {sorted(set(tracks.tolist()))}")
   model = load(workdir, completion)
   lifted = dataclasses.replace(model.lift_keypoints(kp), tracks=tracks)
+  check_liftable(lifted, input_path)
   if track is not None:
     lifted = lifted.select(tracks == track)
   if smooth:  # Each track is one person's video, in frame order (lifting.smoothing; README).
@@ -647,6 +651,14 @@ def lift_file(workdir: str | None, input_path: str, output: str, format: str | N
   written = replace_folder(output, lambda tmp: write_outputs(lifted, tmp, meta, pictures, contact_sheet, animate,
                                                              viewer))
   return {**meta, "output": os.path.abspath(output), "files": written}
+
+
+def check_liftable(lifted: Lifted, input_path: str) -> None:
+  """Raises ``ValueError`` when no pose of ``lifted`` could be lifted: that is a wrong input or filter (as an empty
+  file is), not a result to write."""
+  if not lifted.valid.any():
+    raise ValueError(f"{input_path}: none of its {len(lifted):,} poses has enough usable joints to lift (8 of 14 "
+                     f"after conversion and --min_score; {int(lifted.degenerate.sum()):,} degenerate)")
 
 
 _OUTPUT_MARKERS = ("poses3d.json", "poses3d.npz")
@@ -691,7 +703,21 @@ def replace_folder(output: str, write) -> list[str]:
     if name.startswith((".lift-", ".lift_old-")) and len(parts) >= 3 and parts[1].isdigit() and \
         not _alive(int(parts[1])):
       shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
-  tmp = tempfile.mkdtemp(prefix=f".lift-{os.getpid()}-", dir=parent)
+  try:
+    tmp = tempfile.mkdtemp(prefix=f".lift-{os.getpid()}-", dir=parent)
+  except OSError as e:
+    raise ValueError(f"--output {output}: cannot write in {parent} ({e.strerror})") from None
+  umask = os.umask(0)
+  os.umask(umask)
+  os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the output is as readable as any folder made here.
+  import signal  # pylint: disable=g-import-not-at-top
+  import threading  # pylint: disable=g-import-not-at-top
+  handler = None
+  if threading.current_thread() is threading.main_thread():  # A kill (SIGTERM) unwinds, so the finally cleans up.
+    def stop(signum, frame):
+      del frame
+      raise SystemExit(128 + signum)
+    handler = signal.signal(signal.SIGTERM, stop)
   try:
     result = write(tmp)
     old = None
@@ -704,3 +730,5 @@ def replace_folder(output: str, write) -> list[str]:
     return result
   finally:
     shutil.rmtree(tmp, ignore_errors=True)
+    if handler is not None:
+      signal.signal(signal.SIGTERM, handler)

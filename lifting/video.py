@@ -100,6 +100,7 @@ def lift_video(workdir: str | None, input_path: str, output: str, detector=None,
     raise ValueError(f"--track={track}: the input has tracks {sorted(set(tracks.tolist()))}")
   model = inference.load(workdir, completion)
   lifted = dataclasses.replace(model.lift_keypoints(kp), tracks=tracks, times=frame_of / frames.fps)
+  inference.check_liftable(lifted, input_path)
   if track is not None:
     keep = tracks == track
     lifted, frame_of = lifted.select(keep), frame_of[keep]

@@ -132,8 +132,13 @@ def test_load_errors(tmp_path, run):
   other.mkdir()
   os.symlink(os.path.join(run[0], "checkpoints"), other / "checkpoints")
   (other / "config.json").write_text(json.dumps(config))
-  with pytest.raises(ValueError, match="does not match"):
+  steps = sorted(os.listdir(os.path.join(run[0], "checkpoints")))
+  with pytest.raises(ValueError, match=r"config.json and the checkpoint's weights disagree \(step \d+ stores "
+                     r"lifter/.* with shape \(\d+,?\d*\) where the config builds"):
     inference.load(str(other))
+  # A config problem, not damage: no step was set aside.
+  assert sorted(os.listdir(os.path.join(run[0], "checkpoints"))) == steps
+  assert not os.path.exists(os.path.join(run[0], "checkpoints.bad"))
 
 
 def _cli(*args):
@@ -175,7 +180,8 @@ def test_cli_bad_input_is_one_line_and_leaves_nothing(run, tmp_path):
 
 @pytest.mark.parametrize("name, content, layout", [
     ("empty.json", b"", None), ("nan.npy", None, "paper14"), ("wrong_joints.npy", np.zeros((3, 13, 2)), "paper14"),
-    ("bad_layout.npy", np.zeros((3, 14, 2)), "nope"), ("nothing.csv", b"x,y\n", "paper14")])
+    ("bad_layout.npy", np.zeros((3, 14, 2)), "nope"), ("nothing.csv", b"x,y\n", "paper14"),
+    ("no_usable_joint.npy", np.full((3, 14, 2), np.nan), "paper14")])
 def test_bad_inputs_name_the_file_and_leave_nothing(run, tmp_path, name, content, layout):
   path = tmp_path / name
   if isinstance(content, bytes):
@@ -312,3 +318,34 @@ def test_cli_tracks_two_people_in_an_openpose_folder(run, tmp_path):
   assert (one / "viewer.html").exists()
   res = _cli(f"--workdir={run[0]}", f"--input={folder}", f"--output={tmp_path / 'x'}", "--track=5")
   assert res.returncode != 0 and "--track=5: the input has tracks [0, 1]" in res.stderr
+
+
+def test_output_folder_permissions_a_kill_and_an_unwritable_parent(tmp_path, monkeypatch):
+  import signal  # pylint: disable=import-outside-toplevel
+  import tempfile  # pylint: disable=import-outside-toplevel
+
+  def write(folder):
+    with open(os.path.join(folder, "poses3d.json"), "w") as f:
+      f.write("{}")
+    return ["poses3d.json"]
+  out = tmp_path / "out"
+  inference.replace_folder(str(out), write)
+  umask = os.umask(0)
+  os.umask(umask)
+  assert os.stat(out).st_mode & 0o777 == 0o777 & ~umask  # Not mkdtemp's private 0700.
+
+  def killed(folder):
+    write(folder)
+    os.kill(os.getpid(), signal.SIGTERM)  # As `kill PID` would, half way through writing.
+  before = signal.getsignal(signal.SIGTERM)
+  with pytest.raises(SystemExit):
+    inference.replace_folder(str(tmp_path / "killed"), killed)
+  assert not (tmp_path / "killed").exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".lift-")]
+  assert signal.getsignal(signal.SIGTERM) is before
+
+  def denied(*args, **kwargs):
+    raise PermissionError(13, "Permission denied", str(tmp_path / ".lift-1-x"))
+  monkeypatch.setattr(tempfile, "mkdtemp", denied)
+  with pytest.raises(ValueError) as e:
+    inference.replace_folder(str(tmp_path / "other"), write)
+  assert str(e.value) == f"--output {tmp_path / 'other'}: cannot write in {tmp_path} (Permission denied)"

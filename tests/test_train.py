@@ -309,6 +309,19 @@ def test_run_py_rejects_unknown_config_field_before_training(tmp_path):
   assert not (tmp_path / "checkpoints").exists()
 
 
+def test_a_config_file_that_fails_or_returns_nothing_is_one_line(tmp_path):
+  out = _run_py("--config=experiments/tiny.py:gpu", "--show_config")
+  last = out.stderr.strip().splitlines()[-1]
+  assert out.returncode != 0 and "Traceback" not in out.stderr
+  assert last == ("run.py: error: the config file 'experiments/tiny.py:gpu' failed to load: ValueError: unknown "
+                  "config profile 'gpu': expected one of ('cpu', 'paper')"), out.stderr[-800:]
+  empty = tmp_path / "empty.py"
+  empty.write_text("def get_config():\n  return None\n")
+  out = _run_py(f"--config={empty}", "--show_config")
+  assert out.returncode != 0 and "Traceback" not in out.stderr
+  assert "get_config() returned NoneType, expected an ml_collections.ConfigDict" in out.stderr.strip().splitlines()[-1]
+
+
 def test_run_py_help_exits_0_and_show_config_prints_overrides(tmp_path):
   out = _run_py("--help")
   assert out.returncode == 0 and "--mode" in out.stdout and "experiments/default.py" in out.stdout, out.stderr[-500:]

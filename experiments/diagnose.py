@@ -32,6 +32,7 @@ def diagnose(workdir: str) -> dict:
   from ml_collections import config_dict  # pylint: disable=import-outside-toplevel
 
   from lifting import checkpoint, geometry, skeleton  # pylint: disable=import-outside-toplevel
+  from lifting import config as config_lib  # pylint: disable=import-outside-toplevel
   from lifting import evaluate as evaluate_lib  # pylint: disable=import-outside-toplevel
   from lifting import step as step_lib  # pylint: disable=import-outside-toplevel
   from lifting.data import pipeline  # pylint: disable=import-outside-toplevel
@@ -49,7 +50,7 @@ def diagnose(workdir: str) -> dict:
   finally:
     ckpt.close()
   data = pipeline.load(config, extra=False)
-  weights = evaluate_lib.reported_weights(config)
+  weights = config_lib.reported_weights(config)
   pred = evaluate_lib.make_lift_fn(models, config.c, mesh, flip_permutation=evaluate_lib.test_flip(config))(
       states.lifter, data.test_2d, weights)
   results = evaluate_lib.evaluate_poses(pred, data.test_3d, layout, data.test_actions)

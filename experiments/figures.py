@@ -15,6 +15,7 @@ from absl import logging
 from lifting import geometry
 from lifting import metrics
 from lifting import plots
+from lifting import config as config_lib
 from lifting import evaluate as evaluate_lib
 from lifting import step as step_lib
 from lifting.data import keypoints
@@ -47,7 +48,7 @@ class _Runs:
     states = ckpt.restore(template)
     ckpt.close()
     lift_all = evaluate_lib.make_lift_fn(models, config.c, mesh, flip_permutation=evaluate_lib.test_flip(config))
-    return lambda poses2d: lift_all(states.lifter, poses2d, evaluate_lib.reported_weights(config))
+    return lambda poses2d: lift_all(states.lifter, poses2d, config_lib.reported_weights(config))
 
 
 def _centred(poses: np.ndarray, layout) -> np.ndarray:

@@ -168,7 +168,7 @@ def main(argv):
 
 def _lift():
   import jax  # pylint: disable=g-import-not-at-top
-  from lifting import inference
+  from lifting import lift_files
   from lifting.data import bandai
   # Compiled lift functions persist between commands, so a second lift skips XLA's compile
   # ($LIFTING_CACHE/jax, default ~/.cache/lifting/jax; the same folder holds the parsed-BVH cache).
@@ -193,7 +193,7 @@ def _lift():
   if frames.is_media(_INPUT.value):
     _lift_video(workdir, min_score, completion)
     return
-  out = inference.lift_file(workdir, _INPUT.value, _OUTPUT.value, _FORMAT.value, _LAYOUT.value,
+  out = lift_files.lift_file(workdir, _INPUT.value, _OUTPUT.value, _FORMAT.value, _LAYOUT.value,
                             min_score, size, _PICTURES.value, _CONTACT_SHEET.value, _ANIMATE.value, completion,
                             _VIEWER.value, _SMOOTH.value, _TRACK.value)
   c = out["joint_counts"]

@@ -67,6 +67,12 @@ def _numbers(node, prefix=""):
       yield name, value
 
 
+def reported_weights(config) -> str:
+  """The weights whose errors results.json, the tables and lifts report (``eval.weights``; "raw" for configs saved
+  before the field existed)."""
+  return config.get("eval", {}).get("weights", "raw")
+
+
 def validate(config) -> None:
   """Raises ``ValueError`` naming the first inconsistent field of ``config``."""
   for name, value in _numbers(config):  # No NaN or infinity anywhere: each would crash a run after compiling.

@@ -148,11 +148,6 @@ def weights_kinds(config) -> tuple[str, ...]:
   return ("raw", "ema") if config.train.get("ema_decay", 0.0) > 0 else ("raw",)
 
 
-def reported_weights(config) -> str:
-  """The weights whose errors results.json and the tables report (``eval.weights``; "raw" for old configs)."""
-  return config.get("eval", {}).get("weights", "raw")
-
-
 def test_all(config, lift_all, states, data, writer=None, step=None) -> dict:
   """Evaluates every kind of weights (`weights_kinds`) on the test set; logs each with its prefix
   (``test/``, ``test_ema/``). Returns the reported weights' results with ``weights`` naming them and,
@@ -162,7 +157,7 @@ def test_all(config, lift_all, states, data, writer=None, step=None) -> dict:
 
 def test_all_and_poses(config, lift_all, states, data, writer=None, step=None) -> tuple[dict, np.ndarray]:
   """`test_all`, and the reported weights' lifts of the test poses ``[M, J, 3]`` (for pictures of them)."""
-  report = reported_weights(config)
+  report = config_lib.reported_weights(config)
   out, others, poses = {}, {}, None
   for kind in weights_kinds(config):
     pred = lift_all(states.lifter, data.test_2d, kind)
@@ -202,7 +197,7 @@ def generalisation(config, models: step_lib.Models, lift_all, lifter_state, data
                    sets: dict) -> dict:
   """Scores the reported weights of a training state with `score_sets` (a `lifting.inference.Model` of them)."""
   from lifting import inference  # pylint: disable=g-import-not-at-top  (the lift path, above this module)
-  weights = reported_weights(config)
+  weights = config_lib.reported_weights(config)
   variables = jax.device_get(lifter_state.variables(weights))
   model = inference.Model(config, models.lifter, variables, pipeline.normalization_stats(config, data))
   return score_sets(model, lambda x: lift_all(lifter_state, x, weights), config, data, sets, weights)

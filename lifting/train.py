@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -124,13 +123,6 @@ def flush_metrics(pending: list, writer: logs.MetricWriter | None) -> dict[str, 
   return means
 
 
-def write_normalization(workdir: str, config, data: pipeline.PoseData) -> None:
-  if jax.process_index() == 0:
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, "normalization.json"), "w") as f:
-      json.dump(pipeline.normalization_stats(config, data), f, indent=2)
-
-
 def _batch_text(config, data: pipeline.PoseData, window: int, num_devices: int) -> str:
   extra = 0 if data.extra_2d is None else len(data.extra_2d)
   windows, batch_extra = config_lib.batch_split(config, len(data.train_2d), extra, num_devices)
@@ -165,7 +157,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
   writer = logs.MetricWriter(workdir, enabled=jax.process_index() == 0)
   writer.write_config(config)
-  write_normalization(workdir, config, data)
+  pipeline.write_normalization(workdir, config, data)
   ckpt = checkpoint.Checkpointer(f"{workdir}/checkpoints", config.train.max_checkpoints, quarantine=True)
   try:
     return _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, init_key, train_key)

@@ -13,7 +13,7 @@ by default), lifts them with a model (`lifting.inference.load`) exactly as a key
   summary (``bvh_interpolated_frames``).
 
 Everything is written to a temporary folder and moved into place only when all of it succeeded
-(`lifting.inference.replace_folder`), so bad input leaves nothing behind.
+(`lifting.lift_files.replace_folder`), so bad input leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ import numpy as np
 from lifting import detector as detector_lib
 from lifting import frames as frames_lib
 from lifting import inference
+from lifting import lift_files
 from lifting import retarget
 from lifting import tracking
 
@@ -80,7 +81,7 @@ def lift_video(workdir: str | None, input_path: str, output: str, detector=None,
   ``min_score``: landmarks of lower visibility are missing; ``smooth``: Gaussian width in frames per track;
   ``fps``: the frame rate of image inputs; ``num_people``: the most people the default detector looks for in a
   frame. Returns a summary."""
-  inference.check_output(output)
+  lift_files.check_output(output)
   if not smooth >= 0:
     raise ValueError(f"--smooth: expected a width >= 0 frames, got {smooth}")
   frames = frames_lib.open_frames(input_path, max_side, fps)
@@ -100,7 +101,7 @@ def lift_video(workdir: str | None, input_path: str, output: str, detector=None,
     raise ValueError(f"--track={track}: the input has tracks {sorted(set(tracks.tolist()))}")
   model = inference.load(workdir, completion)
   lifted = dataclasses.replace(model.lift_keypoints(kp), tracks=tracks, times=frame_of / frames.fps)
-  inference.check_liftable(lifted, input_path)
+  lift_files.check_liftable(lifted, input_path)
   if track is not None:
     keep = tracks == track
     lifted, frame_of = lifted.select(keep), frame_of[keep]
@@ -151,7 +152,7 @@ def lift_video(workdir: str | None, input_path: str, output: str, detector=None,
     return [here.get(k) for k in track_ids[:4]]  # At most four 3D panels beside the frame.
 
   def write(tmp):
-    written = inference.write_outputs(lifted, tmp, meta, pictures, viewer=viewer)
+    written = lift_files.write_outputs(lifted, tmp, meta, pictures, viewer=viewer)
     if overlay:
       from lifting import overlay as overlay_lib  # pylint: disable=g-import-not-at-top
       if frames.kind == "image":
@@ -167,5 +168,5 @@ def lift_video(workdir: str | None, input_path: str, output: str, detector=None,
         written.append(name)
     return written
 
-  written = inference.replace_folder(output, write)
+  written = lift_files.replace_folder(output, write)
   return {**meta, "output": os.path.abspath(output), "files": written}

@@ -20,6 +20,7 @@ from experiments import tiny
 from lifting import checkpoint
 from lifting import evaluate
 from lifting import inference
+from lifting import lift_files
 from lifting import skeleton
 from lifting import step as step_lib
 from lifting import train
@@ -285,7 +286,7 @@ def test_lifts_are_whole_or_absent(tmp_path):
   (out / "stale.png").write_text("from an earlier lift")
   stale = tmp_path / ".lift-999999999-abc"  # A killed lift's temporary folder (no such process).
   stale.mkdir()
-  result = inference.lift_file(None, path, str(out), layout="coco17", pictures=0)
+  result = lift_files.lift_file(None, path, str(out), layout="coco17", pictures=0)
   assert result["valid_poses"] == 5 and result["degenerate_poses"] == 1
   assert sorted(os.listdir(out)) == ["poses3d.json", "poses3d.npz"]  # Replaced as a whole.
   assert not stale.exists() and not [n for n in os.listdir(tmp_path) if n.startswith(".lift")]
@@ -294,12 +295,12 @@ def test_lifts_are_whole_or_absent(tmp_path):
   (tmp_path / "mine").mkdir()
   (tmp_path / "mine" / "thesis.tex").write_text("")
   with pytest.raises(ValueError, match="holds other files than a lift's"):
-    inference.lift_file(None, path, str(tmp_path / "mine"), layout="coco17")
+    lift_files.lift_file(None, path, str(tmp_path / "mine"), layout="coco17")
   (tmp_path / "empty.json").write_text("[]")
   with pytest.raises(ValueError, match="--layout applies to array inputs"):
-    inference.lift_file(None, str(tmp_path / "empty.json"), str(out), layout="coco17")
+    lift_files.lift_file(None, str(tmp_path / "empty.json"), str(out), layout="coco17")
   with pytest.raises(ValueError, match="no poses"):
-    inference.lift_file(None, str(tmp_path / "empty.json"), str(out))
+    lift_files.lift_file(None, str(tmp_path / "empty.json"), str(out))
   assert sorted(os.listdir(out)) == ["poses3d.json", "poses3d.npz"]  # A failed lift leaves the output as it was.
 
 

@@ -11,6 +11,7 @@ import pytest
 from experiments import tiny
 from lifting import completion as completion_lib
 from lifting import inference
+from lifting import lift_files
 from lifting import skeleton
 from lifting import train
 from lifting.data import pipeline
@@ -193,7 +194,7 @@ def test_bad_inputs_name_the_file_and_leave_nothing(run, tmp_path, name, content
     np.save(path, content)
   out = tmp_path / "out"
   with pytest.raises(ValueError) as e:
-    inference.lift_file(run[0], str(path), str(out), layout=layout)
+    lift_files.lift_file(run[0], str(path), str(out), layout=layout)
   assert str(path) in str(e.value) and "\n" not in str(e.value).strip()
   assert not out.exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".lift-")]
 
@@ -270,20 +271,20 @@ def test_shipped_model_loads_without_a_workdir_and_lifts():
 def test_the_input_is_checked_before_any_model_is_loaded(tmp_path):
   missing = tmp_path / "nope.json"
   with pytest.raises(ValueError, match="nope.json"):  # Not "no config.json": the model is never looked at.
-    inference.lift_file(str(tmp_path / "no_such_run"), str(missing), str(tmp_path / "out"))
+    lift_files.lift_file(str(tmp_path / "no_such_run"), str(missing), str(tmp_path / "out"))
 
 
 def test_lift_file_smooths_a_video_when_asked(run, tmp_path):
   from lifting import smoothing  # pylint: disable=import-outside-toplevel
   arr = tmp_path / "seq.npy"
   np.save(arr, run[1][:12].astype(np.float32))
-  plain = inference.lift_file(run[0], str(arr), str(tmp_path / "a"), layout="paper14", pictures=0)
-  smooth = inference.lift_file(run[0], str(arr), str(tmp_path / "b"), layout="paper14", pictures=0, smooth=1.5)
+  plain = lift_files.lift_file(run[0], str(arr), str(tmp_path / "a"), layout="paper14", pictures=0)
+  smooth = lift_files.lift_file(run[0], str(arr), str(tmp_path / "b"), layout="paper14", pictures=0, smooth=1.5)
   assert plain["smooth_sigma_frames"] == 0 and smooth["smooth_sigma_frames"] == 1.5
   with np.load(tmp_path / "a" / "poses3d.npz") as a, np.load(tmp_path / "b" / "poses3d.npz") as b:
     np.testing.assert_allclose(b["poses3d"], smoothing.gaussian(a["poses3d"], 1.5, a["valid"]), rtol=1e-5, atol=1e-6)
   with pytest.raises(ValueError, match="--smooth"):
-    inference.lift_file(run[0], str(arr), str(tmp_path / "c"), layout="paper14", smooth=-1)
+    lift_files.lift_file(run[0], str(arr), str(tmp_path / "c"), layout="paper14", smooth=-1)
 
 
 def test_cli_tracks_two_people_in_an_openpose_folder(run, tmp_path):
@@ -329,7 +330,7 @@ def test_output_folder_permissions_a_kill_and_an_unwritable_parent(tmp_path, mon
       f.write("{}")
     return ["poses3d.json"]
   out = tmp_path / "out"
-  inference.replace_folder(str(out), write)
+  lift_files.replace_folder(str(out), write)
   umask = os.umask(0)
   os.umask(umask)
   assert os.stat(out).st_mode & 0o777 == 0o777 & ~umask  # Not mkdtemp's private 0700.
@@ -339,7 +340,7 @@ def test_output_folder_permissions_a_kill_and_an_unwritable_parent(tmp_path, mon
     os.kill(os.getpid(), signal.SIGTERM)  # As `kill PID` would, half way through writing.
   before = signal.getsignal(signal.SIGTERM)
   with pytest.raises(SystemExit):
-    inference.replace_folder(str(tmp_path / "killed"), killed)
+    lift_files.replace_folder(str(tmp_path / "killed"), killed)
   assert not (tmp_path / "killed").exists() and not [p for p in os.listdir(tmp_path) if p.startswith(".lift-")]
   assert signal.getsignal(signal.SIGTERM) is before
 
@@ -347,5 +348,5 @@ def test_output_folder_permissions_a_kill_and_an_unwritable_parent(tmp_path, mon
     raise PermissionError(13, "Permission denied", str(tmp_path / ".lift-1-x"))
   monkeypatch.setattr(tempfile, "mkdtemp", denied)
   with pytest.raises(ValueError) as e:
-    inference.replace_folder(str(tmp_path / "other"), write)
+    lift_files.replace_folder(str(tmp_path / "other"), write)
   assert str(e.value) == f"--output {tmp_path / 'other'}: cannot write in {tmp_path} (Permission denied)"

@@ -14,6 +14,7 @@ run each process's devices hold only that process's `shard` of the training set.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 
 import numpy as np
@@ -160,6 +161,16 @@ def normalization_stats(config, data: PoseData) -> dict:
           "dataset_scale": data.scale, "body_size": body, "source": config.data.source,
           "mean_pose": np.mean(data.train_2d, axis=0).round(6).tolist()}
 
+
+
+def write_normalization(workdir: str, config, data: PoseData) -> None:
+  """``normalization.json`` in ``workdir``: `normalization_stats`, what `lifting.inference.load` scales a user's
+  keypoints by (process 0 of a multi-host run writes it)."""
+  import jax  # pylint: disable=g-import-not-at-top
+  if jax.process_index() == 0:
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, "normalization.json"), "w") as f:
+      json.dump(normalization_stats(config, data), f, indent=2)
 
 def clean(seqs: PoseSequences, what: str) -> PoseSequences:
   """Cuts out frames whose 2D or 3D is non-finite or out of range, splitting their sequence.

@@ -317,7 +317,7 @@ def _read_json(path: str) -> dict:
 
 
 # The model that `load()` and ``--mode=lift`` use when given no workdir (lifting/pretrained/README.md).
-DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained", "bandai-adv-ss-td-body")
+DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained", "bandai-adv-ss-td-body-elev")
 LIFTER_FILE = "lifter.msgpack"  # An exported model's weights (`export`); a training workdir has checkpoints/ instead.
 
 

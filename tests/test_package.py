@@ -38,7 +38,7 @@ def test_wheel_installs_the_command_configs_and_shipped_model(tmp_path):
                                      capture_output=True, text=True, timeout=300)
   out = run("--mode=lift", "--input=walk.npy", "--layout=paper14", "--output=out", "--pictures=0")
   assert out.returncode == 0, out.stderr[-2000:]
-  assert str(target / "lifting" / "pretrained" / "bandai-adv-ss-td-body") in out.stdout
+  assert str(target / "lifting" / "pretrained" / "bandai-adv-ss-td-body-elev") in out.stdout
   assert (elsewhere / "out" / "poses3d.npz").exists()
   out = run("--show_config", "--config.train.num_steps=5")
   assert out.returncode == 0, out.stderr[-2000:]

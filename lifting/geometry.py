@@ -186,6 +186,14 @@ def inverse_rigid_transform(points: Array, rotation: Array, root: Array, c: floa
   return jnp.einsum("...ji,...nj->...ni", rotation, shifted) + root[..., None, :]
 
 
+def _check_root(name: str, points, root_joints: Sequence[int]) -> None:
+  if points.ndim < 2:
+    raise ValueError(f"{name}: expected an array of shape [..., J, D], got shape {tuple(points.shape)}")
+  bad = [j for j in root_joints if not -points.shape[-2] <= j < points.shape[-2]]
+  if not root_joints or bad:
+    raise ValueError(f"{name}: expected root joint indices in [0, {points.shape[-2]}), got {tuple(root_joints)}")
+
+
 def root_of(points: Array, root_joints: Sequence[int]) -> Array:
   """Root position: the mean of ``root_joints`` (the two hips in every layout here).
 
@@ -197,11 +205,7 @@ def root_of(points: Array, root_joints: Sequence[int]) -> Array:
     ``[..., D]``.
   """
   points = jnp.asarray(points)
-  if points.ndim < 2:
-    raise ValueError(f"root_of: expected an array of shape [..., J, D], got shape {tuple(points.shape)}")
-  bad = [j for j in root_joints if not -points.shape[-2] <= j < points.shape[-2]]
-  if not root_joints or bad:
-    raise ValueError(f"root_of: expected root joint indices in [0, {points.shape[-2]}), got {tuple(root_joints)}")
+  _check_root("root_of", points, root_joints)
   return points[..., list(root_joints), :].mean(axis=-2)
 
 
@@ -212,11 +216,7 @@ def root_centred(points: Array, root_joints: Sequence[int]) -> Array:
   """
   xp = np if isinstance(points, np.ndarray) else jnp
   points = xp.asarray(points)
-  if points.ndim < 2:
-    raise ValueError(f"root_centred: expected an array of shape [..., J, D], got shape {tuple(points.shape)}")
-  bad = [j for j in root_joints if not -points.shape[-2] <= j < points.shape[-2]]
-  if not root_joints or bad:
-    raise ValueError(f"root_centred: expected root joint indices in [0, {points.shape[-2]}), got {tuple(root_joints)}")
+  _check_root("root_centred", points, root_joints)
   return points - points[..., list(root_joints), :].mean(axis=-2, keepdims=True)
 
 

@@ -153,18 +153,30 @@ def _body_config():
   return config
 
 
-def test_denoising_body_scale_step_trains_every_term():
+def test_denoising_body_scale_step_with_learned_elevation_trains_every_term():
+  """One compiled step with every change beyond the paper that touches the lifter (one compilation for all)."""
   config = _body_config()
   config.model.denoise = True
   config.data.train_noise.share = 0.5
   config.loss.w_denoise = 10.0
+  config.rotation.learned_elevation = True
   before, after, metrics = one_step(config, steps=2)
   for term in ("adv", "loop_2d", "loop_3d", "temporal", "denoise"):
     assert np.isfinite(metrics[f"loss/{term}"]), term
   assert not np.allclose(jax.tree.leaves(before.lifter.params)[-1], jax.tree.leaves(after.lifter.params)[-1])
+  assert abs(metrics["camera/elevation_mean_deg"]) <= 30 and 0 <= metrics["camera/elevation_sd_deg"] <= 30
+  # The output layer's last unit is the elevation head; only the random rotations depend on it, so a change
+  # in its weights is learning through the rotated projections.
+  kernel = lambda s: s.lifter.params["ResidualMLP_0"]["Dense_1"]["kernel"]  # noqa: E731
+  assert kernel(before).shape[-1] == 14 * 3 + 1
+  assert not np.allclose(kernel(before)[:, -1], kernel(after)[:, -1])
+  config.rotation.elevation_limit = 2.0
+  with pytest.raises(ValueError, match="rotation.elevation_limit: expected an angle in"):
+    from lifting import config as config_lib  # pylint: disable=import-outside-toplevel
+    config_lib.validate(config)
+  config.rotation.elevation_limit = 0.5
   config.model.denoise = False
   with pytest.raises(ValueError, match="loss.w_denoise: the denoising term needs"):
-    from lifting import config as config_lib  # pylint: disable=import-outside-toplevel
     config_lib.validate(config)
 
 
@@ -196,23 +208,6 @@ def test_learned_elevation_head_is_sown_bounded_and_leaves_the_lift_unchanged():
     assert out.shape == (6, 14)
   with pytest.raises(ValueError, match="with_elevation needs train=True"):
     step_lib.lift(lifter, variables, pose, 10.0, train=False, with_elevation=True)
-
-
-def test_learned_elevation_step_trains_the_head_through_the_rotated_projections():
-  config = _body_config()
-  config.rotation.learned_elevation = True
-  before, after, metrics = one_step(config, steps=2)
-  for term in ("adv", "loop_2d", "loop_3d", "temporal"):
-    assert np.isfinite(metrics[f"loss/{term}"]), term
-  assert abs(metrics["camera/elevation_mean_deg"]) <= 30 and 0 <= metrics["camera/elevation_sd_deg"] <= 30
-  # The output layer's last unit is the elevation head; only the rotations depend on it.
-  kernel = lambda s: jax.tree.leaves(s.lifter.params["ResidualMLP_0"]["Dense_1"]["kernel"])[0]  # noqa: E731
-  assert kernel(before).shape[-1] == 14 + 1
-  assert not np.allclose(kernel(before)[:, -1], kernel(after)[:, -1])
-  config.rotation.elevation_limit = 2.0
-  with pytest.raises(ValueError, match="rotation.elevation_limit: expected an angle in"):
-    from lifting import config as config_lib  # pylint: disable=import-outside-toplevel
-    config_lib.validate(config)
 
 
 def test_generalisation_scores_the_lift_path_and_agrees_with_the_normalised_one_in_body_scale():

@@ -233,8 +233,15 @@ def _pose_metrics(pred, target, layout, views=False):
     out["yaw"] = subject_yaw(target, layout)
     mirrored = centred(depth_mirror(pred, layout))
   pred, target = centred(pred), centred(target)
-  # One Procrustes solve per pose serves PA-MPJPE, PCK and AUC.
-  errors = joint_errors(pred, target, "procrustes")
+  # One Procrustes solve per pose serves PA-MPJPE, PCK and AUC; the depth-mirrored lifts are solved in the same
+  # batch. Two SVDs in one program can deadlock on the CPU: jaxlib's LAPACK SVD kernel splits its batch over
+  # XLA's intra-op thread pool and blocks until the parts finish, so two of them running at once on a 2-thread
+  # pool (a 2-core machine) each wait for work that only the other's thread could run.
+  if views:
+    both = joint_errors(jnp.concatenate([pred, mirrored]), jnp.concatenate([target, target]), "procrustes")
+    errors, mirrored_errors = both[:len(pred)], both[len(pred):]
+  else:
+    errors = joint_errors(pred, target, "procrustes")
   out.update({
     "pa_mpjpe": errors.mean(axis=-1),
     "n_mpjpe": n_mpjpe(pred, target),
@@ -244,7 +251,7 @@ def _pose_metrics(pred, target, layout, views=False):
     "limb_ratio_error": jnp.abs(limb_ratios(pred, layout) - limb_ratios(target, layout)).mean(axis=-1),
   })
   if views:
-    out["depth_flipped"] = joint_errors(mirrored, target, "procrustes").mean(axis=-1) < out["pa_mpjpe"]
+    out["depth_flipped"] = mirrored_errors.mean(axis=-1) < out["pa_mpjpe"]
     out["depth_spread"] = depth_spread(pred) / jnp.maximum(depth_spread(target), 1e-9)
   return out
 

@@ -439,3 +439,16 @@ def test_depth_spread_ratio_sees_a_flattened_lift():
   c = target - root
   want = np.sqrt((c[..., 2] ** 2).mean(-1)) / np.sqrt((c[..., :2] ** 2).sum(-1).mean(-1))
   np.testing.assert_allclose(metrics.depth_spread(c), want, rtol=1e-5)
+
+
+def test_the_evaluation_program_holds_one_svd():
+  """Two SVD kernels in one CPU program can deadlock on a 2-thread pool (jaxlib's LAPACK SVD blocks on parts of its
+  batch it queued to that pool): the depth-mirrored lifts are solved in the same batch as the lifts."""
+  import re  # pylint: disable=import-outside-toplevel
+  layout = skeleton.get_layout("paper14")
+  rng = np.random.default_rng(0)
+  pred = rng.normal(size=(16, 14, 3)).astype(np.float32) + np.float32([0, 0, 5])
+  target = rng.normal(size=(16, 14, 3)).astype(np.float32) + np.float32([0, 0, 5])
+  hlo = metrics._pose_metrics.lower(pred, target, layout, True).compile().as_text()  # pylint: disable=protected-access
+  calls = re.findall(r'custom_call_target="([^"]+)"', hlo)
+  assert len([c for c in calls if "gesdd" in c or "gesvd" in c or "svd" in c.lower()]) == 1, calls

@@ -222,10 +222,6 @@ class Checkpointer:
       raise CheckpointError(f"saving the checkpoint of step {step} in {self.directory} failed: {_reason(e)}") from None
     self._pending = (int(step), sums)
 
-  def wait(self) -> None:
-    """Finishes (and checksums) an asynchronous save in flight; nothing when none is."""
-    self._finish_pending()
-
   def _finish_pending(self) -> None:
     if self._manager is None:
       return

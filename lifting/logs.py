@@ -16,36 +16,6 @@ import jax
 from absl import logging
 
 
-class _Events:
-  """TensorBoard event files written in the calling thread, through tensorboardX's record writer and summary
-  protos (no TensorFlow). tensorboardX's ``SummaryWriter`` hands events to a thread of its own, which then
-  serialises protobufs while the main thread waits on JAX; writing here keeps the run to one Python thread of
-  our own beside Orbax's."""
-
-  def __init__(self, logdir: str):
-    from tensorboardX import event_file_writer  # pylint: disable=g-import-not-at-top
-    os.makedirs(logdir, exist_ok=True)
-    self._writer = event_file_writer.EventsWriter(os.path.join(logdir, "events"))
-
-  def _write(self, summary, step: int) -> None:
-    from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
-    self._writer.write_event(event_pb2.Event(summary=summary, wall_time=time.time(), step=int(step)))
-
-  def add_scalar(self, tag: str, value: float, step: int) -> None:
-    from tensorboardX import summary  # pylint: disable=g-import-not-at-top
-    self._write(summary.scalar(tag, float(value)), step)
-
-  def add_image(self, tag: str, image, step: int, dataformats: str = "HWC") -> None:
-    from tensorboardX import summary  # pylint: disable=g-import-not-at-top
-    self._write(summary.image(tag, image, dataformats=dataformats), step)
-
-  def flush(self) -> None:
-    self._writer.flush()
-
-  def close(self) -> None:
-    self._writer.close()
-
-
 class MetricWriter:
   """Writes scalars to ``metrics.jsonl`` and TensorBoard event files in ``workdir``."""
 
@@ -88,7 +58,9 @@ class MetricWriter:
       return
     try:
       if self._tb is None:
-        self._tb = _Events(os.path.join(self.workdir, "tensorboard"))
+        # tensorboardX writes event files without pulling in TensorFlow.
+        import tensorboardX  # pylint: disable=g-import-not-at-top
+        self._tb = tensorboardX.SummaryWriter(os.path.join(self.workdir, "tensorboard"))
       write(self._tb)
       self._tb.flush()
     except Exception as e:  # pylint: disable=broad-except

@@ -221,7 +221,6 @@ def _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, in
         check_pending(pending)  # Every step since the last log, and the states themselves: never save a NaN.
         check_states_finite(step, states)
       if data.test_3d is not None and (step % t.eval_every == 0 or step == last):
-        ckpt.wait()  # No save's threads run beside an evaluation's transfers (the one place a run was seen to hang).
         t0 = time.perf_counter()
         results, pred3d = evaluate_lib.test_all_and_poses(config, lift_all, states, data if step == last else
                                                           intermediate, writer, step)

@@ -213,11 +213,11 @@ def test_torn_and_malformed_log_lines_are_dropped_on_resume(reference, tmp_path,
 
 def test_tensorboard_failures_never_stop_a_run_and_a_failed_save_stops_it_at_once(tmp_path, monkeypatch, caplog):
   import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
-  from tensorboardX import event_file_writer  # pylint: disable=import-outside-toplevel
+  import tensorboardX  # pylint: disable=import-outside-toplevel
 
   def full(*args, **kwargs):
     raise OSError(28, "No space left on device")
-  monkeypatch.setattr(event_file_writer.EventsWriter, "write_event", full)
+  monkeypatch.setattr(tensorboardX.SummaryWriter, "add_scalar", full)
   monkeypatch.setattr(ocp.CheckpointManager, "save", full)
   # The events fail from the first log on (step 1) and are turned off; the run goes on to its first save.
   with pytest.raises(checkpoint.CheckpointError, match=r"step 2 .* failed: OSError: \[Errno 28\] No space left"):

@@ -221,7 +221,8 @@ def _lift_video(workdir, min_score, completion):
                          max_side=_MAX_SIDE.value, fps=_FPS.value, completion=completion,
                          bvh_height_m=_BVH_HEIGHT.value, num_people=_NUM_PEOPLE.value)
   gaps = f"; no person in {len(out['gaps'])} frames (gaps)" if out["gaps"] else ""
-  scaled = f", downscaled from {out['downscaled_from'][0]}x{out['downscaled_from'][1]}" if out["downscaled_from"] else ""
+  original = out["downscaled_from"]
+  scaled = f", downscaled from {original[0]}x{original[1]}" if original else ""
   several = f" in {len(out['tracks'])} tracks" if len(out["tracks"]) > 1 else ""
   print(f"lifted {out['valid_poses']:,} of {out['num_poses']:,} poses{several} from {out['frames']:,} frames "
         f"({out['frame_size'][0]}x{out['frame_size'][1]}{scaled}, {out['fps']:g} fps){gaps} with step {out['step']} "

@@ -155,5 +155,6 @@ def detect(frames, detector, progress=None) -> tuple[keypoints_lib.Keypoints, np
   kp = keypoints_lib.Keypoints(np.where(mask[..., None], poses, np.nan).astype(np.float32), mask,
                                np.zeros_like(mask), np.where(mask, scores, 0.0).astype(np.float32), layout.name,
                                tuple(ids), frames.path,
-                               {"poses": len(ids), "frames": count, "frames_without_person": count - len(set(frame_of))})
+                               {"poses": len(ids), "frames": count,
+                                "frames_without_person": count - len(set(frame_of))})
   return kp, np.asarray(frame_of, np.int64), count

@@ -96,25 +96,28 @@ def _scaled(size: tuple[int, int], max_side: int) -> tuple[int, int]:
   return max(2, int(round(w * f / 2)) * 2), max(2, int(round(h * f / 2)) * 2)  # Even sizes: what encoders need.
 
 
-def _read_image(path: str, size: tuple[int, int] | None = None) -> np.ndarray:
+def _with_image(path: str, use):
+  """``use(image)`` of the Pillow image at ``path``, EXIF rotation applied; `FramesError` if it cannot be read."""
   from PIL import Image, ImageOps  # pylint: disable=g-import-not-at-top  (Pillow comes with matplotlib)
   try:
     with Image.open(path) as im:
-      im = ImageOps.exif_transpose(im).convert("RGB")
-      if size is not None and im.size != tuple(size):
-        im = im.resize(tuple(size), Image.BILINEAR)
-      return np.asarray(im, np.uint8)
+      return use(ImageOps.exif_transpose(im))
   except (OSError, ValueError, Image.DecompressionBombError) as e:
     raise FramesError(path, f"not a readable image ({type(e).__name__}: {' '.join(str(e).split())})") from None
+
+
+def _read_image(path: str, size: tuple[int, int] | None = None) -> np.ndarray:
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+
+  def frame(im):
+    im = im.convert("RGB")
+    return np.asarray(im if size is None or im.size == tuple(size) else im.resize(tuple(size), Image.BILINEAR),
+                      np.uint8)
+  return _with_image(path, frame)
 
 
 def _image_size(path: str) -> tuple[int, int]:
-  from PIL import Image, ImageOps  # pylint: disable=g-import-not-at-top
-  try:
-    with Image.open(path) as im:
-      return ImageOps.exif_transpose(im).size
-  except (OSError, ValueError, Image.DecompressionBombError) as e:
-    raise FramesError(path, f"not a readable image ({type(e).__name__}: {' '.join(str(e).split())})") from None
+  return _with_image(path, lambda im: im.size)
 
 
 @contextlib.contextmanager

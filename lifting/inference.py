@@ -42,9 +42,12 @@ from absl import logging
 
 from lifting import completion as completion_lib
 from lifting import config as config_lib
-from lifting import geometry, skeleton
+from lifting import geometry
 from lifting import models as models_lib
-from lifting.data import keypoints, pipeline, wild
+from lifting import skeleton
+from lifting.data import keypoints
+from lifting.data import pipeline
+from lifting.data import wild
 
 OBSERVED, COMPLETED, MISSING = 0, 1, 2
 FLAG_NAMES = skeleton.JOINT_FLAGS
@@ -522,6 +525,3 @@ def _canonical_pose(layout: skeleton.Layout) -> np.ndarray:
                      "built-in fallback pose; retrain to write one")
   demo = synthetic.make_demo_data(seed=0, num_train_sequences=1, num_test_sequences=1, num_frames=1, num_cameras=1)
   return np.asarray(demo.train_2d.reshape(-1, layout.num_joints, 2)[0], np.float64)
-
-
-# ---- Files in, files out: `run.py --mode=lift` ----

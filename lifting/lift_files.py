@@ -94,8 +94,7 @@ def lift_file(workdir: str | None, input_path: str, output: str, format: str | N
               contact_sheet: int = 0, animate: bool = False, completion: str | None = "auto",
               viewer: bool = False, smooth: float = 0.0, track: int | None = None) -> dict:
   """Reads a keypoint file, lifts it with the model in ``workdir`` (`lifting.inference.load`; ``None``: the
-  shipped model) and
-  writes the results to ``output``.
+  shipped model) and writes the results to ``output``.
 
   With several people in a frame (OpenPose folders, COCO files with image ids in frame order) the poses
   are grouped into tracks (`lifting.tracking`): every output carries its track, movies and viewers
@@ -114,14 +113,8 @@ def lift_file(workdir: str | None, input_path: str, output: str, format: str | N
   if len(kp) == 0:
     raise ValueError(f"{input_path}: no poses to lift")
   kp = inference.restrict(kp, min_score, image_size)  # Per joint of the file's own layout, before conversion.
-  if not smooth >= 0:
-    raise ValueError(f"--smooth: expected a width >= 0 frames, got {smooth}")
-  frames = tracking.frames_of(kp.ids)
-  # One person per frame (a video, or single images) is one track; several per frame are tracked.
-  tracks = tracking.assign(kp.poses, kp.mask, frames) if len(frames) > len(set(frames.tolist())) else \
-      np.zeros(len(kp), np.int64)
-  if track is not None and track not in set(tracks.tolist()):
-    raise ValueError(f"--track={track}: the input has tracks {sorted(set(tracks.tolist()))}")
+  check_smooth(smooth)
+  tracks = assign_tracks(kp, tracking.frames_of(kp.ids), track)
   model = inference.load(workdir, completion)
   lifted = dataclasses.replace(model.lift_keypoints(kp), tracks=tracks)
   check_liftable(lifted, input_path)
@@ -134,15 +127,35 @@ def lift_file(workdir: str | None, input_path: str, output: str, format: str | N
       rows = np.flatnonzero(lifted.tracks == t)
       poses3d[rows] = smoothing.gaussian(lifted.poses3d[rows], smooth, lifted.valid[rows])
     lifted = dataclasses.replace(lifted, poses3d=poses3d)
-  counts = {name: int((lifted.flags[lifted.valid] == k).sum()) for k, name in enumerate(FLAG_NAMES)}
-  meta = {"model": model.workdir, "step": model.step, "input": os.path.abspath(input_path), "input_layout": kp.layout,
-          "num_poses": len(lifted), "valid_poses": int(lifted.valid.sum()), "joint_counts": counts,
-          "completion": model.completion is not None, "smooth_sigma_frames": smooth,
-          "tracks": sorted(set(lifted.tracks.tolist())), "track": track,
-          "degenerate_poses": int(lifted.degenerate.sum())}
+  meta = summary(model, lifted, input_path, kp.layout, smooth, track)
   written = replace_folder(output, lambda tmp: write_outputs(lifted, tmp, meta, pictures, contact_sheet, animate,
                                                              viewer))
   return {**meta, "output": os.path.abspath(output), "files": written}
+
+
+def check_smooth(smooth: float) -> None:
+  if not smooth >= 0:
+    raise ValueError(f"--smooth: expected a width >= 0 frames, got {smooth}")
+
+
+def assign_tracks(kp, frames: np.ndarray, track: int | None) -> np.ndarray:
+  """``[N]`` track of each pose of ``kp`` seen in ``frames [N]``: one person per frame (a video, or single images)
+  is one track, several per frame are tracked (`lifting.tracking`). Raises for a ``--track`` the input lacks."""
+  several = len(frames) > len(set(frames.tolist()))
+  tracks = tracking.assign(kp.poses, kp.mask, frames) if several else np.zeros(len(kp), np.int64)
+  if track is not None and track not in set(tracks.tolist()):
+    raise ValueError(f"--track={track}: the input has tracks {sorted(set(tracks.tolist()))}")
+  return tracks
+
+
+def summary(model, lifted: Lifted, input_path: str, input_layout: str, smooth: float, track: int | None) -> dict:
+  """What every lift's ``poses3d.json`` and return value say about it: model, input, counts, tracks."""
+  counts = {name: int((lifted.flags[lifted.valid] == k).sum()) for k, name in enumerate(FLAG_NAMES)}
+  return {"model": model.workdir, "step": model.step, "input": os.path.abspath(input_path),
+          "input_layout": input_layout, "num_poses": len(lifted), "valid_poses": int(lifted.valid.sum()),
+          "joint_counts": counts, "completion": model.completion is not None, "smooth_sigma_frames": smooth,
+          "tracks": sorted(set(lifted.tracks.tolist())), "track": track,
+          "degenerate_poses": int(lifted.degenerate.sum())}
 
 
 def check_liftable(lifted: Lifted, input_path: str) -> None:

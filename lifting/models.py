@@ -153,9 +153,9 @@ class Lifter(nn.Module):
   units of ``c`` times the normalised 2D, like the depth offsets) and the depth offset; see `lifted_points`.
 
   With ``elevation`` (ElePose, Wandt et al., CVPR 2022) one more output unit estimates the camera's elevation
-  above the subject, in radians within ``(-elevation_limit, elevation_limit)``. It is not part of the return value (the lift is the same
-  either way): it is sown as ``intermediates/elevation [...]`` for the train step, which turns each pose
-  upright by it before the random rotation (`lifting.step.make_update`).
+  above the subject, in radians within ``(-elevation_limit, elevation_limit)``. It is not part of the return
+  value (the lift is the same either way): it is sown as ``intermediates/elevation [...]`` for the train step,
+  which turns each pose upright by it before the random rotation (`lifting.step.make_update`).
   """
   width: int = 1024
   num_blocks: int = 4

@@ -1,5 +1,5 @@
-"""``overlay.mp4`` (``overlay.png`` for one image): a clip's own frames with each person's 2D skeleton drawn on them, beside each track's 3D
-lift turning slowly about its vertical axis.
+"""``overlay.mp4`` (``overlay.png`` for one image): a clip's own frames with each person's 2D skeleton drawn on
+them, beside each track's 3D lift turning slowly about its vertical axis.
 
 Drawing is plain numpy (thick segments stamped into the frame), so a frame costs well under a millisecond and
 the clip is written while it is decoded a second time (`lifting.frames.Frames.read`): nothing holds the whole

@@ -28,7 +28,6 @@ from lifting import frames as frames_lib
 from lifting import inference
 from lifting import lift_files
 from lifting import retarget
-from lifting import tracking
 
 # MediaPipe's landmark visibility below which a joint is taken as missing (and completed, as in any lift).
 MIN_VISIBILITY = 0.5
@@ -82,8 +81,7 @@ def lift_video(workdir: str | None, input_path: str, output: str, detector=None,
   ``fps``: the frame rate of image inputs; ``num_people``: the most people the default detector looks for in a
   frame. Returns a summary."""
   lift_files.check_output(output)
-  if not smooth >= 0:
-    raise ValueError(f"--smooth: expected a width >= 0 frames, got {smooth}")
+  lift_files.check_smooth(smooth)
   frames = frames_lib.open_frames(input_path, max_side, fps)
   own = detector is None
   if own:
@@ -95,10 +93,7 @@ def lift_video(workdir: str | None, input_path: str, output: str, detector=None,
       detector.close()
   frames = dataclasses.replace(frames, num_frames=num_frames)
   kp = inference.restrict(kp, min_score)
-  several = len(frame_of) > len(set(frame_of.tolist()))
-  tracks = tracking.assign(kp.poses, kp.mask, frame_of) if several else np.zeros(len(kp), np.int64)
-  if track is not None and track not in set(tracks.tolist()):
-    raise ValueError(f"--track={track}: the input has tracks {sorted(set(tracks.tolist()))}")
+  tracks = lift_files.assign_tracks(kp, frame_of, track)
   model = inference.load(workdir, completion)
   lifted = dataclasses.replace(model.lift_keypoints(kp), tracks=tracks, times=frame_of / frames.fps)
   lift_files.check_liftable(lifted, input_path)
@@ -119,14 +114,11 @@ def lift_video(workdir: str | None, input_path: str, output: str, detector=None,
           poses3d[r] = smoothed[frame_of[r] - first]
     lifted = dataclasses.replace(lifted, poses3d=poses3d)
   gaps = sorted(set(range(num_frames)) - set(frame_of.tolist()))
-  counts = {name: int((lifted.flags[lifted.valid] == k).sum()) for k, name in enumerate(inference.FLAG_NAMES)}
-  meta = {"model": model.workdir, "step": model.step, "input": os.path.abspath(input_path), "input_kind": frames.kind,
-          "input_layout": kp.layout, "detector": type(detector).__name__, "fps": frames.fps,
-          "frames": num_frames, "frame_size": list(frames.size),
+  meta = {**lift_files.summary(model, lifted, input_path, kp.layout, smooth, track), "input_kind": frames.kind,
+          "detector": type(detector).__name__, "fps": frames.fps, "frames": num_frames,
+          "frame_size": list(frames.size),
           "downscaled_from": None if frames.downscaled_from is None else list(frames.downscaled_from),
-          "gaps": gaps, "num_poses": len(lifted), "valid_poses": int(lifted.valid.sum()), "joint_counts": counts,
-          "min_score": min_score, "completion": model.completion is not None, "smooth_sigma_frames": smooth,
-          "tracks": track_ids, "track": track, "degenerate_poses": int(lifted.degenerate.sum())}
+          "gaps": gaps, "min_score": min_score}
   motions = {}
   if bvh:  # Solved before anything is written, so its gaps are in poses3d.json too.
     meta["bvh_interpolated_frames"] = {}

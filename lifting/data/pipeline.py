@@ -162,7 +162,6 @@ def normalization_stats(config, data: PoseData) -> dict:
           "mean_pose": np.mean(data.train_2d, axis=0).round(6).tolist()}
 
 
-
 def write_normalization(workdir: str, config, data: PoseData) -> None:
   """``normalization.json`` in ``workdir``: `normalization_stats`, what `lifting.inference.load` scales a user's
   keypoints by (process 0 of a multi-host run writes it)."""
@@ -171,6 +170,7 @@ def write_normalization(workdir: str, config, data: PoseData) -> None:
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "normalization.json"), "w") as f:
       json.dump(normalization_stats(config, data), f, indent=2)
+
 
 def clean(seqs: PoseSequences, what: str) -> PoseSequences:
   """Cuts out frames whose 2D or 3D is non-finite or out of range, splitting their sequence.

@@ -42,12 +42,12 @@ def main(argv):
   from experiments import adv_ss_td  # pylint: disable=import-outside-toplevel
   from lifting import checkpoint  # pylint: disable=import-outside-toplevel
   from lifting import skeleton  # pylint: disable=import-outside-toplevel
-  from lifting import step as step_lib  # pylint: disable=import-outside-toplevel
+  from lifting import train_step  # pylint: disable=import-outside-toplevel
 
   config = adv_ss_td.get_config("paper")
   layout = skeleton.get_layout(config.layout)
-  states = step_lib.init_states(config, step_lib.build_models(config), layout, jax.random.key(0),
-                                step_lib.make_mesh())
+  states = train_step.init_states(config, train_step.build_models(config), layout, jax.random.key(0),
+                                train_step.make_mesh())
   jax.block_until_ready(states)
   leaves = jax.tree.leaves(states)
   nbytes = sum(x.size * x.dtype.itemsize for x in leaves)

@@ -9,10 +9,10 @@ from typing import Any
 
 import jax
 
-from lifting import config as config_lib
+from lifting import configs
 from lifting import skeleton
 from lifting import pool as pool_lib
-from lifting import step as step_lib
+from lifting import train_step
 from lifting.data import pipeline
 
 
@@ -21,20 +21,20 @@ class StepSetup:
   layout: skeleton.Layout
   data: pipeline.PoseData
   mesh: Any
-  models: step_lib.Models
-  states: step_lib.TrainStates
+  models: train_step.Networks
+  states: train_step.TrainStates
   pool: dict
 
 
 def setup(config, key=None) -> StepSetup:
   """Validates ``config`` and builds everything its train step needs, on all devices; the states from
   ``key`` (default ``key(0)``)."""
-  config_lib.validate(config)
+  configs.validate(config)
   layout = skeleton.get_layout(config.layout)
   data = pipeline.load(config)
-  mesh = step_lib.make_mesh()
-  models = step_lib.build_models(config)
-  states = step_lib.init_states(config, models, layout, jax.random.key(0) if key is None else key, mesh)
+  mesh = train_step.make_mesh()
+  models = train_step.build_models(config)
+  states = train_step.init_states(config, models, layout, jax.random.key(0) if key is None else key, mesh)
   return StepSetup(layout, data, mesh, models, states, pool_lib.make_pool(config, data, mesh))
 
 

@@ -102,15 +102,16 @@ def case_config(width: int, batch: int):
 def run_case(width: int, batch: int, repeats: int) -> dict:
   """Compiles and times the full step at ``width`` and ``batch`` (in this process)."""
   from benchmarks import common  # pylint: disable=import-outside-toplevel
-  from lifting import config as config_lib  # pylint: disable=import-outside-toplevel
+  from lifting import configs  # pylint: disable=import-outside-toplevel
   from lifting import pool as pool_lib  # pylint: disable=import-outside-toplevel
-  from lifting import step as step_lib  # pylint: disable=import-outside-toplevel
+  from lifting import train_step  # pylint: disable=import-outside-toplevel
 
   config = case_config(width, batch)
   s = common.setup(config)
   layout, mesh, models, pool = s.layout, s.mesh, s.models, s.pool
   k = config.train.steps_per_call
-  step = step_lib.compile_train_step(step_lib.make_multi_step(step_lib.make_train_step(config, models, layout, mesh), k), mesh)
+  step_fn = train_step.make_train_step(config, models, layout, mesh)
+  step = train_step.compile_train_step(train_step.make_multi_step(step_fn, k), mesh)
   key = jax.random.key(1)
   t0 = time.perf_counter()
   compiled = step.lower(s.states, pool, key).compile()
@@ -131,11 +132,11 @@ def run_case(width: int, batch: int, repeats: int) -> dict:
   times = [t / steps for t in times]
   median /= steps
   # The input pipeline's cost: the same steps on one batch drawn beforehand (no draw in the step).
-  windows, _ = config_lib.batch_split(config, s.data.train_2d.shape[0], 0, mesh.size)
-  draw = jax.jit(lambda pool, key: pool_lib.draw_batch(pool, key, windows, config_lib.window_offsets(config), mesh))
+  windows, _ = configs.batch_split(config, s.data.train_2d.shape[0], 0, mesh.size)
+  draw = jax.jit(lambda pool, key: pool_lib.draw_batch(pool, key, windows, configs.window_offsets(config), mesh))
   drawn = draw(pool, key)
-  update = step_lib.make_update(config, models, layout)
-  fixed = step_lib.compile_train_step(step_lib.make_multi_step(update, k), mesh)
+  update = train_step.make_update(config, models, layout)
+  fixed = train_step.compile_train_step(train_step.make_multi_step(update, k), mesh)
   box["states"] = fixed(box["states"], drawn, key)[0]
 
   def fixed_repetition():

@@ -7,7 +7,7 @@ for a bandai model, the generalisation sets (dataset-1's contents, other bodies)
 The model's own ``config.json`` names the data and protocol; ``--bandai_root`` points it at your copy of
 the Bandai Namco data. Every set is scored as users get it, through `lifting.inference.Model.lift` from pixels,
 beside the normalised path of training (`Model.lift_normalised`) and the flat pose
-(`lifting.evaluate.score_sets`); the test split also with the training run's own metrics. Prints JSON.
+(`lifting.evaluators.score_sets`); the test split also with the training run's own metrics. Prints JSON.
 """
 
 import json
@@ -24,7 +24,7 @@ _GENERAL = flags.DEFINE_bool("generalisation", True, "Also score the generalisat
 def main(argv):
   del argv
   from experiments import default  # pylint: disable=import-outside-toplevel
-  from lifting import evaluate as evaluate_lib  # pylint: disable=import-outside-toplevel
+  from lifting import evaluators  # pylint: disable=import-outside-toplevel
   from lifting import inference  # pylint: disable=import-outside-toplevel
   from lifting.data import pipeline  # pylint: disable=import-outside-toplevel
 
@@ -41,11 +41,11 @@ def main(argv):
   except (ValueError, OSError) as e:
     sys.exit(f"shipped_model: error: {e}")
   pred = model.lift_normalised(data.test_2d)
-  results = evaluate_lib.evaluate_poses(pred, data.test_3d, data.layout, data.test_actions)
-  flat = evaluate_lib.baselines(data, config.c)["flat"]
-  scores = evaluate_lib.score_sets(model, model.lift_normalised, config, data, sets)
+  results = evaluators.evaluate_poses(pred, data.test_3d, data.layout, data.test_actions)
+  flat = evaluators.baselines(data, config.c)["flat"]
+  scores = evaluators.score_sets(model, model.lift_normalised, config, data, sets)
   keys = ("pa_mpjpe", "n_mpjpe", "pck", "auc", "depth_flip_rate", "worst_yaw_pa_mpjpe")
-  print(json.dumps({"model": model.workdir, "step": model.step, "protocol": evaluate_lib.protocol(config),
+  print(json.dumps({"model": model.workdir, "step": model.step, "protocol": evaluators.protocol(config),
                     "num_poses": int(len(pred)), **{k: round(float(results[k]), 4) for k in keys},
                     "flat_pa_mpjpe": round(float(flat["pa_mpjpe"]), 4), "generalisation": scores}, indent=2))
 

@@ -18,9 +18,9 @@ from ml_collections import config_flags
 import jax
 
 from benchmarks import common
-from lifting import config as config_lib
+from lifting import configs
 from lifting import pool as pool_lib
-from lifting import step as step_lib
+from lifting import train_step
 
 config_flags.DEFINE_config_file("config", "experiments/default.py", "Config to time.", lock_config=True)
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed steps after warm-up.")
@@ -32,11 +32,11 @@ def main(_):
   s = common.setup(config)
   layout, mesh, models, states, pool = s.layout, s.mesh, s.models, s.states, s.pool
   n = _WARMUP.value + _STEPS.value + 1
-  window = config_lib.window_offsets(config)
+  window = configs.window_offsets(config)
   key = jax.random.key(1)
-  step_fn = step_lib.compile_train_step(step_lib.make_train_step(config, models, layout, mesh), mesh)
+  step_fn = train_step.compile_train_step(train_step.make_train_step(config, models, layout, mesh), mesh)
   # The same update on one batch already on the device: the difference is what input costs.
-  update_fn = step_lib.compile_train_step(step_lib.make_update(config, models, layout), mesh)
+  update_fn = train_step.compile_train_step(train_step.make_update(config, models, layout), mesh)
   batch = jax.jit(lambda p, k: pool_lib.draw_batch(p, k, config.train.batch_size // len(window), window,
                                                         mesh))(pool, key)
   t0 = time.perf_counter()

@@ -55,8 +55,8 @@ def run(variant: str, seed: int) -> dict:
   import jax  # pylint: disable=import-outside-toplevel
   from benchmarks import common  # pylint: disable=import-outside-toplevel
   from experiments import adv_ss_td  # pylint: disable=import-outside-toplevel
-  from lifting import evaluate as evaluate_lib  # pylint: disable=import-outside-toplevel
-  from lifting import step as step_lib  # pylint: disable=import-outside-toplevel
+  from lifting import evaluators  # pylint: disable=import-outside-toplevel
+  from lifting import train_step  # pylint: disable=import-outside-toplevel
 
   config = adv_ss_td.get_config("cpu")
   # The CPU profile as it was when this benchmark was run (before the converged recipe), so that its
@@ -71,8 +71,8 @@ def run(variant: str, seed: int) -> dict:
     config.data.bandai.root = os.path.join(_DATA.value, "bandai_namco_motion")
   config.model.update(VARIANTS[variant][0])
   s = common.setup(config, key=jax.random.split(jax.random.key(seed))[0])
-  step = step_lib.compile_train_step(step_lib.make_train_step(config, s.models, s.layout, s.mesh), s.mesh)
-  lift_all = evaluate_lib.make_lift_fn(s.models, config.c, s.mesh, flip_permutation=evaluate_lib.test_flip(config))
+  step = train_step.compile_train_step(train_step.make_train_step(config, s.models, s.layout, s.mesh), s.mesh)
+  lift_all = evaluators.make_lift_fn(s.models, config.c, s.mesh, flip_permutation=evaluators.test_flip(config))
   train_key = jax.random.split(jax.random.key(seed))[1]
   states, curve, clock = s.states, [], 0.0
   for done in range(_EVAL_EVERY.value, _STEPS.value + 1, _EVAL_EVERY.value):
@@ -81,7 +81,7 @@ def run(variant: str, seed: int) -> dict:
       states, metrics = step(states, s.pool, train_key)
     jax.block_until_ready(metrics)
     clock += time.perf_counter() - t0
-    pa = evaluate_lib.evaluate_poses(lift_all(states.lifter, s.data.test_2d), s.data.test_3d, s.layout,
+    pa = evaluators.evaluate_poses(lift_all(states.lifter, s.data.test_2d), s.data.test_3d, s.layout,
                                      views=False)["pa_mpjpe"]
     curve.append({"step": done, "train_s": clock, "pa_mpjpe": pa})
   return summarise({"variant": variant, "seed": seed, "curve": curve,

@@ -4,10 +4,10 @@
     python run.py --config=experiments/adv_ss_da.py --workdir=runs/adv_ss_da
 """
 
-from experiments import default
+from experiments import bandai
 
 
 def get_config(profile: str = "cpu"):
-  config = default.get_config(profile)
+  config = bandai.get_config(profile)
   config.data.extra.kind = "adapted"
   return config

@@ -14,6 +14,5 @@ from experiments import adv_ss_td
 
 def get_config(profile: str = "cpu"):
   config = adv_ss_td.get_config(profile)
-  config.data.source = "bandai"
   config.data.scale = "body"
   return config

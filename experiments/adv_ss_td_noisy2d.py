@@ -14,7 +14,6 @@ from experiments import adv_ss_td
 
 def get_config(profile: str = "cpu"):
   config = adv_ss_td.get_config(profile)
-  config.data.source = "bandai"
   config.data.noise_2d.train = True
   config.data.noise_2d.test = True
   return config

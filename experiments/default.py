@@ -147,7 +147,7 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   config.rotation.roll_range = (0.0, 0.0)
   # Beyond the paper (ElePose, Wandt et al., CVPR 2022): the lifter also estimates each input's camera
   # elevation; random views turn the upright pose about its own vertical and draw their elevation from the
-  # estimates' batch mean and sd (elevation_range is then unused). See lifting.step.make_update.
+  # estimates' batch mean and sd (elevation_range is then unused). See lifting.train_step.make_update.
   config.rotation.learned_elevation = False
   # The estimates' bound (radians). Unbounded, the estimate ran to -82 degrees within 600 steps: tilting every
   # lifted pose onto the line of sight makes each random turn a turn in the image plane, which shows no depth.

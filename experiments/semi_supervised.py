@@ -14,7 +14,6 @@ from experiments import adv_ss_td
 
 def get_config(profile: str = "cpu"):
   config = adv_ss_td.get_config(profile)
-  config.data.source = "bandai"
   config.loss.w_supervised = 1.0
   config.data.supervised_fraction = 0.05
   config.train.num_steps //= 2  # Fine-tuning: half a run's steps, on a fresh schedule.

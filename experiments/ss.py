@@ -1,9 +1,9 @@
 """Table 3 row "SS": geometric self-supervision (loop closure) alone, no discriminator."""
 
-from experiments import default
+from experiments import bandai
 
 
 def get_config(profile: str = "cpu"):
-  config = default.get_config(profile)
+  config = bandai.get_config(profile)
   config.loss.w_adv = 0.0
   return config

@@ -34,14 +34,14 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 
 from lifting import checkpoint
 from lifting import completion as completion_lib
-from lifting import config as config_lib
+from lifting import configs
 from lifting import logs
 from lifting import losses
 from lifting import models as models_lib
 from lifting import skeleton
 from lifting import train
-from lifting import evaluate as evaluate_lib
-from lifting import step as step_lib
+from lifting import evaluators
+from lifting import train_step
 from lifting.data import pipeline
 from lifting.data import wild
 
@@ -59,7 +59,7 @@ RATIOS = {
 
 @flax.struct.dataclass
 class AdapterStates:
-  adapter: step_lib.LifterState  # A TrainState with batch statistics: the adapter has BatchNorm too.
+  adapter: train_step.LifterState  # A TrainState with batch statistics: the adapter has BatchNorm too.
   disc: train_state.TrainState
 
   @property
@@ -79,7 +79,7 @@ def create_states(config, adapter, disc, num_joints: int, key: jax.Array) -> Ada
   variables = adapter.init(k_a, pose)
   tx = lambda: optax.adam(config.adapt.lr, b1=0.5, b2=0.999)  # noqa: E731  GAN momentum, as for the lifter
   return AdapterStates(
-      step_lib.LifterState.create(apply_fn=adapter.apply, params=variables["params"], tx=tx(),
+      train_step.LifterState.create(apply_fn=adapter.apply, params=variables["params"], tx=tx(),
                           batch_stats=variables["batch_stats"]),
       train_state.TrainState.create(apply_fn=disc.apply, params=disc.init(k_d, pose)["params"], tx=tx()))
 
@@ -138,14 +138,14 @@ def apply_adapter(adapter, states: AdapterStates, poses: np.ndarray, chunk: int 
   variables = {"params": states.adapter.params, "batch_stats": states.adapter.batch_stats}
   fn = jax.jit(lambda v, x: x + adapter.apply(v, x, train=False))
   poses = np.asarray(poses, np.float32)
-  return evaluate_lib.map_chunks(lambda part: fn(variables, part), poses, chunk, np.zeros_like(poses))
+  return evaluators.map_chunks(lambda part: fn(variables, part), poses, chunk, np.zeros_like(poses))
 
 
 def train_adapter(config, source: np.ndarray, target: np.ndarray, writer: logs.MetricWriter | None = None,
                   mesh=None) -> tuple[AdapterStates, np.ndarray]:
   """Trains ``C`` and ``D_D`` (eq. 7) on ``source`` and ``target`` ``[N, J, 2]`` poses; returns the states
   and the adapted source poses."""
-  mesh = step_lib.make_mesh() if mesh is None else mesh
+  mesh = train_step.make_mesh() if mesh is None else mesh
   if config.adapt.batch_size % mesh.size:
     raise ValueError(f"adapt.batch_size: expected a multiple of the {mesh.size} devices, got {config.adapt.batch_size}")
   adapter, disc = build(config)
@@ -299,7 +299,7 @@ def prepare(config, workdir: str, reuse: bool = True, figures: bool = True) -> d
   diagnostics, the cache path). With ``reuse`` an existing cache file is kept and its metadata
   returned. With ``figures`` the diagnostics are also drawn to ``workdir/figures``.
   """
-  config_lib.validate_adapt(config)
+  configs.validate_adapt(config)
   layout = skeleton.get_layout(config.layout)
   path = wild.extra_path(config)
   if reuse and os.path.exists(path):

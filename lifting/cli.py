@@ -128,7 +128,7 @@ def main(argv):
       print(f"{name} = {value!r}")
     return
   from lifting import distributed, train
-  from lifting import evaluate as evaluate_lib
+  from lifting import evaluators
   try:
     if "://" in _WORKDIR.value:
       raise ValueError(f"--workdir: expected a filesystem path (with --config.distributed=True, one every host "
@@ -147,7 +147,7 @@ def main(argv):
     else:
       if _RESULTS_DIR.value:
         os.makedirs(_RESULTS_DIR.value, exist_ok=True)
-      results = evaluate_lib.evaluate(config, _WORKDIR.value, results_dir=_RESULTS_DIR.value)
+      results = evaluators.evaluate(config, _WORKDIR.value, results_dir=_RESULTS_DIR.value)
   except (ValueError, OSError, FloatingPointError) as e:  # Config, data, file and divergence problems: one line.
     sys.exit(f"{_PROG}: error: {e}")
   if not first:

@@ -1,6 +1,6 @@
 """Multi-host start-up (``config.distributed``): one JAX process per host joins the others.
 
-Every process runs the same program on its own devices; `lifting.step.make_mesh` then spans
+Every process runs the same program on its own devices; `lifting.train_step.make_mesh` then spans
 the devices of all processes, each process keeps its shard of the training set
 (`lifting.pool.device_pool`), and only process 0 logs and writes files.
 """

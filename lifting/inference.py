@@ -41,7 +41,7 @@ import numpy as np
 from absl import logging
 
 from lifting import completion as completion_lib
-from lifting import config as config_lib
+from lifting import configs
 from lifting import geometry
 from lifting import models as models_lib
 from lifting import skeleton
@@ -414,7 +414,7 @@ def _restore_lifter(workdir: str, config, lifter, layout: skeleton.Layout) -> tu
     raise ValueError(f"{workdir}: no checkpoints/ folder; train first (run.py --mode=train)")
   from lifting import checkpoint  # pylint: disable=g-import-not-at-top  (Orbax: only for training workdirs)
   abstract = _abstract_variables(lifter, layout)
-  prefix = "ema_" if config_lib.reported_weights(config) == "ema" else ""
+  prefix = "ema_" if configs.reported_weights(config) == "ema" else ""
   try:
     step, tree = checkpoint.restore_subtree(
         folder, {"lifter": {prefix + "params": abstract["params"], prefix + "batch_stats": abstract["batch_stats"]}})

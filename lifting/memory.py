@@ -22,8 +22,8 @@ _ACTIVATION_COPIES = 12
 
 def state_bytes(config, models, layout, mesh) -> int:
   """Bytes of the train states (parameters, optimiser moments, moving average), from their shapes only."""
-  from lifting import step as step_lib  # pylint: disable=g-import-not-at-top
-  abstract = jax.eval_shape(lambda k: step_lib.init_states(config, models, layout, k, mesh), jax.random.key(0))
+  from lifting import train_step  # pylint: disable=g-import-not-at-top
+  abstract = jax.eval_shape(lambda k: train_step.init_states(config, models, layout, k, mesh), jax.random.key(0))
   return int(sum(np.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(abstract)))
 
 

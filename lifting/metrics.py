@@ -1,7 +1,7 @@
 """3D pose error metrics, per pose, in the units of the ground truth (millimetres here).
 
 Published numbers differ in how they align the prediction before measuring, so every metric here
-says exactly what it aligns and scales. `evaluate` root-centres both sides (mean of
+says exactly what it aligns and scales. `dataset_metrics` root-centres both sides (mean of
 ``layout.root_joints``, the hip midpoint) before any of them; the per-pose functions do not centre,
 so callers root-centre first:
 
@@ -202,7 +202,7 @@ def depth_mirror(poses: jax.Array, layout: skeleton.Layout | str) -> jax.Array:
 def depth_spread(poses: jax.Array) -> jax.Array:
   """``[..., J, 3]`` root-centred joints -> ``[...]`` how deep a pose is for its size: the root-mean-square
   depth (z) over the root-mean-square lateral (x, y) distance from the root. Scale-free, so a lift and
-  its ground truth compare directly: their ratio (``depth_spread_ratio`` in `evaluate`) below 1 means
+  its ground truth compare directly: their ratio (``depth_spread_ratio`` in `dataset_metrics`) below 1 means
   the lift is flatter than the body."""
   poses = jnp.asarray(poses)
   depth = jnp.sqrt(jnp.mean(poses[..., 2] ** 2, axis=-1))
@@ -224,7 +224,7 @@ def group_means(values, groups) -> dict[str, float]:
 
 @functools.partial(jax.jit, static_argnames=("layout", "views"))
 def _pose_metrics(pred, target, layout, views=False):
-  """Per-pose metrics of `evaluate` for one chunk ``[B, J, 3]``; each value is ``[B]``."""
+  """Per-pose metrics of `dataset_metrics` for one chunk ``[B, J, 3]``; each value is ``[B]``."""
   def centred(p):
     return geometry.root_centred(p, layout.root_joints)
 
@@ -256,7 +256,7 @@ def _pose_metrics(pred, target, layout, views=False):
   return out
 
 
-def evaluate(pred, target, layout: skeleton.Layout | str, actions=None, chunk_size: int = EVAL_CHUNK,
+def dataset_metrics(pred, target, layout: skeleton.Layout | str, actions=None, chunk_size: int = EVAL_CHUNK,
              views: bool = False) -> dict:
   """Dataset-level metrics of ``pred [N, J, 3]`` against ``target [N, J, 3]`` (numpy in, floats out).
 
@@ -280,17 +280,17 @@ def evaluate(pred, target, layout: skeleton.Layout | str, actions=None, chunk_si
   layout = skeleton.get_layout(layout)
   pred, target = np.asarray(pred, np.float32), np.asarray(target, np.float32)
   if pred.shape != target.shape or pred.ndim != 3 or pred.shape[1:] != (layout.num_joints, 3):
-    raise ValueError(f"evaluate: layout {layout.name!r} expects pred and target of the same shape "
+    raise ValueError(f"dataset_metrics: layout {layout.name!r} expects pred and target of the same shape "
                      f"[N, {layout.num_joints}, 3], got {pred.shape} and {target.shape}")
   n = len(pred)
   if n == 0:
-    raise ValueError("evaluate: expected at least one pose, got none")
+    raise ValueError("dataset_metrics: expected at least one pose, got none")
   if chunk_size < 1:
-    raise ValueError(f"evaluate: expected chunk_size >= 1, got {chunk_size}")
+    raise ValueError(f"dataset_metrics: expected chunk_size >= 1, got {chunk_size}")
   if actions is not None:
     actions = np.asarray(actions)
     if actions.shape != (n,):
-      raise ValueError(f"evaluate: expected actions of shape ({n},) (one label per pose), got {actions.shape}")
+      raise ValueError(f"dataset_metrics: expected actions of shape ({n},) (one label per pose), got {actions.shape}")
   # A small set need not be padded up to a full default chunk.
   chunk = min(chunk_size, n)
   parts = []

@@ -4,11 +4,11 @@ All follow Martinez et al. (ICCV 2017, "A simple yet effective baseline for 3d h
 estimation"): an input Dense layer, residual blocks of ``[Dense, (BatchNorm), ReLU, Dropout] x 2``
 and an output Dense layer. Batch normalisation is used in the lifter and the adapter but not in
 the discriminators, as in the paper. Width, number of blocks and dropout are constructor fields,
-filled from the config by `lifting.step.build_models`.
+filled from the config by `lifting.train_step.build_models`.
 
 Inputs are 2D poses ``[..., J, 2]``; every network flattens the last two axes itself.
 
-Two speed options, set from ``config.model`` (`lifting.step.build_models`): ``dropout_rng``
+Two speed options, set from ``config.model`` (`lifting.train_step.build_models`): ``dropout_rng``
 ("bits": dropout masks from a few random bits per unit, `dropout_keep_mask`; "bernoulli": Flax's
 one random float per unit) and ``dtype`` (the hidden matmuls' dtype; bfloat16 halves their cost on
 hardware that has bfloat16 units, while BatchNorm, residual sums and the output layer stay float32).
@@ -155,7 +155,7 @@ class Lifter(nn.Module):
   With ``elevation`` (ElePose, Wandt et al., CVPR 2022) one more output unit estimates the camera's elevation
   above the subject, in radians within ``(-elevation_limit, elevation_limit)``. It is not part of the return
   value (the lift is the same either way): it is sown as ``intermediates/elevation [...]`` for the train step,
-  which turns each pose upright by it before the random rotation (`lifting.step.make_update`).
+  which turns each pose upright by it before the random rotation (`lifting.train_step.make_update`).
   """
   width: int = 1024
   num_blocks: int = 4

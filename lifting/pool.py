@@ -14,11 +14,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from lifting import config as config_lib
+from lifting import configs
 from lifting import logs
 from lifting.data import pipeline
 
-DATA_AXIS = "data"  # The mesh axis the batch and the pool's blocks are sharded on (`lifting.step.make_mesh`).
+DATA_AXIS = "data"  # The mesh axis the batch and the pool's blocks are sharded on (`lifting.train_step.make_mesh`).
 
 
 def labelled_frames(data: pipeline.PoseData, fraction: float, seed: int, unit: str = "take") -> np.ndarray:
@@ -53,7 +53,7 @@ class Pool:
   """The training set on the devices (`device_pool`): ``pool[name]`` is an array of ``arrays``.
 
   ``total_frames`` and ``total_extra`` are the sizes of the whole training set, over all
-  processes (static: `lifting.config.batch_split` needs them when the graph is built).
+  processes (static: `lifting.configs.batch_split` needs them when the graph is built).
   """
   arrays: dict
   total_frames: int = flax.struct.field(pytree_node=False)
@@ -141,7 +141,7 @@ def make_pool(config, data: pipeline.PoseData, mesh: jax.sharding.Mesh) -> Pool:
     labelled = labelled_frames(data, config.data.supervised_fraction, config.seed, unit)
     logs.log(f"supervised term: 3D of {len(labelled):,} of {len(data.train_2d):,} training frames "
              f"(data.supervised_fraction = {config.data.supervised_fraction} of the {unit}s)")
-  return device_pool(data, mesh, config_lib.window_span(config), labelled)
+  return device_pool(data, mesh, configs.window_span(config), labelled)
 
 
 def draw_batch(pool, key: jax.Array, num_windows: int, window, mesh=None, num_extra: int = 0) -> dict:
@@ -150,8 +150,8 @@ def draw_batch(pool, key: jax.Array, num_windows: int, window, mesh=None, num_ex
   ``x`` and ``real`` are independent draws (sec. 3.4: the discriminator's real poses need not
   match the lifter's inputs), each ``num_windows`` windows of one sequence: ``[num_windows, T, J,
   2]``. ``window`` is T consecutive frames (an int), or the frames' offsets from the first
-  (`lifting.config.window_offsets`; the pool's starts must leave room for the largest). When the pool has labelled frames, ``sup_x``
-  ``[num_windows, J, 2]`` and ``sup_3d`` ``[num_windows, J, 3]`` (labelled frames and their ground
+  (`lifting.configs.window_offsets`; the pool's starts must leave room for the largest). When the pool has
+  labelled frames, ``sup_x`` ``[num_windows, J, 2]`` and ``sup_3d`` ``[num_windows, J, 3]`` (labelled frames and their ground
   truth) come too; with ``num_extra`` and an ``extra`` pool, ``x_extra`` and ``real_extra``
   ``[num_extra, J, 2]`` (independent draws of extra single poses).
 

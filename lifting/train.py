@@ -1,8 +1,8 @@
 """The training loop: resume, the compiled step in calls, metrics, evaluations and checkpoints.
 
 `train_and_evaluate(config, workdir)` is what ``run.py`` calls. The step itself is
-`lifting.step`, the training set on the devices `lifting.pool`, and the evaluation
-`lifting.evaluate`.
+`lifting.train_step`, the training set on the devices `lifting.pool`, and the evaluation
+`lifting.evaluators`.
 """
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from lifting import checkpoint
-from lifting import config as config_lib
-from lifting import evaluate as evaluate_lib
+from lifting import configs
+from lifting import evaluators
 from lifting import flow as flow_lib
 from lifting import logs
 from lifting import memory
 from lifting import pool as pool_lib
 from lifting import skeleton
-from lifting import step as step_lib
+from lifting import train_step
 from lifting.data import pipeline
 
 
@@ -34,7 +34,7 @@ def call_size(step: int, last: int, k: int, every: tuple[int, ...]) -> int:
   return k if step + k <= stop else 1
 
 
-def warm_start(states: step_lib.TrainStates, workdir: str) -> step_lib.TrainStates:
+def warm_start(states: train_step.TrainStates, workdir: str) -> train_step.TrainStates:
   """``states`` with the parameters (and batch statistics) of the newest good checkpoint in ``workdir``: its
   moving average when it kept one (the weights its results report), else its raw weights.
 
@@ -67,7 +67,7 @@ def warm_start(states: step_lib.TrainStates, workdir: str) -> step_lib.TrainStat
   for name in ("pose_disc", "temporal_disc"):
     if getattr(states, name) is not None:
       new[name] = getattr(states, name).replace(params=getattr(trained, name).params)
-  return step_lib.TrainStates(**new)
+  return train_step.TrainStates(**new)
 
 
 @jax.jit
@@ -94,7 +94,7 @@ def finite_or_raise(step: int, scalars: dict) -> None:
 
 def _pending_rows(pending: list):
   """``(step, metrics)`` of every step buffered in ``pending``, on the host: metrics stacked ``[k]``
-  (`lifting.step.make_multi_step`) are the k steps from ``step`` on."""
+  (`lifting.train_step.make_multi_step`) are the k steps from ``step`` on."""
   for (step, _), scalars in zip(pending, jax.device_get([m for _, m in pending])):
     count = np.shape(next(iter(scalars.values())))[:1] or None
     for i in range(count[0] if count else 1):
@@ -109,7 +109,7 @@ def check_pending(pending: list) -> None:
 
 def flush_metrics(pending: list, writer: logs.MetricWriter | None) -> dict[str, float]:
   """Pulls the buffered ``(step, metrics)`` to the host, checks each step, logs their mean (with a
-  ``writer``) and returns it; empties ``pending``. Metrics stacked ``[k]`` (`lifting.step.make_multi_step`) are
+  ``writer``) and returns it; empties ``pending``. Metrics stacked ``[k]`` (`lifting.train_step.make_multi_step`) are
   the k steps from ``step`` on."""
   rows, end = [], 0
   for step, row in _pending_rows(pending):
@@ -125,7 +125,7 @@ def flush_metrics(pending: list, writer: logs.MetricWriter | None) -> dict[str, 
 
 def _batch_text(config, data: pipeline.PoseData, window: int, num_devices: int) -> str:
   extra = 0 if data.extra_2d is None else len(data.extra_2d)
-  windows, batch_extra = config_lib.batch_split(config, len(data.train_2d), extra, num_devices)
+  windows, batch_extra = configs.batch_split(config, len(data.train_2d), extra, num_devices)
   text = f"{windows} windows of {window}"
   if batch_extra:
     text += f" + {batch_extra} of {extra:,} extra {config.data.extra.kind} source poses"
@@ -141,17 +141,17 @@ def train_and_evaluate(config, workdir: str) -> dict:
   the test errors are logged every ``train.eval_every`` steps, and the returned results carry
   the trivial baselines beside them.
   """
-  config_lib.validate(config)
+  configs.validate(config)
   # Checks that need no data, then the data, then what fits: nothing is written before all have passed.
   checkpoint.check_folder(os.path.join(workdir, "checkpoints"))
   if config.train.init_from and not os.path.isdir(os.path.join(config.train.init_from, "checkpoints")):
     raise ValueError(f"train.init_from: no checkpoints/ folder in {config.train.init_from} to start from")
   layout = skeleton.get_layout(config.layout)
   data = pipeline.load(config)
-  config_lib.validate_against(config, data, jax.device_count(), jax.process_count())
-  mesh = step_lib.make_mesh()
-  models = step_lib.build_models(config)
-  window = config_lib.window_size(config)
+  configs.validate_against(config, data, jax.device_count(), jax.process_count())
+  mesh = train_step.make_mesh()
+  models = train_step.build_models(config)
+  window = configs.window_size(config)
   init_key, train_key = jax.random.split(jax.random.key(config.seed))
   memory.check_fits(config, models, layout, data, mesh)
 
@@ -169,7 +169,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
 
 def _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, init_key, train_key) -> dict:
-  states = step_lib.init_states(config, models, layout, init_key, mesh)
+  states = train_step.init_states(config, models, layout, init_key, mesh)
   if ckpt.all_steps():
     resumed, states = ckpt.restore_with_step(states)
     logs.log(f"resumed from step {resumed} in {workdir}")
@@ -187,10 +187,10 @@ def _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, in
   prior = flow_lib.for_run(config, data.train_2d, workdir)  # loss.w_flow's frozen 2D prior (saved for resuming).
   if prior is not None:
     logs.log(f"flow prior of the training 2D: {prior.dims} components, held-out NLL {prior.held_out_nll:.3f} per dim")
-  train_step = step_lib.make_train_step(config, models, layout, mesh, prior)
+  step_fn = train_step.make_train_step(config, models, layout, mesh, prior)
   k = config.train.steps_per_call
-  one_step = step_lib.compile_train_step(train_step, mesh)  # Compiled only if a call must stop short of k steps.
-  k_steps = step_lib.compile_train_step(step_lib.make_multi_step(train_step, k), mesh) if k > 1 else one_step
+  one_step = train_step.compile_train_step(step_fn, mesh)  # Compiled only if a call must stop short of k steps.
+  k_steps = train_step.compile_train_step(train_step.make_multi_step(step_fn, k), mesh) if k > 1 else one_step
   if start < config.train.num_steps and hasattr(k_steps, "lower"):
     # Ahead of time, so the silence while XLA compiles is announced and its length logged.
     logs.log(f"compiling the train step ({k} step(s) per call) ...")
@@ -198,7 +198,7 @@ def _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, in
     k_steps = k_steps.lower(states, pool, train_key).compile()
     one_step = k_steps if k == 1 else one_step
     logs.log(f"compiled in {time.perf_counter() - t0:.1f} s")
-  lift_all = evaluate_lib.make_lift_fn(models, config.c, mesh, flip_permutation=evaluate_lib.test_flip(config))
+  lift_all = evaluators.make_lift_fn(models, config.c, mesh, flip_permutation=evaluators.test_flip(config))
   # Intermediate evaluations score a fixed subsample; the last scores every test pose (eval.intermediate_poses).
   intermediate = data.test_subset(config.eval.get("intermediate_poses", 0))
   wall_start, eval_s = time.perf_counter(), 0.0
@@ -222,7 +222,7 @@ def _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, in
         check_states_finite(step, states)
       if data.test_3d is not None and (step % t.eval_every == 0 or step == last):
         t0 = time.perf_counter()
-        results, pred3d = evaluate_lib.test_all_and_poses(config, lift_all, states, data if step == last else
+        results, pred3d = evaluators.test_all_and_poses(config, lift_all, states, data if step == last else
                                                           intermediate, writer, step)
         eval_s += time.perf_counter() - t0
       if step % t.checkpoint_every == 0 or step == last:
@@ -236,35 +236,35 @@ def _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, in
   if start >= last and data.test_3d is not None:
     logs.log(f"already trained to step {start} (train.num_steps = {last}); evaluating only")
     t0 = time.perf_counter()
-    results, pred3d = evaluate_lib.test_all_and_poses(config, lift_all, states, data)
+    results, pred3d = evaluators.test_all_and_poses(config, lift_all, states, data)
     eval_s += time.perf_counter() - t0
   ckpt.close()
   writer.close()
   if data.test_3d is not None:
     t0 = time.perf_counter()
-    results["generalisation"] = evaluate_lib.generalisation(config, models, lift_all, states.lifter, data,
+    results["generalisation"] = evaluators.generalisation(config, models, lift_all, states.lifter, data,
                                                             pipeline.load_generalisation(config))
     eval_s += time.perf_counter() - t0
     wall = time.perf_counter() - wall_start
     # What evaluating cost this session (training, every evaluation and the generalisation sets included).
     results["timing"] = {"session_s": wall, "eval_s": eval_s, "eval_share": eval_s / wall if wall > 0 else 0.0,
                          "intermediate_poses": len(intermediate.test_2d)}
-    results["baselines"] = evaluate_lib.baselines(data, config.c)
+    results["baselines"] = evaluators.baselines(data, config.c)
     results["data"] = config.data.source
-    results["protocol"] = evaluate_lib.protocol(config)
-    moved = evaluate_lib.swing(workdir, results["weights"])
+    results["protocol"] = evaluators.protocol(config)
+    moved = evaluators.swing(workdir, results["weights"])
     if moved is not None:
       results["last_evals"] = moved
   if data.extra_2d is not None:
-    per_batch = config_lib.batch_split(config, len(data.train_2d), len(data.extra_2d), mesh.size)[1]
+    per_batch = configs.batch_split(config, len(data.train_2d), len(data.extra_2d), mesh.size)[1]
     results["extra"] = {"kind": config.data.extra.kind, "poses": len(data.extra_2d), "per_batch": per_batch}
   results["step"] = int(states.step)
   if data.test_3d is not None:  # The run explains itself without --mode=eval.
-    evaluate_lib.write_results(workdir, results)
+    evaluators.write_results(workdir, results)
     # The final evaluation's lifts (every run evaluates at its last step): no second pass over the test set, and
     # no lift (a collective over every process's devices) on process 0 alone.
     if config.train.get("pictures", True) and jax.process_index() == 0:
       with logs.MetricWriter(workdir) as images:
-        path = evaluate_lib.write_test_picture(workdir, pred3d, data, images, results["step"])
+        path = evaluators.write_test_picture(workdir, pred3d, data, images, results["step"])
       logs.log(f"wrote {os.path.join(workdir, 'results.json')} and {path}")
   return results

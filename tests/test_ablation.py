@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 import scipy.io
 
-from experiments import ablation
+from experiments.drivers import ablation
 from experiments import tiny
 from lifting.data import synthetic
+
+_ROW_CONFIG = ablation.row_config  # As the driver has it (the fixture below shrinks it for tiny runs).
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +27,7 @@ def tiny_rows(tmp_path_factory):
   source_file = str(tmp_path_factory.mktemp("wild") / "joints.mat")
   scipy.io.savemat(source_file, {"joints": joints.transpose(1, 2, 0)})  # LSPET: [14, 3, N]
 
-  def shrunk(row, seed, out, profile, steps=0, source="bandai"):
+  def shrunk(row, seed, out, profile, steps=0, source=""):
     config = real(row, seed, out, profile, steps, "synthetic")
     small = tiny.get_config()
     config.data.synthetic = small.data.synthetic
@@ -120,9 +122,9 @@ def test_figures_from_finished_runs(finished):
 
 
 def test_every_row_config_validates_and_semi_rows_differ_only_in_what_they_sample():
-  from lifting import config as config_lib  # pylint: disable=import-outside-toplevel
+  from lifting import configs  # pylint: disable=import-outside-toplevel
   for row in ablation.ROWS:
-    config_lib.validate(ablation.row_config(row, 0, "/tmp/out", "cpu", 0))
+    configs.validate(ablation.row_config(row, 0, "/tmp/out", "cpu", 0))
   rows = {r.slug: r for r in ablation.ROWS}
   takes, frames = (ablation.row_config(rows[s], 1, "/tmp/out", "cpu", 0) for s in ("semi_supervised",
                                                                                    "semi_supervised_frames"))
@@ -130,6 +132,19 @@ def test_every_row_config_validates_and_semi_rows_differ_only_in_what_they_sampl
   assert frames.train.init_from == takes.train.init_from == ablation.run_dir("/tmp/out", "adv_ss_td", 1)
   frames.data.supervised_unit = "take"
   assert frames.to_dict() == takes.to_dict()
+
+
+def test_every_row_config_trains_on_its_benchmark_by_itself():
+  """What `python run.py --config=experiments/<row>.py` trains is what the driver trains: the driver only adds the
+  seed, the run folders (fine-tuning's start, the prepared in-the-wild poses) and smoke-test overrides."""
+  import importlib  # pylint: disable=import-outside-toplevel
+  for row in ablation.ROWS:
+    own = importlib.import_module(f"experiments.{row.slug}").get_config("cpu")
+    assert own.data.source == "bandai", row.slug
+    driven = _ROW_CONFIG(row, 0, "/tmp/out", "cpu", 0)
+    for field in ("seed", "train", "data"):
+      del own[field], driven[field]
+    assert driven.to_dict() == own.to_dict(), row.slug
 
 
 def test_detector_like_rows_evaluate_runs_without_training_them(finished):
@@ -151,7 +166,7 @@ def test_detector_like_rows_evaluate_runs_without_training_them(finished):
 
 
 def test_robustness_sweep_reproduces_the_exact_2d_result_at_scale_zero(finished, tmp_path):
-  from experiments import robustness  # pylint: disable=import-outside-toplevel
+  from experiments.drivers import robustness  # pylint: disable=import-outside-toplevel
   out, done = finished
   config = ablation.row_config(ablation.ROWS_BY_SLUG["adv_ss_td"], 0, out, "cpu")
   dirs = {s: [ablation.run_dir(out, s, 0)] for s in ("adv_ss_td", "supervised")}

@@ -13,11 +13,11 @@ import scipy.io
 
 from experiments import tiny
 from lifting import adapt
-from lifting import config as config_lib
+from lifting import configs
 from lifting import losses
 from lifting import skeleton
 from lifting import pool as pool_lib
-from lifting import step as step_lib
+from lifting import train_step
 from lifting.data import pipeline
 from lifting.data import synthetic
 from lifting.data import wild
@@ -164,13 +164,13 @@ def test_adapter_moves_a_head_top_towards_the_neck():
 
 def test_batch_split():
   config = tiny.get_config()  # batch 16, window 2
-  assert config_lib.batch_split(config, 100, 0) == (8, 0)
-  assert config_lib.batch_split(config, 300, 100) == (6, 4)  # 25% of the poses are extra.
+  assert configs.batch_split(config, 100, 0) == (8, 0)
+  assert configs.batch_split(config, 300, 100) == (6, 4)  # 25% of the poses are extra.
   config.data.extra.share = 0.5
-  assert config_lib.batch_split(config, 300, 100) == (4, 8)
-  assert config_lib.batch_split(config, 300, 100, num_devices=4) == (4, 8)
+  assert configs.batch_split(config, 300, 100) == (4, 8)
+  assert configs.batch_split(config, 300, 100, num_devices=4) == (4, 8)
   config.data.extra.share = 0.9  # Target windows always keep a share of every device.
-  windows, extra = config_lib.batch_split(config, 300, 100, num_devices=2)
+  windows, extra = configs.batch_split(config, 300, 100, num_devices=2)
   assert windows >= 2 and windows % 2 == 0 and extra % 2 == 0 and 2 * windows + extra <= 16
 
 
@@ -190,13 +190,13 @@ def test_draw_batch_with_extras():
 
 def test_update_with_extras_feeds_lifter_and_pose_discriminator_not_temporal():
   config = tiny.get_config()
-  models = step_lib.build_models(config)
-  states = step_lib.create_train_states(config, models, 14, jax.random.key(0))
+  models = train_step.build_models(config)
+  states = train_step.create_train_states(config, models, 14, jax.random.key(0))
   data = pipeline.load(config, extra=False)
   rng = np.random.default_rng(0)
   x = jnp.asarray(data.train_2d[:8 * 2].reshape(8, 2, 14, 2))
   extra = jnp.asarray(data.train_2d[rng.choice(len(data.train_2d), 6)])
-  update = jax.jit(step_lib.make_update(config, models, LAYOUT))
+  update = jax.jit(train_step.make_update(config, models, LAYOUT))
   batch = {"x": x, "real": x, "x_extra": extra, "real_extra": extra}
   new, metrics = update(states, batch, jax.random.key(1))
   assert all(np.isfinite(float(v)) for v in metrics.values())
@@ -212,14 +212,14 @@ def test_validate_against_leaves_room_for_windows():
   config = tiny.get_config()
   config.data.extra.share = 0.99
   data = pipeline.load(config, extra=False)
-  config_lib.validate_against(config, data, 1, 1)
+  configs.validate_against(config, data, 1, 1)
   with pytest.raises(ValueError, match="data.extra.share"):
     config.data.extra.share = 1.0
-    config_lib.validate(config)
+    configs.validate(config)
   with pytest.raises(ValueError, match="data.extra.kind"):
     config.data.extra.share = 0.0
     config.data.extra.kind = "adaptive"
-    config_lib.validate(config)
+    configs.validate(config)
 
 
 # ---- The cache and the --mode=adapt pipeline ----

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from experiments import tiny
-from lifting import config as config_lib
+from lifting import configs
 from lifting import skeleton
 from lifting.data import detector_noise
 from lifting.data import pipeline
@@ -79,11 +79,11 @@ def test_bad_parameters_are_refused_by_the_config_check(field, value, message):
   config.data.noise_2d.test = True
   config.data.noise_2d[field] = value
   with pytest.raises(ValueError, match=message):
-    config_lib.validate(config)
+    configs.validate(config)
   config.data.noise_2d[field] = detector_noise.NoiseModel().__getattribute__(field)
   config.data.noise_2d.model = "openpose"
   with pytest.raises(ValueError, match="data.noise_2d.model: expected one of"):
-    config_lib.validate(config)
+    configs.validate(config)
 
 
 def test_bad_inputs():

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from experiments import diagnose, tiny
+from experiments.drivers import diagnose, tiny
 from lifting import train
 
 

@@ -12,11 +12,11 @@ import numpy as np
 import pytest
 
 from experiments import tiny
-from lifting import config as config_lib
+from lifting import configs
 from lifting import distributed
 from lifting import skeleton
 from lifting import pool as pool_lib
-from lifting import step as step_lib
+from lifting import train_step
 from lifting.data import pipeline
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -73,7 +73,7 @@ def test_shard_sizes_are_known_to_every_process():
 
 def test_one_process_pool_is_one_block_of_everything_with_counts():
   data = _data()
-  mesh = step_lib.make_mesh(jax.devices()[:1])
+  mesh = train_step.make_mesh(jax.devices()[:1])
   pool = pool_lib.device_pool(data, mesh, window=2, labelled=np.array([1, 4]))
   assert pool.total_frames == 15 and pool.total_extra == 7
   np.testing.assert_array_equal(pool["frames"][0], data.train_2d)
@@ -88,14 +88,14 @@ def test_a_shard_without_windows_stops_every_process(monkeypatch):
   monkeypatch.setattr(jax, "process_count", lambda: 3)  # Sizes only: the check comes before any shard is built.
   with pytest.raises(ValueError, match=r"a share of the 3 sequences for each of 3 processes, but the shards of "
                                        r"processes \[1\] hold no 2-frame training windows"):
-    pool_lib.device_pool(_data(lengths=(3, 1, 4)), step_lib.make_mesh(jax.devices()[:1]), window=2)
+    pool_lib.device_pool(_data(lengths=(3, 1, 4)), train_step.make_mesh(jax.devices()[:1]), window=2)
   with pytest.raises(ValueError, match=r"processes \[2\] hold no extra poses"):
-    pool_lib.device_pool(_data(num_extra=2), step_lib.make_mesh(jax.devices()[:1]), window=1)
+    pool_lib.device_pool(_data(num_extra=2), train_step.make_mesh(jax.devices()[:1]), window=1)
 
 
 def test_draws_do_not_depend_on_the_number_of_blocks_and_stay_below_each_count():
   data = _data()
-  one = pool_lib.device_pool(data, step_lib.make_mesh(jax.devices()[:1]), window=2, labelled=np.arange(15))
+  one = pool_lib.device_pool(data, train_step.make_mesh(jax.devices()[:1]), window=2, labelled=np.arange(15))
   # Two blocks of the same data (one process, two devices) draw the same batch as one block.
   two = pool_lib.Pool({k: jnp.asarray(np.concatenate([v, v])) for k, v in one.arrays.items()}, one.total_frames,
                    one.total_extra)
@@ -128,9 +128,9 @@ def test_distributed_flag_is_a_bool_and_off_does_nothing():
     distributed.initialize("yes")
   config = tiny.get_config()
   assert config.distributed is False
-  config_lib.validate(config)
+  configs.validate(config)
   config.distributed = True
-  config_lib.validate(config)
+  configs.validate(config)
 
 
 _PROCESS = r"""
@@ -144,7 +144,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from experiments import ss
 from lifting import checkpoint, logs, train
 from lifting import pool as pool_lib
-from lifting import step as step_lib
+from lifting import train_step
 from lifting.data import pipeline
 from tests.test_train import shrink
 assert (jax.process_count(), jax.local_device_count(), jax.device_count()) == (2, 2, 4)
@@ -187,8 +187,8 @@ for frames_block, count, lab_block, lab_count, f3d_block in zip(
 for replicas in saved["leaves"]:
   for r in replicas[1:]:
     np.testing.assert_array_equal(r, replicas[0])
-models, replicated = step_lib.build_models(config), NamedSharding(step_lib.make_mesh(), P())
-shapes = jax.eval_shape(lambda: step_lib.create_train_states(config, models, 14, jax.random.key(0)))
+models, replicated = train_step.build_models(config), NamedSharding(train_step.make_mesh(), P())
+shapes = jax.eval_shape(lambda: train_step.create_train_states(config, models, 14, jax.random.key(0)))
 template = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=replicated), shapes)
 ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
 assert ckpt.latest_step() == 4

@@ -18,11 +18,11 @@ import pytest
 
 from experiments import tiny
 from lifting import checkpoint
-from lifting import evaluate
+from lifting import evaluators
 from lifting import inference
 from lifting import lift_files
 from lifting import skeleton
-from lifting import step as step_lib
+from lifting import train_step
 from lifting import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,8 +35,8 @@ def _config(**train_fields):
 
 
 def _template(config):
-  return step_lib.init_states(config, step_lib.build_models(config), skeleton.get_layout(config.layout),
-                              jax.random.key(0), step_lib.make_mesh())
+  return train_step.init_states(config, train_step.build_models(config), skeleton.get_layout(config.layout),
+                              jax.random.key(0), train_step.make_mesh())
 
 
 def _params(workdir, config=None):
@@ -166,7 +166,7 @@ def test_killed_during_saves_resumes_to_the_same_parameters(reference, tmp_path)
 def test_a_diverging_run_stops_with_its_last_finite_checkpoint_complete(tmp_path, monkeypatch):
   """NaN in step 3 (counted from 0), between the log steps (1, 3, 6) and before the checkpoint at 4: nothing after
   step 2 is saved, and the run stops with one line naming the term and the steps."""
-  real = step_lib.compile_train_step
+  real = train_step.compile_train_step
 
   def poisoned(*args, **kwargs):
     compiled = real(*args, **kwargs)
@@ -178,7 +178,7 @@ def test_a_diverging_run_stops_with_its_last_finite_checkpoint_complete(tmp_path
       return states, metrics
     return step
 
-  monkeypatch.setattr(step_lib, "compile_train_step", poisoned)
+  monkeypatch.setattr(train_step, "compile_train_step", poisoned)
   workdir = str(tmp_path / "nan")
   with pytest.raises(FloatingPointError) as e:
     train.train_and_evaluate(_config(), workdir)
@@ -238,7 +238,7 @@ def test_failed_checks_create_nothing(reference, tmp_path):
     train.train_and_evaluate(config, str(tmp_path / "fine_tune"))
   assert not os.path.exists(tmp_path / "nonexistent") and not os.path.exists(tmp_path / "fine_tune")
   with pytest.raises(ValueError, match="no checkpoint in"):
-    evaluate.evaluate(_config(), str(tmp_path / "untrained"))
+    evaluators.evaluate(_config(), str(tmp_path / "untrained"))
   assert not os.path.exists(tmp_path / "untrained")
   huge = _config()
   huge.train.batch_size = 100_000_000
@@ -269,8 +269,8 @@ def test_a_collapsed_lifter_is_reported(reference):
   config = _config()
   data = __import__("lifting.data.pipeline", fromlist=["pipeline"]).load(config)
   flat = lambda _s, x, _k: np.concatenate([x, np.zeros(x.shape[:-1] + (1,), x.dtype)], -1)  # noqa: E731
-  results, _ = evaluate.test_all_and_poses(config, flat, type("S", (), {"lifter": None, "step": 0})(), data)
-  assert results["collapsed_to_flat"] and results["depth_spread_ratio"] < evaluate.FLAT_SPREAD
+  results, _ = evaluators.test_all_and_poses(config, flat, type("S", (), {"lifter": None, "step": 0})(), data)
+  assert results["collapsed_to_flat"] and results["depth_spread_ratio"] < evaluators.FLAT_SPREAD
 
 
 def test_lifts_are_whole_or_absent(tmp_path):

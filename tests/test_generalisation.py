@@ -10,11 +10,11 @@ import pytest
 
 from experiments import tiny
 from lifting import augment
-from lifting import evaluate as evaluate_lib
+from lifting import evaluators
 from lifting import geometry
 from lifting import models as models_lib
 from lifting import skeleton
-from lifting import step as step_lib
+from lifting import train_step
 from lifting.data import bandai
 from lifting.data import bvh
 from lifting.data import pipeline
@@ -172,12 +172,12 @@ def test_denoising_body_scale_step_with_learned_elevation_trains_every_term():
   assert not np.allclose(kernel(before)[:, -1], kernel(after)[:, -1])
   config.rotation.elevation_limit = 2.0
   with pytest.raises(ValueError, match="rotation.elevation_limit: expected an angle in"):
-    from lifting import config as config_lib  # pylint: disable=import-outside-toplevel
-    config_lib.validate(config)
+    from lifting import configs  # pylint: disable=import-outside-toplevel
+    configs.validate(config)
   config.rotation.elevation_limit = 0.5
   config.model.denoise = False
   with pytest.raises(ValueError, match="loss.w_denoise: the denoising term needs"):
-    config_lib.validate(config)
+    configs.validate(config)
 
 
 def test_test_subset_is_evenly_spaced_and_keeps_every_test_array():
@@ -199,7 +199,7 @@ def test_learned_elevation_head_is_sown_bounded_and_leaves_the_lift_unchanged():
   big = jax.tree.map(lambda p: p * 50.0, variables["params"])  # Saturate the head: it stays within its limit.
   for params in (variables["params"], big):
     v = {"params": params, "batch_stats": variables["batch_stats"]}
-    points, _, elevation = jax.jit(lambda v, x: step_lib.lift(lifter, v, x, 10.0, train=True, rng=jax.random.key(1),
+    points, _, elevation = jax.jit(lambda v, x: train_step.lift(lifter, v, x, 10.0, train=True, rng=jax.random.key(1),
                                                               with_elevation=True))(v, pose)
     assert points.shape == (2, 3, 14, 3) and elevation.shape == (2, 3)
     assert np.all(np.abs(elevation) <= np.pi / 6 + 1e-6)
@@ -207,25 +207,25 @@ def test_learned_elevation_head_is_sown_bounded_and_leaves_the_lift_unchanged():
     out = lifter.apply(v, pose.reshape(-1, 14, 2))
     assert out.shape == (6, 14)
   with pytest.raises(ValueError, match="with_elevation needs train=True"):
-    step_lib.lift(lifter, variables, pose, 10.0, train=False, with_elevation=True)
+    train_step.lift(lifter, variables, pose, 10.0, train=False, with_elevation=True)
 
 
 def test_generalisation_scores_the_lift_path_and_agrees_with_the_normalised_one_in_body_scale():
   config = _body_config()
   data = pipeline.load(config)
-  mesh = step_lib.make_mesh()
-  models = step_lib.build_models(config)
-  states = step_lib.init_states(config, models, LAYOUT, jax.random.key(0), mesh)
-  lift_all = evaluate_lib.make_lift_fn(models, config.c, mesh)
+  mesh = train_step.make_mesh()
+  models = train_step.build_models(config)
+  states = train_step.init_states(config, models, LAYOUT, jax.random.key(0), mesh)
+  lift_all = evaluators.make_lift_fn(models, config.c, mesh)
   half = len(data.test_3d) // 2
   from lifting.data.sequences import PoseSequences  # pylint: disable=import-outside-toplevel
   other = PoseSequences(data.test_pixels[:half] * 2.0 + 7.0, data.test_3d[:half], np.array([half]), ("x",), ("jump",))
-  out = evaluate_lib.generalisation(config, models, lift_all, states.lifter, data, {"other": other})
+  out = evaluators.generalisation(config, models, lift_all, states.lifter, data, {"other": other})
   assert set(out) == {"test", "other"}
   for name in out:
     assert out[name]["lift"]["pa_mpjpe"] == pytest.approx(out[name]["normalised"]["pa_mpjpe"], abs=1e-3)
   # The user's path ignores where and how large the keypoints are: the scaled, shifted copy scores as the original.
-  first = evaluate_lib.generalisation(config, models, lift_all, states.lifter, data, {})
+  first = evaluators.generalisation(config, models, lift_all, states.lifter, data, {})
   assert out["other"]["lift"]["per_group"] == {"jump": pytest.approx(out["other"]["lift"]["pa_mpjpe"])}
   assert first["test"]["lift"]["pa_mpjpe"] == pytest.approx(out["test"]["lift"]["pa_mpjpe"])
 
@@ -267,13 +267,13 @@ def test_flow_prior_fits_scores_saves_and_trains_the_lifter(tmp_path):
   assert flow.for_run(config, data.train_2d, str(tmp_path / "run")) is not None
   assert (tmp_path / "run" / flow.FILE).exists()
   with pytest.raises(ValueError, match="loss.w_flow: the flow term needs a fitted prior"):
-    step_lib.make_update(config, step_lib.build_models(config), LAYOUT)
-  models = step_lib.build_models(config)
+    train_step.make_update(config, train_step.build_models(config), LAYOUT)
+  models = train_step.build_models(config)
   assert models.pose_disc is None
-  mesh = step_lib.make_mesh()
+  mesh = train_step.make_mesh()
   from lifting import pool as pool_lib  # pylint: disable=import-outside-toplevel
-  states = step_lib.init_states(config, models, LAYOUT, jax.random.key(0), mesh)
-  step_fn = step_lib.compile_train_step(step_lib.make_train_step(config, models, LAYOUT, mesh, prior), mesh)
+  states = train_step.init_states(config, models, LAYOUT, jax.random.key(0), mesh)
+  step_fn = train_step.compile_train_step(train_step.make_train_step(config, models, LAYOUT, mesh, prior), mesh)
   states, metrics = step_fn(states, pool_lib.make_pool(config, data, mesh), jax.random.key(1))
   assert np.isfinite(float(metrics["loss/flow"]))
 

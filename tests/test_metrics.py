@@ -284,7 +284,7 @@ def _centred(x):
 
 def test_evaluate_against_metrics():
   pred, target, _ = _eval_data(40)
-  got = metrics.evaluate(pred, target, PAPER14)
+  got = metrics.dataset_metrics(pred, target, PAPER14)
   assert set(got) == {"pa_mpjpe", "n_mpjpe", "mpjpe", "pck", "auc", "limb_ratio_error", "num_poses"}
   assert all(type(v) is float for v in got.values())
   p, t = _centred(pred.astype(np.float64)), _centred(target.astype(np.float64))
@@ -298,12 +298,12 @@ def test_evaluate_against_metrics():
   np.testing.assert_allclose(got["limb_ratio_error"], ratio_err.mean(), rtol=1e-4)
   assert got["num_poses"] == 40.0
   # Layout names work as well as Layout objects.
-  assert metrics.evaluate(pred, target, "paper14") == got
+  assert metrics.dataset_metrics(pred, target, "paper14") == got
 
 
 def test_evaluate_per_action_matches_subsets():
   pred, target, actions = _eval_data(45)
-  got = metrics.evaluate(pred, target, PAPER14, actions=actions)
+  got = metrics.dataset_metrics(pred, target, PAPER14, actions=actions)
   assert list(got["per_action"]) == ["eat", "sit", "walk"]
   p, t = _centred(pred.astype(np.float64)), _centred(target.astype(np.float64))
   for action, numbers in got["per_action"].items():
@@ -318,14 +318,14 @@ def test_evaluate_per_action_matches_subsets():
   overall = sum(c * v["pa_mpjpe"] for c, v in zip(counts, got["per_action"].values())) / counts.sum()
   np.testing.assert_allclose(overall, got["pa_mpjpe"], rtol=1e-6)
   with pytest.raises(ValueError, match=r"actions of shape \(45,\)"):
-    metrics.evaluate(pred, target, PAPER14, actions=actions[:3])
+    metrics.dataset_metrics(pred, target, PAPER14, actions=actions[:3])
 
 
 def test_evaluate_chunking_matches_unchunked():
   pred, target, actions = _eval_data(30)
-  whole = metrics.evaluate(pred, target, PAPER14, actions=actions)
+  whole = metrics.dataset_metrics(pred, target, PAPER14, actions=actions)
   before = metrics._pose_metrics._cache_size()  # pylint: disable=protected-access
-  chunked = metrics.evaluate(pred, target, PAPER14, actions=actions, chunk_size=7)  # 4 full chunks + 2 poses
+  chunked = metrics.dataset_metrics(pred, target, PAPER14, actions=actions, chunk_size=7)  # 4 full chunks + 2 poses
   assert metrics._pose_metrics._cache_size() - before <= 1  # the padded last chunk reuses the compilation
   assert chunked.keys() == whole.keys() and chunked["per_action"].keys() == whole["per_action"].keys()
   for key in whole:
@@ -338,10 +338,10 @@ def test_evaluate_chunking_matches_unchunked():
 
 def test_evaluate_root_centring():
   pred, target, actions = _eval_data(20)
-  got = metrics.evaluate(pred, target, PAPER14, actions=actions)
-  shifted = metrics.evaluate(pred + np.float32([300.0, -2000.0, 5000.0]), target, PAPER14, actions=actions)
+  got = metrics.dataset_metrics(pred, target, PAPER14, actions=actions)
+  shifted = metrics.dataset_metrics(pred + np.float32([300.0, -2000.0, 5000.0]), target, PAPER14, actions=actions)
   rng = np.random.default_rng(21)
-  per_pose_shift = metrics.evaluate(
+  per_pose_shift = metrics.dataset_metrics(
     pred, target + rng.normal(scale=1000, size=(20, 1, 3)).astype(np.float32), PAPER14, actions=actions
   )
   for other in (shifted, per_pose_shift):
@@ -356,9 +356,9 @@ def test_evaluate_root_centring():
 def test_evaluate_shape_errors():
   pred, target, _ = _eval_data(4)
   with pytest.raises(ValueError, match=r"\[N, 14, 3\], got \(4, 14, 3\) and \(4, 13, 3\)"):
-    metrics.evaluate(pred, target[:, :13], PAPER14)
+    metrics.dataset_metrics(pred, target[:, :13], PAPER14)
   with pytest.raises(ValueError, match="at least one pose"):
-    metrics.evaluate(pred[:0], target[:0], PAPER14)
+    metrics.dataset_metrics(pred[:0], target[:0], PAPER14)
 
 
 # ----------------------------------------------------------------------------- view diagnostics
@@ -408,7 +408,7 @@ def test_evaluate_with_views_bins_errors_by_yaw_and_counts_depth_flips():
   pred = target + rng.normal(scale=20, size=target.shape).astype(np.float32)
   flip = np.array([False, True, False, False, True, False, False, True])
   pred[flip] = np.asarray(metrics.depth_mirror(pred[flip], PAPER14))
-  got = metrics.evaluate(pred, target, PAPER14, views=True, chunk_size=3)
+  got = metrics.dataset_metrics(pred, target, PAPER14, views=True, chunk_size=3)
   # The independent reference: root-centre, Procrustes with and without mirrored depth, numpy only.
   root = lambda p: p[..., [2, 3], :].mean(-2, keepdims=True)  # noqa: E731
   centred_pred, centred_target = pred - root(pred), target - root(target)
@@ -425,7 +425,7 @@ def test_evaluate_with_views_bins_errors_by_yaw_and_counts_depth_flips():
     assert b["depth_flip_rate"] == pytest.approx(flip[members].mean())
   assert got["worst_yaw_pa_mpjpe"] == pytest.approx(max(v["pa_mpjpe"] for v in got["per_yaw"].values()))
   assert got["pa_mpjpe"] == pytest.approx(err.mean(), rel=1e-4)
-  assert "per_yaw" not in metrics.evaluate(pred, target, PAPER14)  # Off by default.
+  assert "per_yaw" not in metrics.dataset_metrics(pred, target, PAPER14)  # Off by default.
 
 
 def test_depth_spread_ratio_sees_a_flattened_lift():
@@ -433,9 +433,9 @@ def test_depth_spread_ratio_sees_a_flattened_lift():
   root = target[:, [2, 3]].mean(1, keepdims=True)
   flat = target.copy()
   flat[..., 2] = root[..., 2] + 0.5 * (target[..., 2] - root[..., 2])  # Half the depth.
-  got = metrics.evaluate(flat * 3.0, target, PAPER14, views=True)  # Any scale.
+  got = metrics.dataset_metrics(flat * 3.0, target, PAPER14, views=True)  # Any scale.
   assert got["depth_spread_ratio"] == pytest.approx(0.5, rel=1e-4)
-  assert metrics.evaluate(target, target, PAPER14, views=True)["depth_spread_ratio"] == pytest.approx(1.0)
+  assert metrics.dataset_metrics(target, target, PAPER14, views=True)["depth_spread_ratio"] == pytest.approx(1.0)
   c = target - root
   want = np.sqrt((c[..., 2] ** 2).mean(-1)) / np.sqrt((c[..., :2] ** 2).sum(-1).mean(-1))
   np.testing.assert_allclose(metrics.depth_spread(c), want, rtol=1e-5)

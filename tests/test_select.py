@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from experiments import select
+from experiments.drivers import select
 
 
 def _fake_run(folder, name, seed, values, flat=80.0):
@@ -16,9 +16,7 @@ def _fake_run(folder, name, seed, values, flat=80.0):
       f.write(json.dumps({"step": 1000 * (i + 1), "test_ema/pa_mpjpe": v, "test/pa_mpjpe": v + 5}) + "\n")
   with open(os.path.join(workdir, "results.json"), "w") as f:
     json.dump({"weights": "ema", "pa_mpjpe": values[-1], "depth_flip_rate": 0.01, "worst_yaw_pa_mpjpe": 50.0,
-               "baselines": {"flat": {"pa_mpjpe": flat}}}, f)
-  with open(os.path.join(workdir, "done.json"), "w") as f:
-    json.dump({"wall_s": 60.0}, f)
+               "baselines": {"flat": {"pa_mpjpe": flat}}, "wall_s": 60.0}, f)
 
 
 def test_candidates_train_on_actor_a_and_validate_on_b():
@@ -40,7 +38,7 @@ def test_summary_scores_the_last_evaluations_of_each_seed(tmp_path):
   _fake_run(str(tmp_path), "turned_8k", 0, [60.0, 42.0, 41.0, 40.0])
   _fake_run(str(tmp_path), "turned_8k", 1, [55.0, 44.0, 43.0, 42.0])
   _fake_run(str(tmp_path), "supervised_turned_8k", 0, [30.0, 24.0, 23.0, 22.0])
-  os.makedirs(tmp_path / "flip-seed0")  # Unfinished (no done.json): left out.
+  os.makedirs(tmp_path / "flip-seed0")  # Unfinished (no results.json with wall_s): left out.
   summary = select.summarise(str(tmp_path), sweep, last=3)
   assert set(summary) == {"turned_8k", "supervised_turned_8k"}
   assert summary["turned_8k"]["per_seed"] == [41.0, 43.0]

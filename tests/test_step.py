@@ -5,15 +5,15 @@ import numpy as np
 import pytest
 
 from experiments import adv_ss_td, default
-from lifting import config as config_lib
+from lifting import configs
 from lifting import skeleton
-from lifting import step as step_lib
+from lifting import train_step
 from tests.test_train import one_step, shrink
 
 
 def test_ema_decay_warms_up_then_holds():
   steps = np.array([0, 1, 10, 100, 1000, 100000])
-  got = np.asarray(jax.jit(step_lib.ema_decay_at, static_argnums=0)(0.999, steps))
+  got = np.asarray(jax.jit(train_step.ema_decay_at, static_argnums=0)(0.999, steps))
   np.testing.assert_allclose(got, np.minimum(0.999, (1 + steps) / (10 + steps)), rtol=1e-6)
 
 
@@ -44,18 +44,18 @@ def test_cosine_schedule_warms_up_and_ends_at_its_floor():
   config = default.get_config()
   config.optim.update(schedule="cosine", warmup_steps=100, final_lr_fraction=0.1)
   config.train.num_steps = 1100
-  lr = step_lib.learning_rate_schedule(config, 2e-4)
+  lr = train_step.learning_rate_schedule(config, 2e-4)
   for step, want in ((0, 2e-6), (50, 2e-6 + (2e-4 - 2e-6) / 2), (100, 2e-4), (600, 2e-4 * (0.1 + 0.9 * 0.5)),
                      (1100, 2e-5)):
     assert float(lr(step)) == pytest.approx(want, rel=1e-4, abs=1e-12), step
   config.optim.warmup_steps = 0
-  assert float(step_lib.learning_rate_schedule(config, 2e-4)(0)) == pytest.approx(2e-4)
+  assert float(train_step.learning_rate_schedule(config, 2e-4)(0)) == pytest.approx(2e-4)
   config.optim.schedule = "exponential"
-  assert float(step_lib.learning_rate_schedule(config, 2e-4)(2000)) == pytest.approx(
+  assert float(train_step.learning_rate_schedule(config, 2e-4)(2000)) == pytest.approx(
       2e-4 * 0.95 ** (2000 / config.optim.decay_steps), rel=1e-5)
   config.optim.schedule = "step"
   with pytest.raises(ValueError, match="optim.schedule: expected"):
-    config_lib.validate(config)
+    configs.validate(config)
 
 
 def test_terms_beyond_the_paper_join_the_weighted_sum():
@@ -80,7 +80,7 @@ def test_bone_window_term_makes_windows_without_the_temporal_discriminator():
   config.loss.w_temporal = 0.0
   config.loss.w_bone_window = 1.0
   config.model.temporal_neighbours = 2
-  assert config_lib.window_size(config) == 3
+  assert configs.window_size(config) == 3
   _, after, m = one_step(config)
   assert after.temporal_disc is None and "loss/bone_window" in m and "loss/temporal" not in m
 
@@ -96,23 +96,23 @@ def test_new_fields_are_checked(field, value, message):
   group, name = field.split(".")
   config[group][name] = value
   with pytest.raises(ValueError, match=message):
-    config_lib.validate(config)
+    configs.validate(config)
 
 
 def test_ema_weights_need_a_moving_average():
   config = default.get_config()
   config.train.ema_decay = 0.0
   with pytest.raises(ValueError, match="eval.weights: expected 'raw', or 'ema' with train.ema_decay > 0"):
-    config_lib.validate(config)
+    configs.validate(config)
   config.eval.weights = "raw"
-  config_lib.validate(config)
+  configs.validate(config)
 
 
 def test_states_hold_no_shared_buffers():
   """The average starts as a copy of the weights: donating the state must not donate one buffer twice."""
   config = shrink(adv_ss_td.get_config())
-  states = step_lib.init_states(config, step_lib.build_models(config), skeleton.get_layout("paper14"),
-                                jax.random.key(0), step_lib.make_mesh())
+  states = train_step.init_states(config, train_step.build_models(config), skeleton.get_layout("paper14"),
+                                jax.random.key(0), train_step.make_mesh())
   ptrs = [x.unsafe_buffer_pointer() for x in jax.tree.leaves(states)]
   assert len(set(ptrs)) == len(ptrs)
 
@@ -121,13 +121,13 @@ def test_bone_window_span_adds_a_later_frame_that_only_the_bone_term_sees():
   config = shrink(adv_ss_td.get_config())
   config.loss.w_bone_window = 1.0
   config.model.bone_window_span = 5
-  assert config_lib.window_offsets(config) == (0, 1, 5) and config_lib.window_span(config) == 6
+  assert configs.window_offsets(config) == (0, 1, 5) and configs.window_span(config) == 6
   _, after, m = one_step(config)
   assert "loss/bone_window" in m and np.isfinite(m["loss/temporal"]) and np.isfinite(m["temporal_disc/loss"])
   # T still sees 1 + M = 2 frames: its first layer takes 2J + 2JM inputs.
   assert after.temporal_disc.params["ResidualMLP_0"]["Dense_0"]["kernel"].shape[0] == 4 * 14
   config.model.bone_window_span = 1  # Not beyond the temporal window: nothing added.
-  assert config_lib.window_offsets(config) == (0, 1)
+  assert configs.window_offsets(config) == (0, 1)
   config.loss.w_bone_window = 0.0
   config.model.bone_window_span = 5  # Without the bone term the span means nothing.
-  assert config_lib.window_offsets(config) == (0, 1)
+  assert configs.window_offsets(config) == (0, 1)

@@ -13,13 +13,14 @@ import pytest
 
 from experiments import adv, adv_ss, adv_ss_td, default, ss, ss_symm, supervised, tiny
 from lifting import checkpoint
-from lifting import config as config_lib
+from lifting import configs
 from lifting import skeleton
 from lifting import train
-from lifting import evaluate as evaluate_lib
+from lifting import evaluators
 from lifting import pool as pool_lib
-from lifting import step as step_lib
+from lifting import train_step
 from lifting.data import pipeline
+from lifting.data import sequences
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ABLATIONS = {"ss": ss, "ss_symm": ss_symm, "adv": adv, "adv_ss": adv_ss, "adv_ss_td": adv_ss_td,
@@ -41,11 +42,11 @@ def one_step(config, mesh=None, steps=1, hlo: list | None = None, keep_all: bool
   With ``keep_all``, the list of states before and after every step instead (one compilation)."""
   layout = skeleton.get_layout(config.layout)
   data = pipeline.load(config)
-  mesh = mesh or step_lib.make_mesh()
-  models = step_lib.build_models(config)
-  states = step_lib.init_states(config, models, layout, jax.random.key(0), mesh)
+  mesh = mesh or train_step.make_mesh()
+  models = train_step.build_models(config)
+  states = train_step.init_states(config, models, layout, jax.random.key(0), mesh)
   before = jax.device_get(states)
-  step_fn = step_lib.compile_train_step(step_lib.make_train_step(config, models, layout, mesh), mesh)
+  step_fn = train_step.compile_train_step(train_step.make_train_step(config, models, layout, mesh), mesh)
   pool = pool_lib.make_pool(config, data, mesh)
   step_fn = step_fn.lower(states, pool, jax.random.key(1)).compile()  # Ahead of time: the HLO that runs.
   if hlo is not None:
@@ -107,17 +108,17 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from tests.test_train import one_step, shrink
 from experiments import adv_ss_td
 from lifting import train
-from lifting import evaluate as evaluate_lib
+from lifting import evaluators
 from lifting import pool as pool_lib
-from lifting import step as step_lib
+from lifting import train_step
 from lifting.data import pipeline
 assert jax.device_count() == 4, jax.devices()
 config = shrink(adv_ss_td.get_config())
 config.model.dropout = 0.25
-_, one, m1 = one_step(config, step_lib.make_mesh(jax.devices()[:1]), steps=3)
+_, one, m1 = one_step(config, train_step.make_mesh(jax.devices()[:1]), steps=3)
 hlo = []
 for n in (4,):  # Four devices cover what two would (an even split, cross-device gathers); each count costs a compile.
-  _, many, m = one_step(config, step_lib.make_mesh(jax.devices()[:n]), steps=3, hlo=hlo)
+  _, many, m = one_step(config, train_step.make_mesh(jax.devices()[:n]), steps=3, hlo=hlo)
   for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(many)):
     np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-5, err_msg=f"{n} devices")
   for k in m1:
@@ -133,7 +134,7 @@ assert not moved, moved[:3]
 assert "all-reduce" in hlo[-1]  # The gradients' mean: the check reads the right program.
 # Drawing alone (windows, labelled frames, extras) moves nothing at all between devices.
 data = dataclasses.replace(data, extra_2d=data.train_2d[:50])
-mesh = step_lib.make_mesh()
+mesh = train_step.make_mesh()
 pool = pool_lib.device_pool(data, mesh, 2, pool_lib.labelled_frames(data, 0.5, seed=0))
 on_data, replicated = NamedSharding(mesh, P("data")), NamedSharding(mesh, P())
 draw = jax.jit(lambda p, k: pool_lib.draw_batch(p, k, 8, 2, mesh, num_extra=4), in_shardings=(on_data, replicated),
@@ -160,9 +161,9 @@ class _Killed(Exception):
 
 def _final_params(workdir):
   config = tiny.get_config()
-  models = step_lib.build_models(config)
-  template = step_lib.init_states(config, models, skeleton.get_layout(config.layout), jax.random.key(0),
-                               step_lib.make_mesh())
+  models = train_step.build_models(config)
+  template = train_step.init_states(config, models, skeleton.get_layout(config.layout), jax.random.key(0),
+                               train_step.make_mesh())
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
   states = jax.device_get(ckpt.restore(template))
   ckpt.close()
@@ -173,7 +174,7 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path, monkeypatch):
   config = tiny.get_config()  # 6 steps, checkpoints at 3 and 6.
   straight = train.train_and_evaluate(config, str(tmp_path / "straight"))
 
-  real_compile = step_lib.compile_train_step
+  real_compile = train_step.compile_train_step
 
   def dying_compile(*args, **kwargs):
     compiled = real_compile(*args, **kwargs)
@@ -184,10 +185,10 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path, monkeypatch):
       return compiled(states, *rest)
     return step
 
-  monkeypatch.setattr(step_lib, "compile_train_step", dying_compile)
+  monkeypatch.setattr(train_step, "compile_train_step", dying_compile)
   with pytest.raises(_Killed):
     train.train_and_evaluate(config, str(tmp_path / "resumed"))
-  monkeypatch.setattr(step_lib, "compile_train_step", real_compile)
+  monkeypatch.setattr(train_step, "compile_train_step", real_compile)
   resumed = train.train_and_evaluate(config, str(tmp_path / "resumed"))
 
   assert straight["step"] == resumed["step"] == 6
@@ -205,12 +206,12 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path, monkeypatch):
 def test_discriminator_updates_every_k_steps_and_k_steps_per_call_equal_k_single_steps():
   config = shrink(adv_ss_td.get_config())
   config.model.dropout, config.optim.disc_every = 0.25, 2
-  layout, mesh = skeleton.get_layout(config.layout), step_lib.make_mesh()
-  models = step_lib.build_models(config)
+  layout, mesh = skeleton.get_layout(config.layout), train_step.make_mesh()
+  models = train_step.build_models(config)
   pool = pool_lib.make_pool(config, pipeline.load(config), mesh)
-  step = step_lib.make_train_step(config, models, layout, mesh)
-  single, multi = (step_lib.compile_train_step(f, mesh) for f in (step, step_lib.make_multi_step(step, 3)))
-  states = step_lib.init_states(config, models, layout, jax.random.key(0), mesh)
+  step = train_step.make_train_step(config, models, layout, mesh)
+  single, multi = (train_step.compile_train_step(f, mesh) for f in (step, train_step.make_multi_step(step, 3)))
+  states = train_step.init_states(config, models, layout, jax.random.key(0), mesh)
   after, one = [], []
   for _ in range(3):
     states, metrics = single(states, pool, jax.random.key(1))
@@ -220,7 +221,8 @@ def test_discriminator_updates_every_k_steps_and_k_steps_per_call_equal_k_single
   for a, b in zip(jax.tree.leaves(after[0].pose_disc.params), jax.tree.leaves(after[1].pose_disc.params)):
     np.testing.assert_array_equal(a, b)
   assert not np.array_equal(jax.tree.leaves(after[0].lifter.params)[0], jax.tree.leaves(after[1].lifter.params)[0])
-  three, stacked = multi(step_lib.init_states(config, models, layout, jax.random.key(0), mesh), pool, jax.random.key(1))
+  states = train_step.init_states(config, models, layout, jax.random.key(0), mesh)
+  three, stacked = multi(states, pool, jax.random.key(1))
   for a, b in zip(jax.tree.leaves(after[2]), jax.tree.leaves(jax.device_get(three))):
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
   for name, values in jax.device_get(stacked).items():
@@ -280,18 +282,25 @@ def test_inconsistent_configs_fail_before_training(field, value, message):
     node = node[p]
   node[last] = value
   with pytest.raises(ValueError, match=message):
-    config_lib.validate(config)
+    configs.validate(config)
+
+
+def _sequences(train_2d, c):
+  """`PoseData` of ``[S, F, 14, 2]`` equal-length 2D sequences, without 3D."""
+  s, f = train_2d.shape[:2]
+  train = sequences.PoseSequences(train_2d.reshape(-1, 14, 2), None, np.full((s,), f), ("train",) * s, ("all",) * s)
+  return pipeline.from_pose_sequences(train, None, c, "dataset", skeleton.get_layout("paper14"))
 
 
 def test_temporal_term_without_sequences_is_rejected():
   config = tiny.get_config()
   frames = np.random.default_rng(0).normal(size=(1, 32, 14, 2)).astype(np.float32)
-  data = pipeline.from_sequences(frames.reshape(32, 1, 14, 2), "paper14", config.c, "dataset")
+  data = _sequences(frames.reshape(32, 1, 14, 2), config.c)
   with pytest.raises(ValueError, match="temporal term needs sequences"):
-    config_lib.validate_against(config, data, num_devices=1, num_processes=1)
+    configs.validate_against(config, data, num_devices=1, num_processes=1)
   with pytest.raises(ValueError, match="do not split evenly over 3 devices"):
     config.loss.w_temporal = 0.0
-    config_lib.validate_against(config, data, num_devices=3, num_processes=1)
+    configs.validate_against(config, data, num_devices=3, num_processes=1)
 
 
 def _run_py(*args, timeout=300, probe_platforms=False):
@@ -360,9 +369,9 @@ def test_run_py_train_then_eval(tmp_path):
     rows = [json.loads(line) for line in f]
   assert [r["step"] for r in rows if "test/pa_mpjpe" in r] == [r["step"] for r in rows if "test_ema/pa_mpjpe" in r] \
       == [3, 6]
-  assert evaluate_lib.eval_history(str(tmp_path), "ema")[0] == [3, 6]
-  assert evaluate_lib.swing(str(tmp_path), "ema", last=2)["steps"] == [3, 6]
-  assert evaluate_lib.swing(str(tmp_path), "ema", last=5) is None
+  assert evaluators.eval_history(str(tmp_path), "ema")[0] == [3, 6]
+  assert evaluators.swing(str(tmp_path), "ema", last=2)["steps"] == [3, 6]
+  assert evaluators.swing(str(tmp_path), "ema", last=5) is None
   table = (tmp_path / "results.md").read_text()
   assert "| baseline: flat |" in table and f"| {tmp_path.name} | 6 |" in table and table in out.stdout
   out = _run_py("--config=experiments/tiny.py", f"--workdir={tmp_path / 'empty'}", "--mode=eval")
@@ -374,7 +383,7 @@ def test_batches_are_windows_of_one_sequence_and_labelled_frames_bring_their_3d(
   frames_3d = np.concatenate([frames, -frames[..., :1]], -1)
   data = pipeline.PoseData(frames, np.array([4, 6]), 1.0, None, None, skeleton.get_layout("paper14"), frames_3d,
                            train_names=("t1/cam0", "t2/cam0"))
-  mesh = step_lib.make_mesh()
+  mesh = train_step.make_mesh()
   labelled = pool_lib.labelled_frames(data, 0.5, seed=0)  # One of the two takes.
   assert list(labelled) in ([0, 1, 2, 3], [4, 5, 6, 7, 8, 9])
   pool = pool_lib.device_pool(data, mesh, window=3, labelled=labelled)
@@ -407,16 +416,16 @@ def test_mean_depth_baseline_recovers_the_depth_of_weak_perspective_poses():
   gt -= gt[:, list(layout.root_joints)].mean(1, keepdims=True)
   scale = rng.uniform(0.5, 2.0, (50, 1, 1)).astype(np.float32)
   pose2d = gt[..., :2] * scale / 10.0  # Weak perspective at depth c = 10, any per-pose scale.
-  d = evaluate_lib.mean_depth_offsets(pose2d, gt, layout, c=10.0)
+  d = evaluators.mean_depth_offsets(pose2d, gt, layout, c=10.0)
   np.testing.assert_allclose(d, np.mean(scale[:, 0] * gt[..., 2], axis=0), rtol=1e-4, atol=1e-4)
 
 
 def test_supervised_term_needs_3d():
   config = shrink(supervised.get_config())
   frames = np.random.default_rng(0).normal(size=(32, 1, 14, 2)).astype(np.float32)
-  data = pipeline.from_sequences(frames, "paper14", config.c, "dataset")
+  data = _sequences(frames, config.c)
   with pytest.raises(ValueError, match="loss.w_supervised: the supervised term needs 3D"):
-    config_lib.validate_against(config, data, num_devices=1, num_processes=1)
+    configs.validate_against(config, data, num_devices=1, num_processes=1)
 
 
 def test_warm_start_takes_parameters_not_steps(tmp_path):
@@ -424,8 +433,8 @@ def test_warm_start_takes_parameters_not_steps(tmp_path):
   config.train.num_steps = 3
   train.train_and_evaluate(config, str(tmp_path / "first"))
   trained = _final_params(str(tmp_path / "first"))
-  fresh = step_lib.init_states(config, step_lib.build_models(config), skeleton.get_layout(config.layout),
-                               jax.random.key(5), step_lib.make_mesh())
+  fresh = train_step.init_states(config, train_step.build_models(config), skeleton.get_layout(config.layout),
+                               jax.random.key(5), train_step.make_mesh())
   warm = train.warm_start(fresh, str(tmp_path / "first"))
   ptrs = [x.unsafe_buffer_pointer() for x in jax.tree.leaves(warm)]
   assert len(set(ptrs)) == len(ptrs)  # The step donates the state: no buffer may appear twice.
@@ -441,8 +450,8 @@ def test_warm_start_takes_parameters_not_steps(tmp_path):
   with pytest.raises(ValueError, match="no checkpoint"):
     train.warm_start(fresh, str(tmp_path / "nothing"))
   config.loss.w_temporal = 0.0  # Other networks than the checkpoint's.
-  other = step_lib.init_states(config, step_lib.build_models(config), skeleton.get_layout(config.layout),
-                            jax.random.key(5), step_lib.make_mesh())
+  other = train_step.init_states(config, train_step.build_models(config), skeleton.get_layout(config.layout),
+                            jax.random.key(5), train_step.make_mesh())
   with pytest.raises(ValueError, match="other networks"):
     train.warm_start(other, str(tmp_path / "first"))
 
@@ -450,7 +459,7 @@ def test_warm_start_takes_parameters_not_steps(tmp_path):
 def test_windows_with_offsets_reach_the_later_frame_inside_one_sequence():
   frames = np.arange(20, dtype=np.float32)[:, None, None] * np.ones((1, 14, 2), np.float32)
   data = pipeline.PoseData(frames, np.array([8, 12]), 1.0, None, None, skeleton.get_layout("paper14"))
-  mesh = step_lib.make_mesh()
+  mesh = train_step.make_mesh()
   pool = pool_lib.device_pool(data, mesh, window=6)  # Starts leave room for 6 frames.
   batch = jax.jit(lambda p, k: pool_lib.draw_batch(p, k, 64, (0, 1, 5), mesh))(pool, jax.random.key(0))
   x = np.asarray(batch["x"])[..., 0, 0]

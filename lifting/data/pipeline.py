@@ -222,41 +222,6 @@ def from_pose_sequences(train: PoseSequences, test: PoseSequences | None, c: flo
                   tuple(train.names), test_pixels=None if test is None else test.pose2d)
 
 
-def from_sequences(train_2d: np.ndarray, layout, c: float, mode: str,
-                   test_2d: np.ndarray | None = None, test_3d: np.ndarray | None = None,
-                   train_3d: np.ndarray | None = None) -> PoseData:
-  """Builds `PoseData` from equal-length sequences.
-
-  Args:
-    train_2d: ``[S, F, J, 2]`` training 2D sequences (pixels or any unit).
-    layout: layout name or `Layout` of all arrays.
-    c: the skeleton depth of the config.
-    mode: ``"dataset"`` or ``"pose"`` scale (the test set reuses the training scale).
-    test_2d: optional ``[..., J, 2]`` test inputs.
-    test_3d: optional ``[..., J, 3]`` camera-frame ground truth in mm, matching ``test_2d``.
-    train_3d: optional ``[S, F, J, 3]`` camera-frame 3D of the training frames.
-  """
-  layout = skeleton.get_layout(layout)
-  train_2d = np.asarray(train_2d, np.float32)
-  if train_2d.ndim != 4 or train_2d.shape[-2:] != (layout.num_joints, 2):
-    raise ValueError(f"train_2d: expected shape [S, F, {layout.num_joints}, 2] for layout {layout.name!r}, "
-                     f"got {train_2d.shape}")
-  j = layout.num_joints
-  s, f = train_2d.shape[:2]
-  lengths = np.full((s,), f, np.int64)
-  train = PoseSequences(train_2d.reshape(-1, j, 2), None if train_3d is None else
-                        np.asarray(train_3d, np.float32).reshape(-1, j, 3), lengths, ("train",) * s, ("all",) * s)
-  test = None
-  if test_2d is not None:
-    test_2d = np.asarray(test_2d, np.float32).reshape(-1, j, 2)
-    if test_3d is not None:
-      test_3d = np.asarray(test_3d, np.float32).reshape(-1, j, 3)
-      if test_3d.shape[0] != test_2d.shape[0]:
-        raise ValueError(f"test_3d: expected {test_2d.shape[0]} poses to match test_2d, got {test_3d.shape[0]}")
-    test = PoseSequences(test_2d, test_3d, np.array([len(test_2d)]), ("test",), ("all",))
-  return from_pose_sequences(train, test, c, mode, layout)
-
-
 def _path(value: str) -> str:
   """Config paths are relative to the working directory; ``~`` and ``$VARS`` are expanded."""
   return os.path.abspath(os.path.expandvars(os.path.expanduser(str(value))))

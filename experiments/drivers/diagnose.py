@@ -6,10 +6,10 @@ validation) set with the weights the run reports and writes ``diagnose.json`` be
 * ``per_joint``: PA-MPJPE of each joint (mm);
 * ``lateral_mm`` / ``depth_mm``: the mean per-joint error after the Procrustes alignment, split into
   its image-plane (x, y) and depth (z) parts in the camera frame;
-* ``depth_spread_ratio`` and the other view diagnostics of `lifting.metrics.evaluate`.
+* ``depth_spread_ratio`` and the other view diagnostics of `lifting.metrics.dataset_metrics`.
 
-    python -m experiments.diagnose results/selection/recipe/no_dropout-seed0 results/runs/adv_ss_td-seed0
-    python -m experiments.diagnose --table=results/diagnose.md results/runs/*-seed0
+    python -m experiments.drivers.diagnose results/selection/recipe/no_dropout-seed0 results/runs/adv_ss_td-seed0
+    python -m experiments.drivers.diagnose --table=results/diagnose.md results/runs/*-seed0
 
 With ``--table`` also a markdown table, a row per run.
 """
@@ -32,28 +32,28 @@ def diagnose(workdir: str) -> dict:
   from ml_collections import config_dict  # pylint: disable=import-outside-toplevel
 
   from lifting import checkpoint, geometry, skeleton  # pylint: disable=import-outside-toplevel
-  from lifting import config as config_lib  # pylint: disable=import-outside-toplevel
-  from lifting import evaluate as evaluate_lib  # pylint: disable=import-outside-toplevel
-  from lifting import step as step_lib  # pylint: disable=import-outside-toplevel
+  from lifting import configs  # pylint: disable=import-outside-toplevel
+  from lifting import evaluators  # pylint: disable=import-outside-toplevel
+  from lifting import train_step  # pylint: disable=import-outside-toplevel
   from lifting.data import pipeline  # pylint: disable=import-outside-toplevel
 
   with open(os.path.join(workdir, "config.json")) as f:
     config = config_dict.ConfigDict(json.load(f))
   layout = skeleton.get_layout(config.layout)
-  mesh = step_lib.make_mesh()
-  models = step_lib.build_models(config)
+  mesh = train_step.make_mesh()
+  models = train_step.build_models(config)
   ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
   try:
     if ckpt.latest_step() is None:
       raise ValueError(f"{workdir}: no checkpoint to diagnose")
-    states = ckpt.restore(step_lib.init_states(config, models, layout, jax.random.key(0), mesh))
+    states = ckpt.restore(train_step.init_states(config, models, layout, jax.random.key(0), mesh))
   finally:
     ckpt.close()
   data = pipeline.load(config, extra=False)
-  weights = config_lib.reported_weights(config)
-  pred = evaluate_lib.make_lift_fn(models, config.c, mesh, flip_permutation=evaluate_lib.test_flip(config))(
+  weights = configs.reported_weights(config)
+  pred = evaluators.make_lift_fn(models, config.c, mesh, flip_permutation=evaluators.test_flip(config))(
       states.lifter, data.test_2d, weights)
-  results = evaluate_lib.evaluate_poses(pred, data.test_3d, layout, data.test_actions)
+  results = evaluators.evaluate_poses(pred, data.test_3d, layout, data.test_actions)
 
   def centred(p):
     return geometry.root_centred(np.asarray(p), layout.root_joints)
@@ -62,7 +62,7 @@ def diagnose(workdir: str) -> dict:
   aligned = np.asarray(jax.jit(geometry.procrustes_align)(centred(pred), gt))
   diff = aligned - gt
   out = {"workdir": workdir, "weights": weights, "step": int(states.step),
-         "protocol": evaluate_lib.protocol(config), "pa_mpjpe": results["pa_mpjpe"],
+         "protocol": evaluators.protocol(config), "pa_mpjpe": results["pa_mpjpe"],
          "per_joint": {j: float(np.mean(np.linalg.norm(diff[:, i], axis=-1))) for i, j in enumerate(layout.joints)},
          "lateral_mm": float(np.mean(np.linalg.norm(diff[..., :2], axis=-1))),
          "depth_mm": float(np.mean(np.abs(diff[..., 2]))),

@@ -1,8 +1,8 @@
 """How lifters degrade on noisy keypoints: test PA-MPJPE against the scale of the detector-like 2D error model.
 
-    python -m experiments.robustness --out=results
+    python -m experiments.drivers.robustness --out=results
 
-For every finished run of the lifters below (`experiments.ablation` trains them), the test 2D of the
+For every finished run of the lifters below (`experiments.drivers.ablation` trains them), the test 2D of the
 bandai benchmark is replaced by detector-like 2D (`lifting.data.detector_noise`) at each noise scale
 (0: the exact 2D; 1: the stacked hourglass's published per-joint accuracy; the jitter, gross-error,
 swap and missing rates all scale together), missing joints are filled by a completion network trained
@@ -22,7 +22,8 @@ from absl import app
 from absl import flags
 import numpy as np
 
-from experiments import ablation  # Its --out and --seeds are this command's too.
+from experiments.drivers import ablation
+from experiments.drivers import common  # Its --out and --seeds are this command's too.
 
 _SCALES = flags.DEFINE_list("scales", ["0", "0.25", "0.5", "1", "1.5", "2", "3"], "Noise scales.")
 
@@ -72,7 +73,7 @@ def sweep(config, workdirs: dict[str, list[str]], kinds: dict[str, str], scales:
   the training 2D of its completion network. Returns ``{"scales", "lifters": {slug: {"per_seed": [[mm per
   scale]], "mean", "std"}}}``.
   """
-  from lifting import evaluate  # pylint: disable=import-outside-toplevel
+  from lifting import evaluators  # pylint: disable=import-outside-toplevel
   from lifting import inference  # pylint: disable=import-outside-toplevel
   from lifting import metrics  # pylint: disable=import-outside-toplevel
   from lifting import skeleton  # pylint: disable=import-outside-toplevel
@@ -91,7 +92,8 @@ def sweep(config, workdirs: dict[str, list[str]], kinds: dict[str, str], scales:
   # The flat pose of the same inputs (every joint at one depth), the floor a lifter should stay under.
   kind = next(iter(sorted(set(kinds.values()))))
   layout = skeleton.get_layout(config.layout)
-  flat = [float(metrics.evaluate(evaluate.flat_poses(tests[kind, s]), test.pose3d, layout, views=False)["pa_mpjpe"])
+  flat = [float(metrics.dataset_metrics(evaluators.flat_poses(tests[kind, s]), test.pose3d, layout,
+                                        views=False)["pa_mpjpe"])
           for s in scales]
   out = {"scales": scales, "flat": flat, "flat_inputs": kind, "lifters": {}}
   for slug, dirs in workdirs.items():
@@ -108,7 +110,7 @@ def sweep(config, workdirs: dict[str, list[str]], kinds: dict[str, str], scales:
       errors = []
       for scale in scales:  # The path a user takes: pixels through Model.lift.
         pred = model.lift(tests[kinds[slug], scale], layout=model.layout.name).poses3d
-        errors.append(float(metrics.evaluate(pred, test.pose3d, model.layout, views=False)["pa_mpjpe"]))
+        errors.append(float(metrics.dataset_metrics(pred, test.pose3d, model.layout, views=False)["pa_mpjpe"]))
       per_seed.append(errors)
     arr = np.asarray(per_seed)
     out["lifters"][slug] = {"runs": dirs, "path": "lift", "per_seed": per_seed, "mean": arr.mean(0).tolist(),
@@ -147,7 +149,7 @@ def main(argv):
   del argv
   from lifting import logs  # pylint: disable=import-outside-toplevel
   logs.setup_cli_logging()
-  out = ablation._OUT.value
+  out = common.OUT.value
   workdirs, kinds = {}, {}
   earlier_path = os.path.join(out, "robustness.json")
   earlier = {}
@@ -156,13 +158,14 @@ def main(argv):
       earlier = json.load(f)
   for slug, _, kind in LIFTERS:
     trained = ablation.ROWS_BY_SLUG[slug].eval_of or slug  # An evaluation row lifts the runs it evaluates.
-    dirs = [ablation.run_dir(out, trained, s) for s in range(ablation._SEEDS.value)]
+    dirs = [ablation.run_dir(out, trained, s) for s in range(common.SEEDS.value)]
     dirs = [d for d in dirs if os.path.exists(os.path.join(d, "results.json"))
             and os.path.isdir(os.path.join(d, "checkpoints"))]
     if dirs:
       workdirs[slug], kinds[slug] = dirs, kind
   if not workdirs:
-    raise app.UsageError(f"no finished run of {[s for s, _, _ in LIFTERS]} under {out}/runs: run experiments.ablation")
+    raise app.UsageError(f"no finished run of {[s for s, _, _ in LIFTERS]} under {out}/runs: "
+                         "run experiments.drivers.ablation")
   config = ablation.row_config(ablation.ROWS_BY_SLUG["adv_ss_td"], 0, out, "cpu")
   scales = [float(s) for s in _SCALES.value]
   result = sweep(config, workdirs, kinds, scales)
@@ -170,8 +173,8 @@ def main(argv):
     for slug, entry in earlier.get("lifters", {}).items():
       if slug not in result["lifters"]:
         result["lifters"][slug] = {"path": "normalised (dataset scale)", **entry}
-  result["command"] = "python -m experiments.robustness " + " ".join(
-      f"--{k}={v}" for k, v in (("out", out), ("scales", ",".join(_SCALES.value)), ("seeds", ablation._SEEDS.value)))
+  result["command"] = "python -m experiments.drivers.robustness " + " ".join(
+      f"--{k}={v}" for k, v in (("out", out), ("scales", ",".join(_SCALES.value)), ("seeds", common.SEEDS.value)))
   labels = {slug: label for slug, label, _ in LIFTERS}
   for slug, r in result["lifters"].items():
     r["name"] = labels[slug]

@@ -1,5 +1,5 @@
 """The ablation's figures: limb-length ratios (Fig. 6), test poses (Figs. 7-9), in-the-wild lifts
-(Figs. 10-11) and training curves. Called by `experiments.ablation`, which passes in how to build
+(Figs. 10-11) and training curves. Called by `experiments.drivers.ablation`, which passes in how to build
 a row's config and where its runs live (so this module does not import the command and its
 flags); each figure is skipped, with a log line, when its runs or data are missing.
 """
@@ -15,9 +15,9 @@ from absl import logging
 from lifting import geometry
 from lifting import metrics
 from lifting import plots
-from lifting import config as config_lib
-from lifting import evaluate as evaluate_lib
-from lifting import step as step_lib
+from lifting import configs
+from lifting import evaluators
+from lifting import train_step
 from lifting.data import keypoints
 from lifting.data import pipeline
 
@@ -41,14 +41,14 @@ class _Runs:
     """``lift(poses2d [N, J, 2]) -> [N, J, 3]`` with the seed-0 run of ``slug``."""
     from lifting import checkpoint  # pylint: disable=import-outside-toplevel
     config = self.config(slug)
-    mesh = step_lib.make_mesh()
-    models = step_lib.build_models(config)
-    template = step_lib.init_states(config, models, self.data.layout, jax.random.key(0), mesh)
+    mesh = train_step.make_mesh()
+    models = train_step.build_models(config)
+    template = train_step.init_states(config, models, self.data.layout, jax.random.key(0), mesh)
     ckpt = checkpoint.Checkpointer(os.path.join(self.run_dir(slug), "checkpoints"))
     states = ckpt.restore(template)
     ckpt.close()
-    lift_all = evaluate_lib.make_lift_fn(models, config.c, mesh, flip_permutation=evaluate_lib.test_flip(config))
-    return lambda poses2d: lift_all(states.lifter, poses2d, config_lib.reported_weights(config))
+    lift_all = evaluators.make_lift_fn(models, config.c, mesh, flip_permutation=evaluators.test_flip(config))
+    return lambda poses2d: lift_all(states.lifter, poses2d, configs.reported_weights(config))
 
 
 def _centred(poses: np.ndarray, layout) -> np.ndarray:
@@ -68,7 +68,7 @@ def limb_ratio_figure(runs: _Runs, done: dict, path: str) -> str | None:
 
 def pose_figure(runs: _Runs, slug: str, path: str) -> str:
   pred = runs.lifter(slug)(runs.data.test_2d)
-  return plots.pose_grid(evaluate_lib.picked_test_poses(pred, runs.data), runs.data.layout, path)
+  return plots.pose_grid(evaluators.picked_test_poses(pred, runs.data), runs.data.layout, path)
 
 
 def wild_figure(runs: _Runs, slug: str, path: str, shared: str, count: int = 4) -> str | None:

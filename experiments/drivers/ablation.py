@@ -1,12 +1,13 @@
 """Trains and evaluates every row of our Table 3 on the bandai benchmark, then writes the table and figures.
 
-    python -m experiments.ablation --out=results                  # CPU profile, 3 seeds for Adv rows
-    python -m experiments.ablation --out=results --seeds=1        # single seed: the quick table
-    python -m experiments.ablation --out=results --profile=paper  # paper scale, for a GPU/TPU
+    python -m experiments.drivers.ablation --out=results                  # CPU profile, 3 seeds for Adv rows
+    python -m experiments.drivers.ablation --out=results --seeds=1        # single seed: the quick table
+    python -m experiments.drivers.ablation --out=results --profile=paper  # paper scale, for a GPU/TPU
 
-Each row is one config of this folder, a small override of `default.py`. Runs go to
-``OUT/runs/<row>-seed<k>``; a finished run (``results.json`` present) is skipped and an
-interrupted one resumes from its checkpoint, so the command can be stopped and restarted.
+Each row is one config of `experiments`, a small override of `experiments/bandai.py` that trains on the benchmark by
+itself; the command adds only the seed and the run folders. Runs go to ``OUT/runs/<row>-seed<k>``; a finished
+run (`common.finished`) is skipped and an interrupted one resumes from its checkpoint, so the command can be
+stopped and restarted.
 Writes ``OUT/table.md``, ``OUT/table.json`` and ``OUT/figures/*.png``.
 
 The DA rows and their controls read in-the-wild poses prepared by ``run.py --mode=adapt``
@@ -28,15 +29,12 @@ from absl import app
 from absl import flags
 from absl import logging
 
-_OUT = flags.DEFINE_string("out", "results", "Output folder.")
+from experiments.drivers import common
+
 _PROFILE = flags.DEFINE_enum("profile", "cpu", ["cpu", "paper"], "Config profile of every row.")
-_SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds for the multi-seed rows (Adv, Adv+SS, Adv+SS+TD).")
-_ONLY = flags.DEFINE_list("only", [], "Rows to run, by slug (default: all).")
-_FIRST_SEED = flags.DEFINE_integer("first_seed", 0, "Run only the seeds from this one on (to train the seeds of a "
-                                   "row in several processes side by side; the table still shows every finished run).")
-_STEPS = flags.DEFINE_integer("steps", 0, "Override train.num_steps of every row (0: keep; for smoke tests).")
 _FIGURES = flags.DEFINE_bool("figures", True, "Draw the figures after the table.")
-_DATA = flags.DEFINE_string("data", "bandai", "data.source of every row (the benchmark; 'synthetic' for a dry run).")
+_DATA = flags.DEFINE_string("data", "", "data.source of every row ('': the row's own benchmark; 'synthetic' for a "
+                            "dry run).")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,9 +128,11 @@ SUPERVISED = {"bandai/turned-rig": "supervised", "bandai/fixed-rig": "supervised
               "bandai/turned-rig+detector-like-2d": "supervised_noisy2d"}
 
 
-def row_config(row: Row, seed: int, out: str, profile: str, steps: int = 0, source: str = "bandai"):
+def row_config(row: Row, seed: int, out: str, profile: str, steps: int = 0, source: str = ""):
+  """The row's config as its module gives it, with this driver's seed, step override and run folders."""
   config = importlib.import_module(f"experiments.{row.slug}").get_config(profile)
-  config.data.source = source
+  if source:
+    config.data.source = source
   config.seed = seed
   if steps:
     config.train.num_steps = steps
@@ -161,70 +161,40 @@ def seeds_of(row: Row, num_seeds: int) -> list[int]:
   return list(range(num_seeds)) if row.multi_seed else [0]
 
 
-def run_one(row: Row, seed: int, out: str, profile: str, steps: int, source: str = "bandai") -> dict:
-  """Trains (resuming) and evaluates one run; returns its results with the wall time of training."""
-  from lifting import evaluate as evaluate_lib  # pylint: disable=import-outside-toplevel
-  from lifting import train  # pylint: disable=import-outside-toplevel
+def run_one(row: Row, seed: int, out: str, profile: str, steps: int, source: str = "") -> dict:
+  """Trains (resuming) and evaluates one run, or evaluates another row's (``eval_of``); returns its results."""
+  from lifting import evaluators  # pylint: disable=import-outside-toplevel
 
   workdir = run_dir(out, row.slug, seed)
-  results_path = os.path.join(workdir, "results.json")
-  if os.path.exists(results_path):  # Training writes it too; the command's own, with the wall time, marks a finished run.
-    with open(results_path) as f:
-      results = json.load(f)
-    if "wall_s" in results:
-      return results
+  results = common.finished(workdir)
+  if results is not None:
+    return results
   config = row_config(row, seed, out, profile, steps, source)
   if row.eval_of:  # An evaluation of another row's run with this row's test inputs.
     source_dir = run_dir(out, row.eval_of, seed)
-    if not os.path.exists(os.path.join(source_dir, "results.json")):
+    if common.finished(source_dir) is None:
       run_one(ROWS_BY_SLUG[row.eval_of], seed, out, profile, steps, source)
     os.makedirs(workdir, exist_ok=True)
     t0 = time.time()
-    results = evaluate_lib.evaluate(config, source_dir, results_dir=workdir)
-    results["wall_s"] = round(time.time() - t0, 1)
-    results["eval_of"] = source_dir
-    evaluate_lib.write_results(workdir, results)
-    return results
+    results = evaluators.evaluate(config, source_dir, results_dir=workdir)
+    return common.mark_finished(workdir, {**results, "eval_of": source_dir}, time.time() - t0)
   if config.data.extra.kind != "none":
     from lifting import adapt  # pylint: disable=import-outside-toplevel
     # Reuses an earlier preparation; the command draws the adapter's figures with the others.
     adapt.prepare(config, adapt_dir(out, config), figures=False)
-  os.makedirs(workdir, exist_ok=True)
-  partial = os.path.join(workdir, "timing.partial.json")  # Time of earlier, interrupted attempts.
-  spent = 0.0
-  if os.path.exists(partial):
-    with open(partial) as f:
-      spent = json.load(f)["wall_s"]
-  t0 = time.time()
-  try:
-    results = train.train_and_evaluate(config, workdir)  # Ends with a test evaluation and the baselines.
-  finally:
-    with open(partial, "w") as f:
-      json.dump({"wall_s": spent + time.time() - t0}, f)
-  results["wall_s"] = round(spent + time.time() - t0, 1)
-  evaluate_lib.write_results(workdir, results)
-  return results
+  return common.train_run(config, workdir)
 
 
 def finished_runs(out: str, num_seeds: int) -> dict[str, list[dict]]:
-  """Every row's finished runs (``results.json`` written) in ``out``, whether run now or earlier (or on
-  another machine, from the committed results), so the table always shows all of them."""
+  """Every row's finished runs in ``out``, whether run now or earlier (or on another machine, from the committed
+  results), so the table always shows all of them."""
   done = {}
   for row in ROWS:
     for seed in seeds_of(row, num_seeds):
-      path = os.path.join(run_dir(out, row.slug, seed), "results.json")
-      if os.path.exists(path):
-        with open(path) as f:
-          results = json.load(f)
-        if "wall_s" in results:  # Written by this command once the run finished (training alone omits it).
-          done.setdefault(row.slug, []).append(results)
+      results = common.finished(run_dir(out, row.slug, seed))
+      if results is not None:
+        done.setdefault(row.slug, []).append(results)
   return done
-
-
-def _mean_std(values: list[float], scale: float = 1.0, digits: int = 1) -> str:
-  if len(values) == 1:
-    return f"{scale * values[0]:.{digits}f}"
-  return f"{scale * statistics.mean(values):.{digits}f} ± {scale * statistics.stdev(values):.{digits}f}"
 
 
 def _protocol(runs: list[dict]) -> str:
@@ -280,10 +250,11 @@ def write_table(out: str, done: dict[str, list[dict]], profile: str) -> str:
       ratio = f"{statistics.mean(vals['pa_mpjpe']) / row_sup:.2f}" if row_sup else ""
       wall = statistics.mean(r["wall_s"] for r in runs)
       swings = [r["last_evals"]["range"] for r in runs if "last_evals" in r]
-      flips = _mean_std(vals["depth_flip_rate"], 100) if "depth_flip_rate" in vals else ""
+      flips = common.mean_sd(vals["depth_flip_rate"], 100) if "depth_flip_rate" in vals else ""
       worst = f"{max(vals['worst_yaw_pa_mpjpe']):.1f}" if "worst_yaw_pa_mpjpe" in vals else ""
-      lines.append(f"| {row.name} | {len(runs)} | {runs[0]['step']} | {_mean_std(vals['pa_mpjpe'])} | "
-                   f"{_mean_std(vals['n_mpjpe'])} | {_mean_std(vals['pck'], 100)} | {_mean_std(vals['auc'], 100)} | "
+      lines.append(f"| {row.name} | {len(runs)} | {runs[0]['step']} | {common.mean_sd(vals['pa_mpjpe'])} | "
+                   f"{common.mean_sd(vals['n_mpjpe'])} | {common.mean_sd(vals['pck'], 100)} | "
+                   f"{common.mean_sd(vals['auc'], 100)} | "
                    f"{ratio} | {flips} | {worst} | {f'{max(swings):.1f}' if swings else ''} | {wall / 60:.1f} min |")
       table["rows"][row.slug] = {
           "name": row.name, "protocol": protocol, "seeds": len(runs), "steps": runs[0]["step"],
@@ -367,7 +338,7 @@ def generalisation_table(rows: list[Row], done: dict, table: dict) -> list[str]:
       g = st["dataset1_test"]["per_group"]
       name = max(g, key=lambda k: g[k]["lift"] / g[k]["flat"])
       worst = f"{name} {g[name]['lift'] / g[name]['flat']:.2f}"
-    normalised = _mean_std(st["actor_c"]["normalised"]["per_seed"]) if "actor_c" in st else ""
+    normalised = common.mean_sd(st["actor_c"]["normalised"]["per_seed"]) if "actor_c" in st else ""
     lines.append(f"| {row.name} | {len(done[row.slug])} | {cell('actor_c')} | {normalised} | {cell('dataset1_dev')} | "
                  f"{cell('dataset1_test')} | {ratio('dataset1_test')} | {cell('cross_body')} | "
                  f"{ratio('cross_body')} | {worst} |")
@@ -384,7 +355,7 @@ def generalisation_table(rows: list[Row], done: dict, table: dict) -> list[str]:
 
 
 def _lift_cell(stats: dict, name: str) -> str:
-  return _mean_std(stats[name]["lift"]["per_seed"]) if name in stats else ""
+  return common.mean_sd(stats[name]["lift"]["per_seed"]) if name in stats else ""
 
 
 def _ratio_cell(stats: dict, reference: dict, name: str) -> str:
@@ -421,25 +392,25 @@ def main(argv):
   from lifting import logs  # pylint: disable=import-outside-toplevel
 
   logs.setup_cli_logging()
-  rows = [r for r in ROWS if not _ONLY.value or r.slug in _ONLY.value]
-  unknown = set(_ONLY.value) - {r.slug for r in ROWS}
+  rows = [r for r in ROWS if not common.ONLY.value or r.slug in common.ONLY.value]
+  unknown = set(common.ONLY.value) - {r.slug for r in ROWS}
   if unknown:
     raise app.UsageError(f"unknown rows {sorted(unknown)}; known: {[r.slug for r in ROWS]}")
-  jobs = [(row, seed) for row in rows if not row.pending for seed in seeds_of(row, _SEEDS.value)
-          if seed >= _FIRST_SEED.value]
+  jobs = [(row, seed) for row in rows if not row.pending for seed in seeds_of(row, common.SEEDS.value)
+          if seed >= common.FIRST_SEED.value]
   t_start = time.time()
   for i, (row, seed) in enumerate(jobs):
     logs.log(f"[{i + 1}/{len(jobs)}] {row.name}, seed {seed} ({(time.time() - t_start) / 60:.1f} min so far)")
-    run_one(row, seed, _OUT.value, _PROFILE.value, _STEPS.value, _DATA.value)
-    write_table(_OUT.value, finished_runs(_OUT.value, _SEEDS.value), _PROFILE.value)
-  done = finished_runs(_OUT.value, _SEEDS.value)
-  print(write_table(_OUT.value, done, _PROFILE.value), end="")
+    run_one(row, seed, common.OUT.value, _PROFILE.value, common.STEPS.value, _DATA.value)
+    write_table(common.OUT.value, finished_runs(common.OUT.value, common.SEEDS.value), _PROFILE.value)
+  done = finished_runs(common.OUT.value, common.SEEDS.value)
+  print(write_table(common.OUT.value, done, _PROFILE.value), end="")
   if _FIGURES.value:
-    draw_figures(_OUT.value, done, _PROFILE.value, _STEPS.value, _DATA.value)
+    draw_figures(common.OUT.value, done, _PROFILE.value, common.STEPS.value, _DATA.value)
 
 
-def draw_figures(out: str, done: dict, profile: str, steps: int = 0, source: str = "bandai") -> list[str]:
-  from experiments import figures  # pylint: disable=import-outside-toplevel
+def draw_figures(out: str, done: dict, profile: str, steps: int = 0, source: str = "") -> list[str]:
+  from experiments.drivers import figures  # pylint: disable=import-outside-toplevel
   rows = {r.slug: r for r in ROWS}
   paths = figures.draw_all(out, done, lambda slug: row_config(rows[slug], 0, out, profile, steps, source),
                            lambda slug: run_dir(out, slug, 0), {s: r.name for s, r in rows.items()},

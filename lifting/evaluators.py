@@ -1,6 +1,6 @@
 """Evaluation: lifting a test set, its errors with view diagnostics, the trivial baselines, results files.
 
-Every evaluation reports the errors of `lifting.metrics.evaluate` (PA-MPJPE, N-MPJPE, PCK, AUC,
+Every evaluation reports the errors of `lifting.metrics.dataset_metrics` (PA-MPJPE, N-MPJPE, PCK, AUC,
 per action) and the view diagnostics (errors by the subject's yaw towards the camera, the
 depth-flip rate) for each kind of weights a run keeps (raw and, with ``train.ema_decay``, their
 moving average); ``eval.weights`` says which one results.json, the tables and lifts report.
@@ -18,12 +18,12 @@ from absl import logging
 from jax.sharding import NamedSharding, PartitionSpec as P
 
 from lifting import checkpoint
-from lifting import config as config_lib
+from lifting import configs
 from lifting import geometry
 from lifting import logs
 from lifting import metrics as metrics_lib
 from lifting import skeleton
-from lifting import step as step_lib
+from lifting import train_step
 from lifting.data import pipeline
 
 
@@ -35,7 +35,7 @@ def test_flip(config) -> tuple[int, ...] | None:
   return skeleton.get_layout(config.layout).flip_permutation
 
 
-def make_lift_fn(models: step_lib.Models, c: float, mesh, chunk: int = 4096, flip_permutation=None):
+def make_lift_fn(models: train_step.Networks, c: float, mesh, chunk: int = 4096, flip_permutation=None):
   """Returns ``lift_all(lifter_state, poses2d [N, J, 2], weights="raw") -> np.ndarray [N, J, 3]`` (eval
   mode), with the state's raw or moving-average (``"ema"``) weights; with ``flip_permutation`` (`test_flip`),
   each pose's lift is averaged with the mirrored lift of its mirror image.
@@ -45,11 +45,11 @@ def make_lift_fn(models: step_lib.Models, c: float, mesh, chunk: int = 4096, fli
   and the lifted chunk comes back replicated, since a host can read only its own devices.
   """
   chunk = max(chunk // mesh.size, 1) * mesh.size
-  sharding = NamedSharding(mesh, P(step_lib.DATA_AXIS))
+  sharding = NamedSharding(mesh, P(train_step.DATA_AXIS))
 
   @functools.partial(jax.jit, out_shardings=NamedSharding(mesh, P()))
   def lift_chunk(variables, poses):
-    lift = lambda x: step_lib.lift(models.lifter, variables, x, c, train=False)  # noqa: E731
+    lift = lambda x: train_step.lift(models.lifter, variables, x, c, train=False)  # noqa: E731
     return lift(poses) if flip_permutation is None else geometry.flip_average(lift, poses, flip_permutation)
 
   def lift_all(lifter_state, poses2d, weights: str = "raw"):
@@ -77,11 +77,11 @@ def map_chunks(fn, x: np.ndarray, chunk: int, empty: np.ndarray) -> np.ndarray:
 def evaluate_poses(pred3d: np.ndarray, gt3d: np.ndarray, layout: skeleton.Layout,
                    actions: np.ndarray | None = None, views: bool = True) -> dict:
   """Errors of lifted poses against the camera-frame ground truth (in its units), with the view
-  diagnostics (errors by yaw bin, depth-flip rate); see `lifting.metrics.evaluate`.
+  diagnostics (errors by yaw bin, depth-flip rate); see `lifting.metrics.dataset_metrics`.
 
   Lifted poses are in the lifter's units, not millimetres, so unaligned MPJPE is left out.
   """
-  results = metrics_lib.evaluate(np.asarray(pred3d), np.asarray(gt3d), layout, actions, views=views)
+  results = metrics_lib.dataset_metrics(np.asarray(pred3d), np.asarray(gt3d), layout, actions, views=views)
   results.pop("mpjpe", None)
   return results
 
@@ -157,7 +157,7 @@ def test_all(config, lift_all, states, data, writer=None, step=None) -> dict:
 
 def test_all_and_poses(config, lift_all, states, data, writer=None, step=None) -> tuple[dict, np.ndarray]:
   """`test_all`, and the reported weights' lifts of the test poses ``[M, J, 3]`` (for pictures of them)."""
-  report = config_lib.reported_weights(config)
+  report = configs.reported_weights(config)
   out, others, poses = {}, {}, None
   for kind in weights_kinds(config):
     pred = lift_all(states.lifter, data.test_2d, kind)
@@ -193,11 +193,11 @@ def _scores(results: dict, groups: bool) -> dict:
   return out
 
 
-def generalisation(config, models: step_lib.Models, lift_all, lifter_state, data: pipeline.PoseData,
+def generalisation(config, models: train_step.Networks, lift_all, lifter_state, data: pipeline.PoseData,
                    sets: dict) -> dict:
   """Scores the reported weights of a training state with `score_sets` (a `lifting.inference.Model` of them)."""
   from lifting import inference  # pylint: disable=g-import-not-at-top  (the lift path, above this module)
-  weights = config_lib.reported_weights(config)
+  weights = configs.reported_weights(config)
   variables = jax.device_get(lifter_state.variables(weights))
   model = inference.Model(config, models.lifter, variables, pipeline.normalization_stats(config, data))
   return score_sets(model, lambda x: lift_all(lifter_state, x, weights), config, data, sets, weights)
@@ -219,10 +219,10 @@ def score_sets(model, lift_normalised, config, data: pipeline.PoseData, sets: di
     lifted = model.lift(pixels, layout=data.layout.name)
     ok = lifted.valid
     groups = None if groups is None else np.asarray(groups)[ok]
-    user = metrics_lib.evaluate(lifted.poses3d[ok], gt[ok], data.layout, groups)
+    user = metrics_lib.dataset_metrics(lifted.poses3d[ok], gt[ok], data.layout, groups)
     x, _ = pipeline.normalize(pixels[ok], data.layout, config.c, config.data.scale, data.scale)
-    normalised = metrics_lib.evaluate(lift_normalised(x), gt[ok], data.layout)
-    flat = metrics_lib.evaluate(flat_poses(x), gt[ok], data.layout, groups)
+    normalised = metrics_lib.dataset_metrics(lift_normalised(x), gt[ok], data.layout)
+    flat = metrics_lib.dataset_metrics(flat_poses(x), gt[ok], data.layout, groups)
     out[name] = {"lift": _scores(user, True), "normalised": _scores(normalised, False), "flat": _scores(flat, True),
                  "num_poses": int(ok.sum()), "skipped": int((~ok).sum())}
     logs.log(f"{name} ({int(ok.sum()):,} poses){', ' + what + ' weights' if what else ''}: PA-MPJPE through lift() "
@@ -262,7 +262,7 @@ def evaluate(config, workdir: str, results_dir: str | None = None) -> dict:
   (default ``workdir``): another folder keeps a run's own results when it is evaluated on other test
   inputs (detector-like 2D, ``data.noise_2d.test``).
   """
-  config_lib.validate(config)
+  configs.validate(config)
   layout = skeleton.get_layout(config.layout)
   folder = os.path.join(workdir, "checkpoints")
   checkpoint.check_folder(folder)
@@ -271,11 +271,11 @@ def evaluate(config, workdir: str, results_dir: str | None = None) -> dict:
   data = pipeline.load(config, extra=False)  # The test set only: extra training poses play no part.
   if data.test_3d is None:
     raise ValueError(f"data.source {config.data.source!r} has no 3D test set to evaluate on")
-  mesh = step_lib.make_mesh()
-  models = step_lib.build_models(config)
+  mesh = train_step.make_mesh()
+  models = train_step.build_models(config)
   ckpt = checkpoint.Checkpointer(folder, create=False)  # A reader: falls back past bad steps, changes nothing.
   try:
-    states = ckpt.restore(step_lib.init_states(config, models, layout, jax.random.key(0), mesh))
+    states = ckpt.restore(train_step.init_states(config, models, layout, jax.random.key(0), mesh))
   finally:
     ckpt.close()
   lift_all = make_lift_fn(models, config.c, mesh, flip_permutation=test_flip(config))

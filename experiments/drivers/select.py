@@ -5,12 +5,12 @@ a few fields overridden; every candidate runs with the same seeds, and its score
 PA-MPJPE of the weights the run reports (``eval.weights``) averaged over its last evaluations (GAN
 training oscillates) and then over seeds::
 
-    python -m experiments.select --sweep=recipe --seeds=0,1                 # every candidate of a sweep
-    python -m experiments.select --sweep=recipe --seeds=0,1 --only=turned_8k,supervised_turned_8k
+    python -m experiments.drivers.select --sweep=recipe --seeds=2                 # every candidate, seeds 0 and 1
+    python -m experiments.drivers.select --sweep=recipe --seeds=2 --only=turned_8k,supervised_turned_8k
 
-Runs go to ``OUT/<sweep>/<candidate>-seed<k>``; finished runs (``done.json``) are skipped, so the
+Runs go to ``OUT/selection/<sweep>/<candidate>-seed<k>``; finished runs (`common.finished`) are skipped, so the
 command resumes, and a run's small ``results.json`` and ``metrics.jsonl`` are all the summary needs
-(checkpoints can be deleted). Writes ``OUT/<sweep>/selection.md`` and ``selection.json``.
+(checkpoints can be deleted). Writes ``OUT/selection/<sweep>/selection.md`` and ``selection.json``.
 
 Sweeps (experiments/README.md gives their tables and the decisions taken from them):
 
@@ -29,23 +29,15 @@ import json
 import math
 import os
 import statistics
-import time
 
 from absl import app
 from absl import flags
 from absl import logging
 
-FLAGS = flags.FLAGS
+from experiments.drivers import common
 
-
-def define_flags():
-  """Defines the command's flags (only when run as a script, so importing it beside ablation is safe)."""
-  flags.DEFINE_string("out", "results/selection", "Output folder (one subfolder per sweep).")
-  flags.DEFINE_string("sweep", "recipe", "Which sweep (see the module docstring).")
-  flags.DEFINE_list("seeds", ["0", "1"], "Seeds for every candidate.")
-  flags.DEFINE_list("only", [], "Candidates to run (default: all of the sweep).")
-  flags.DEFINE_integer("steps", 0, "Training steps (0: the candidate's; for smoke tests).")
-  flags.DEFINE_integer("last", 3, "Evaluations averaged into a run's score.")
+_SWEEP = flags.DEFINE_string("sweep", "recipe", "Which sweep (see the module docstring).")
+_LAST = flags.DEFINE_integer("last", 3, "Evaluations averaged into a run's score.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,17 +189,11 @@ def selection_config(sweep: Sweep, name: str, seed: int, steps: int = 0):
 
 def validation_error(workdir: str, last: int = 3) -> float:
   """Mean validation PA-MPJPE of the reported weights over a run's last ``last`` evaluations."""
-  from lifting import evaluate as evaluate_lib  # pylint: disable=import-outside-toplevel
+  from lifting import evaluators  # pylint: disable=import-outside-toplevel
   with open(os.path.join(workdir, "results.json")) as f:
     weights = json.load(f).get("weights", "raw")
-  _, values = evaluate_lib.eval_history(workdir, weights)
+  _, values = evaluators.eval_history(workdir, weights)
   return statistics.mean(values[-last:])
-
-
-def _mean_sd(values: list[float]) -> str:
-  if len(values) == 1:
-    return f"{values[0]:.1f}"
-  return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
 
 
 def summarise(folder: str, sweep: Sweep, last: int) -> dict:
@@ -215,15 +201,13 @@ def summarise(folder: str, sweep: Sweep, last: int) -> dict:
   summary = {}
   for name, candidate in sweep.candidates.items():
     runs = sorted(d for d in os.listdir(folder) if d.startswith(f"{name}-seed")
-                  and os.path.exists(os.path.join(folder, d, "done.json")))
+                  and common.finished(os.path.join(folder, d)) is not None)
     if not runs:
       continue
     scores, flips, worst, wall = [], [], [], []
     for d in runs:
-      with open(os.path.join(folder, d, "results.json")) as f:
-        res = json.load(f)
-      with open(os.path.join(folder, d, "done.json")) as f:
-        wall.append(json.load(f)["wall_s"])
+      res = common.finished(os.path.join(folder, d))
+      wall.append(res["wall_s"])
       scores.append(validation_error(os.path.join(folder, d), last))
       flips.append(100 * res.get("depth_flip_rate", float("nan")))
       worst.append(res.get("worst_yaw_pa_mpjpe", float("nan")))
@@ -239,7 +223,7 @@ def summarise(folder: str, sweep: Sweep, last: int) -> dict:
            "per seed | depth flips (%) | worst yaw bin (mm) | flat (mm) | wall per run (min) |",
            "| --- | --- | ---: | --- | --- | --- | ---: | ---: |"]
   for name, s in sorted(summary.items(), key=lambda kv: kv[1]["val_pa_mpjpe"]):
-    lines.append(f"| {name} | {s['question']} | {_mean_sd(s['per_seed'])} | "
+    lines.append(f"| {name} | {s['question']} | {common.mean_sd(s['per_seed'])} | "
                  f"{', '.join(f'{e:.1f}' for e in s['per_seed'])} | {', '.join(f'{e:.1f}' for e in s['depth_flip_pct'])} | "
                  f"{', '.join(f'{e:.1f}' for e in s['worst_yaw_pa_mpjpe'])} | {s['flat_pa_mpjpe']:.1f} | "
                  f"{statistics.mean(s['wall_s']) / 60:.1f} |")
@@ -268,37 +252,31 @@ def curves(folder: str, summary: dict) -> list[str]:
 
 def main(argv):
   del argv
-  from lifting import logs, train  # pylint: disable=import-outside-toplevel
-  from lifting import evaluate as evaluate_lib  # pylint: disable=import-outside-toplevel
+  from lifting import logs  # pylint: disable=import-outside-toplevel
 
   logs.setup_cli_logging()
-  if FLAGS.sweep not in SWEEPS:
-    raise app.UsageError(f"unknown sweep {FLAGS.sweep!r}; known: {list(SWEEPS)}")
-  sweep = SWEEPS[FLAGS.sweep]
-  names = FLAGS.only or list(sweep.candidates)
+  if _SWEEP.value not in SWEEPS:
+    raise app.UsageError(f"unknown sweep {_SWEEP.value!r}; known: {list(SWEEPS)}")
+  sweep = SWEEPS[_SWEEP.value]
+  names = common.ONLY.value or list(sweep.candidates)
   unknown = [n for n in names if n not in sweep.candidates]
   if unknown:
-    raise app.UsageError(f"unknown candidates {unknown} of sweep {FLAGS.sweep!r}; known: {list(sweep.candidates)}")
-  folder = os.path.join(FLAGS.out, FLAGS.sweep)
+    raise app.UsageError(f"unknown candidates {unknown} of sweep {_SWEEP.value!r}; known: {list(sweep.candidates)}")
+  folder = os.path.join(common.OUT.value, "selection", _SWEEP.value)
   os.makedirs(folder, exist_ok=True)
+  seeds = range(common.FIRST_SEED.value, common.SEEDS.value)
   for i, name in enumerate(names):
-    for seed in map(int, FLAGS.seeds):
+    for seed in seeds:
       workdir = os.path.join(folder, f"{name}-seed{seed}")
-      done = os.path.join(workdir, "done.json")
-      if os.path.exists(done):
+      if common.finished(workdir) is not None:
         continue
       logging.info("[%d/%d] %s seed %d: training on actor A, validating on B", i + 1, len(names), name, seed)
-      t0 = time.time()
-      results = train.train_and_evaluate(selection_config(sweep, name, seed, FLAGS.steps), workdir)
-      evaluate_lib.write_results(workdir, results)
-      with open(done, "w") as f:
-        json.dump({"wall_s": round(time.time() - t0, 1)}, f)
-      summarise(folder, sweep, FLAGS.last)
-  summarise(folder, sweep, FLAGS.last)
+      common.train_run(selection_config(sweep, name, seed, common.STEPS.value), workdir)
+      summarise(folder, sweep, _LAST.value)
+  summarise(folder, sweep, _LAST.value)
   with open(os.path.join(folder, "selection.md")) as f:
     print(f.read(), end="")
 
 
 if __name__ == "__main__":
-  define_flags()
   app.run(main)

@@ -29,7 +29,7 @@ from flax.training import train_state
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
 from lifting import augment
-from lifting import config as config_lib
+from lifting import configs
 from lifting import flow as flow_lib
 from lifting import geometry
 from lifting import losses
@@ -90,13 +90,14 @@ class TrainStates:
 
 
 @dataclasses.dataclass(frozen=True)
-class Models:
+class Networks:
+  """The flax modules of one run (their parameters live in `TrainStates`); a discriminator is None when off."""
   lifter: models_lib.Lifter
   pose_disc: models_lib.PoseDiscriminator | None
   temporal_disc: models_lib.TemporalDiscriminator | None
 
 
-def build_models(config) -> Models:
+def build_models(config) -> Networks:
   """The networks a config needs; a discriminator is built only if its term is on."""
   m = config.model
   speed = models_lib.speed_settings(config)
@@ -105,7 +106,7 @@ def build_models(config) -> Models:
   kcs = {}
   if m.get("disc_kcs", False):
     kcs = dict(kcs_bones=skeleton.get_layout(config.layout).bones, kcs_scale=float(config.c))
-  return Models(
+  return Networks(
       lifter=models_lib.lifter_from_config(config),
       pose_disc=models_lib.PoseDiscriminator(**disc, **kcs) if config.loss.w_adv > 0 else None,
       temporal_disc=models_lib.TemporalDiscriminator(**disc) if config.loss.w_temporal > 0 else None)
@@ -135,7 +136,7 @@ def _adam(config, base_lr: float) -> optax.GradientTransformation:
   return optax.adam(learning_rate_schedule(config, base_lr), b1=config.optim.b1, b2=config.optim.b2)
 
 
-def create_train_states(config, models: Models, num_joints: int, key: jax.Array) -> TrainStates:
+def create_train_states(config, models: Networks, num_joints: int, key: jax.Array) -> TrainStates:
   """Fresh parameters and optimiser states for every network in ``models``."""
   k_lift, k_disc, k_temp = jax.random.split(key, 3)
   pose = jnp.zeros((1, num_joints, 2), jnp.float32)
@@ -218,7 +219,7 @@ def _update_discriminator(state, loss_fn, num_updates: int, every: int, step: ja
   return state, out
 
 
-def make_update(config, models: Models, layout: skeleton.Layout, prior=None):
+def make_update(config, models: Networks, layout: skeleton.Layout, prior=None):
   """The pure update ``(states, batch, key) -> (states, metrics)`` on a given batch.
 
   ``batch`` holds ``x`` and ``real``, each ``[B, T, J, 2]``: B windows of T consecutive
@@ -409,19 +410,19 @@ def make_update(config, models: Models, layout: skeleton.Layout, prior=None):
   return step_fn
 
 
-def make_train_step(config, models: Models, layout: skeleton.Layout, mesh=None, prior=None):
+def make_train_step(config, models: Networks, layout: skeleton.Layout, mesh=None, prior=None):
   """The pure train step ``(states, pool, key) -> (states, metrics)``; see `compile_train_step`.
 
-  ``pool`` is the training set on the devices (a `lifting.pool.Pool`, see `lifting.pool.device_pool`); the step draws its
-  batch from it with ``fold_in(key, step)``, so no input pipeline can stall it and a resumed run
+  ``pool`` is the training set on the devices (a `lifting.pool.Pool`, see `lifting.pool.device_pool`); the step draws
+  its batch from it with ``fold_in(key, step)``, so no input pipeline can stall it and a resumed run
   sees the batches an uninterrupted one would. The batch is global: ``train.batch_size`` poses
   split over the pool's D device blocks.
   """
   update = make_update(config, models, layout, prior)
-  window = config_lib.window_offsets(config)
+  window = configs.window_offsets(config)
 
   def step_fn(states: TrainStates, pool: pool_lib.Pool, key: jax.Array):
-    num_windows, batch_extra = config_lib.batch_split(config, pool.total_frames, pool.total_extra,
+    num_windows, batch_extra = configs.batch_split(config, pool.total_frames, pool.total_extra,
                                                       pool["frames"].shape[0])
     k_data, k_update = jax.random.split(key)
     batch = pool_lib.draw_batch(pool, jax.random.fold_in(k_data, states.step), num_windows, window, mesh, batch_extra)
@@ -453,7 +454,7 @@ def compile_train_step(step_fn, mesh: jax.sharding.Mesh):
                  out_shardings=(replicated, replicated), donate_argnums=(0,))
 
 
-def init_states(config, models: Models, layout: skeleton.Layout, key: jax.Array, mesh) -> TrainStates:
+def init_states(config, models: Networks, layout: skeleton.Layout, key: jax.Array, mesh) -> TrainStates:
   """Creates the states directly in replicated form on every device of ``mesh``."""
   init = jax.jit(lambda k: create_train_states(config, models, layout.num_joints, k),
                  out_shardings=NamedSharding(mesh, P()))

@@ -110,7 +110,7 @@ def main(argv):
     kp = inference.restrict(kp, 0.5)
     model.lift_keypoints(kp)  # Compiles.
     start = time.perf_counter()
-    lifted = model.lift_keypoints(kp)
+    model.lift_keypoints(kp)
     lift_s = time.perf_counter() - start
     out.update(detect_fps=count / detect_s, lift_fps=len(kp) / lift_s, detect_and_lift_fps=count / (detect_s + lift_s),
                people_found=len(kp))

@@ -18,19 +18,10 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
+from lifting import defaults
+
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
-
-
-def _experiments_dir() -> str:
-  """The experiment configs: ``experiments/`` beside the package in a checkout (or an editable install),
-  else the copy an install puts inside the package (pyproject.toml)."""
-  for folder in (os.path.join(os.path.dirname(_PACKAGE), "experiments"), os.path.join(_PACKAGE, "_configs", "experiments")):
-    if os.path.exists(os.path.join(folder, "default.py")):
-      return folder
-  raise FileNotFoundError(f"no experiments/ folder beside or inside {_PACKAGE}")
-
-
-_EXPERIMENTS = _experiments_dir()
+_EXPERIMENTS = defaults.experiments_dir()
 if os.path.dirname(_EXPERIMENTS) not in sys.path:  # Config files import each other as experiments.X.
   sys.path.append(os.path.dirname(_EXPERIMENTS))
 _PROG = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] not in ("", "-c") else "lifting"

@@ -1,15 +1,79 @@
-"""Checks a training config before anything is built, with one-line reasons."""
+"""Run configs: the defaults they start from, upgrading one saved by an older version, and the checks made before
+anything is built (with one-line reasons)."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
 
+import ml_collections
+
+from lifting import defaults
 from lifting import losses
 from lifting import models
+from lifting import optim
 from lifting import skeleton
 from lifting.data import pipeline
 
 MATMUL_DTYPES = ("float32", "bfloat16")
+
+# Fields added after runs were saved, where a config without the field ran otherwise than today's default would:
+# the value it ran with. Every other missing field takes experiments/default.py's value (a feature that was off).
+BEFORE_FIELDS = {
+    "train.ema_decay": 0.0, "eval.weights": "raw", "optim.schedule": "exponential", "optim.warmup_steps": 0,
+    "data.bandai.rig": "fixed", "eval.intermediate_poses": 0, "eval.generalisation.enabled": False}
+
+
+_ALWAYS_SAVED = ("layout", "c", "model", "data", "train", "loss")
+
+
+def _has(tree: dict, field: str) -> bool:
+  for key in field.split("."):
+    if not isinstance(tree, dict) or key not in tree:
+      return False
+    tree = tree[key]
+  return True
+
+
+def _fill(saved: dict, defaults: dict) -> dict:
+  """``saved`` with every field it lacks taken from ``defaults``, recursively (saved values win)."""
+  out = dict(saved)
+  for key, value in defaults.items():
+    if key not in out:
+      out[key] = value
+    elif isinstance(value, dict) and isinstance(out[key], dict):
+      out[key] = _fill(out[key], value)
+  return out
+
+
+def upgrade(saved: dict) -> ml_collections.ConfigDict:
+  """A config as saved in a run's (or an exported model's) ``config.json``, by this version or an older one, with
+  every field added since: the value such runs had (`BEFORE_FIELDS`), else ``experiments/default.py``'s."""
+  if not isinstance(saved, dict):
+    raise TypeError(f"expected a JSON object, got a {type(saved).__name__}")
+  missing = [key for key in _ALWAYS_SAVED if key not in saved]
+  if missing:  # Every version saved these: without them it is no run's config.
+    raise KeyError(f"no {', '.join(missing)}")
+  config = _fill(saved, defaults.default_config("cpu").to_dict())
+  for field, value in BEFORE_FIELDS.items():
+    if not _has(saved, field):
+      *path, last = field.split(".")
+      node = config
+      for key in path:
+        node = node[key]
+      node[last] = value
+  return ml_collections.ConfigDict(config)
+
+
+def load(workdir: str) -> ml_collections.ConfigDict:
+  """The upgraded config of the run (or exported model) in ``workdir``, from its ``config.json``."""
+  path = os.path.join(workdir, "config.json")
+  if not os.path.exists(path):
+    raise ValueError(f"{workdir}: no config.json; expected the workdir of a training run (run.py --workdir) "
+                     "or an exported model (inference.export)")
+  with open(path) as f:
+    return upgrade(json.load(f))
 
 
 def window_offsets(config) -> tuple[int, ...]:
@@ -20,11 +84,11 @@ def window_offsets(config) -> tuple[int, ...]:
   that the bones are compared across more than a few hundredths of a second of motion (the
   temporal discriminator sees the first ``1 + M`` frames only).
   """
-  bone = config.loss.get("w_bone_window", 0.0) > 0
+  bone = config.loss.w_bone_window > 0
   if not (config.loss.w_temporal > 0 or bone):
     return (0,)
   m = config.model.temporal_neighbours
-  span = config.model.get("bone_window_span", 0) if bone else 0
+  span = config.model.bone_window_span if bone else 0
   return tuple(range(m + 1)) + ((span,) if span > m else ())
 
 
@@ -68,9 +132,8 @@ def _numbers(node, prefix=""):
 
 
 def reported_weights(config) -> str:
-  """The weights whose errors results.json, the tables and lifts report (``eval.weights``; "raw" for configs saved
-  before the field existed)."""
-  return config.get("eval", {}).get("weights", "raw")
+  """The weights whose errors results.json, the tables and lifts report (``eval.weights``)."""
+  return config.eval.weights
 
 
 def validate(config) -> None:
@@ -86,14 +149,13 @@ def validate(config) -> None:
     raise ValueError(f"c: expected a depth > 1 (the paper uses 10), got {config.c}")
   if config.loss.gan not in losses.GAN_LOSSES:
     raise ValueError(f"loss.gan: expected one of {losses.GAN_LOSSES}, got {config.loss.gan!r}")
-  weights = {k: config.loss[k] for k in ("w_adv", "w_2d", "w_3d", "w_temporal", "w_symmetry", "w_supervised",
-                                        "w_flip", "w_bone_window", "w_denoise", "w_flow", "r1") if k in config.loss}
+  weights = {k: config.loss[k] for k in (*losses.TERM_WEIGHTS.values(), "r1")}
   for name, w in weights.items():
     if not w >= 0 or w == float("inf"):
       raise ValueError(f"loss.{name}: expected a finite weight >= 0 (0 turns the term off), got {w}")
   if not any(w for k, w in weights.items() if k != "r1"):
     raise ValueError("loss: every term has weight 0, so the lifter would learn nothing")
-  if config.model.get("bone_window_span", 0) < 0:
+  if config.model.bone_window_span < 0:
     raise ValueError(f"model.bone_window_span: expected frames >= 0 (0: the temporal window), got "
                      f"{config.model.bone_window_span}")
   if window_size(config) > 1 and config.model.temporal_neighbours < 1:
@@ -113,25 +175,24 @@ def validate(config) -> None:
     r = tuple(config.rotation[name])
     if len(r) != 2 or r[0] > r[1]:
       raise ValueError(f"rotation.{name}: expected (low, high) with low <= high, got {r}")
-  if not 0 < config.rotation.get("elevation_limit", math.pi / 6) < math.pi / 2:
+  if not 0 < config.rotation.elevation_limit < math.pi / 2:
     raise ValueError(f"rotation.elevation_limit: expected an angle in (0, pi/2) radians, got "
                      f"{config.rotation.elevation_limit}")
   for name in ("lifter_lr", "disc_lr", "temporal_lr"):
     if config.optim[name] <= 0:
       raise ValueError(f"optim.{name}: expected a positive learning rate, got {config.optim[name]}")
-  schedule = config.optim.get("schedule", "exponential")
-  if schedule not in ("exponential", "cosine"):
-    raise ValueError(f"optim.schedule: expected 'exponential' or 'cosine', got {schedule!r}")
-  if config.optim.get("warmup_steps", 0) < 0 or not 0 <= config.optim.get("final_lr_fraction", 0.0) <= 1:
+  if config.optim.schedule not in optim.SCHEDULES:
+    raise ValueError(f"optim.schedule: expected one of {optim.SCHEDULES}, got {config.optim.schedule!r}")
+  if config.optim.warmup_steps < 0 or not 0 <= config.optim.final_lr_fraction <= 1:
     raise ValueError("optim: expected warmup_steps >= 0 and 0 <= final_lr_fraction <= 1, got "
-                     f"{config.optim.get('warmup_steps')} and {config.optim.get('final_lr_fraction')}")
-  if not 0 <= config.train.get("ema_decay", 0.0) < 1:
+                     f"{config.optim.warmup_steps} and {config.optim.final_lr_fraction}")
+  if not 0 <= config.train.ema_decay < 1:
     raise ValueError(f"train.ema_decay: expected a decay in [0, 1) (0: no moving average), got "
                      f"{config.train.ema_decay}")
-  weights_kind = config.get("eval", {}).get("weights", "raw")
-  if weights_kind not in ("raw", "ema") or (weights_kind == "ema" and not config.train.get("ema_decay", 0.0)):
+  weights_kind = config.eval.weights
+  if weights_kind not in ("raw", "ema") or (weights_kind == "ema" and not config.train.ema_decay):
     raise ValueError(f"eval.weights: expected 'raw', or 'ema' with train.ema_decay > 0, got {weights_kind!r} "
-                     f"with train.ema_decay = {config.train.get('ema_decay', 0.0)}")
+                     f"with train.ema_decay = {config.train.ema_decay}")
   if not 0 < config.optim.decay_rate <= 1 or config.optim.decay_steps < 1:
     raise ValueError("optim: expected 0 < decay_rate <= 1 and decay_steps >= 1, got "
                      f"{config.optim.decay_rate} and {config.optim.decay_steps}")
@@ -140,33 +201,30 @@ def validate(config) -> None:
                      f"{config.optim.disc_updates} and {config.optim.disc_every}")
   if not 0 < config.data.supervised_fraction <= 1:
     raise ValueError(f"data.supervised_fraction: expected a fraction in (0, 1], got {config.data.supervised_fraction}")
-  if config.data.get("supervised_unit", "take") not in ("take", "frame"):
-    raise ValueError(f"data.supervised_unit: expected 'take' or 'frame', got {config.data.get('supervised_unit')!r}")
+  if config.data.supervised_unit not in ("take", "frame"):
+    raise ValueError(f"data.supervised_unit: expected 'take' or 'frame', got {config.data.supervised_unit!r}")
   if config.data.scale not in pipeline.SCALE_MODES:
     raise ValueError(f"data.scale: expected one of {pipeline.SCALE_MODES}, got {config.data.scale!r}")
-  noise = config.data.get("train_noise", None)
-  if noise is not None:
-    for name in ("share", "gross_rate", "swap_rate"):
-      if not 0 <= noise.get(name, 0.0) <= 1:
-        raise ValueError(f"data.train_noise.{name}: expected a rate in [0, 1], got {noise.get(name)}")
-    if noise.get("jitter", 0.0) < 0:
-      raise ValueError(f"data.train_noise.jitter: expected a size >= 0 (in limb sizes), got {noise.jitter}")
-  if config.loss.get("w_denoise", 0.0) > 0 and not (config.model.get("denoise", False) and noise is not None
-                                                   and noise.get("share", 0.0) > 0):
+  noise = config.data.train_noise
+  for name in ("share", "gross_rate", "swap_rate"):
+    if not 0 <= noise[name] <= 1:
+      raise ValueError(f"data.train_noise.{name}: expected a rate in [0, 1], got {noise[name]}")
+  if noise.jitter < 0:
+    raise ValueError(f"data.train_noise.jitter: expected a size >= 0 (in limb sizes), got {noise.jitter}")
+  if config.loss.w_denoise > 0 and not (config.model.denoise and noise.share > 0):
     raise ValueError("loss.w_denoise: the denoising term needs a denoising lifter (model.denoise = True) and "
                      "corrupted inputs (data.train_noise.share > 0)")
   if config.data.extra.kind not in ("none", "adapted", "raw"):
     raise ValueError(f"data.extra.kind: expected 'none', 'adapted' or 'raw', got {config.data.extra.kind!r}")
   if not 0 <= config.data.extra.share < 1:
     raise ValueError(f"data.extra.share: expected a share in [0, 1) (0: proportional), got {config.data.extra.share}")
-  noise = config.data.get("noise_2d")
-  if noise is not None:
-    for name in ("train", "test", "complete"):
-      if not isinstance(noise.get(name, False), bool):
-        raise ValueError(f"data.noise_2d.{name}: expected True or False, got {noise.get(name)!r}")
-    if noise.get("train") or noise.get("test"):
-      from lifting.data import detector_noise  # pylint: disable=g-import-not-at-top
-      detector_noise.from_config(noise)
+  noise = config.data.noise_2d
+  for name in ("train", "test", "complete"):
+    if not isinstance(noise[name], bool):
+      raise ValueError(f"data.noise_2d.{name}: expected True or False, got {noise[name]!r}")
+  if noise.train or noise.test:
+    from lifting.data import detector_noise  # pylint: disable=g-import-not-at-top
+    detector_noise.from_config(noise)
   t = window_size(config)
   if config.train.batch_size < t or config.train.batch_size % t:
     raise ValueError(f"train.batch_size: expected a multiple of the {t}-frame training window, "
@@ -174,8 +232,7 @@ def validate(config) -> None:
   for name in ("num_steps", "log_every", "eval_every", "checkpoint_every", "max_checkpoints", "steps_per_call"):
     if config.train[name] < 1:
       raise ValueError(f"train.{name}: expected a positive integer, got {config.train[name]}")
-  # .get: configs saved before the field existed ran on one process.
-  if not isinstance(config.get("distributed", False), bool):
+  if not isinstance(config.distributed, bool):
     raise ValueError(f"distributed: expected True or False, got {config.distributed!r}")
 
 

@@ -8,9 +8,11 @@ moving average); ``eval.weights`` says which one results.json, the tables and li
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
+from typing import Any, Callable
 
 import jax
 import numpy as np
@@ -30,7 +32,7 @@ from lifting.data import pipeline
 def test_flip(config) -> tuple[int, ...] | None:
   """The layout's left/right permutation when ``eval.flip_average`` asks for test-time flip averaging
   (`lifting.geometry.flip_average`), else ``None``."""
-  if not config.get("eval", {}).get("flip_average", False):
+  if not config.eval.flip_average:
     return None
   return skeleton.get_layout(config.layout).flip_permutation
 
@@ -109,11 +111,11 @@ def protocol(config) -> str:
   name = config.data.source
   if config.data.source == "bandai":
     from lifting.data import bandai  # pylint: disable=g-import-not-at-top
-    name = bandai.protocol_name(config.data.bandai.get("rig", "fixed"))
+    name = bandai.protocol_name(config.data.bandai.rig)
   test = pipeline.test_source(config)
   if test != config.data.source:  # Cross-dataset (the paper's Table 2).
     name = f"{test} (trained on {name})"
-  if config.data.get("noise_2d", {}).get("test", False):  # Table 1's second column: detected 2D inputs.
+  if config.data.noise_2d.test:  # Table 1's second column: detected 2D inputs.
     name += "+detector-like-2d"
   return name
 
@@ -145,7 +147,7 @@ FLAT_SPREAD = 0.1
 
 def weights_kinds(config) -> tuple[str, ...]:
   """The weights a run evaluates: ``("raw",)``, or ``("raw", "ema")`` with a moving average."""
-  return ("raw", "ema") if config.train.get("ema_decay", 0.0) > 0 else ("raw",)
+  return ("raw", "ema") if config.train.ema_decay > 0 else ("raw",)
 
 
 def test_all(config, lift_all, states, data, writer=None, step=None) -> dict:
@@ -254,6 +256,57 @@ def swing(workdir: str, weights: str, last: int = 5) -> dict | None:
           "range": float(max(tail) - min(tail)), "max_change": float(np.max(np.abs(np.diff(tail))))}
 
 
+@dataclasses.dataclass(frozen=True)
+class RestoredRun:
+  """A run's networks and states, restored from its newest good checkpoint for evaluation."""
+  config: Any
+  networks: train_step.Networks
+  mesh: Any
+  states: train_step.TrainStates
+  lift_all: Callable  # `make_lift_fn`: (lifter state, poses2d [N, J, 2], weights) -> [N, J, 3].
+
+  def lift(self, poses2d: np.ndarray, weights: str | None = None) -> np.ndarray:
+    """Normalised ``[N, J, 2]`` -> ``[N, J, 3]`` with ``weights`` (default: the ones the run reports)."""
+    return self.lift_all(self.states.lifter, poses2d, weights or configs.reported_weights(self.config))
+
+
+def restore_run(workdir: str, config=None) -> RestoredRun:
+  """The run in ``workdir``, with ``config`` (default: its own ``config.json``, upgraded; another config changes only
+  how it is evaluated, e.g. flip averaging). Reads only: a damaged newest step is passed over, nothing is
+  changed. Raises ``ValueError`` when there is no checkpoint."""
+  config = configs.load(workdir) if config is None else config
+  folder = os.path.join(workdir, "checkpoints")
+  checkpoint.check_folder(folder)
+  ckpt = checkpoint.Checkpointer(folder, create=False)
+  try:
+    if not ckpt.all_steps():
+      raise ValueError(f"no checkpoint in {folder}: train first (--mode=train)")
+    mesh = train_step.make_mesh()
+    networks = train_step.build_models(config)
+    template = train_step.init_states(config, networks, skeleton.get_layout(config.layout), jax.random.key(0), mesh)
+    states = ckpt.restore(template)
+  finally:
+    ckpt.close()
+  return RestoredRun(config, networks, mesh, states,
+                     make_lift_fn(networks, config.c, mesh, flip_permutation=test_flip(config)))
+
+
+def finish_results(config, results: dict, networks: train_step.Networks, lift_all, lifter_state,
+                   data: pipeline.PoseData, history: str | None = None) -> dict:
+  """What every run's results add to its test evaluation, in training and in ``--mode=eval``: the generalisation
+  sets through `lifting.inference.Model.lift`, the trivial baselines, the data and protocol, and, with ``history``
+  (the workdir whose evaluations had the same test inputs), how much the last evaluations moved."""
+  results["generalisation"] = generalisation(config, networks, lift_all, lifter_state, data,
+                                             pipeline.load_generalisation(config))
+  results["baselines"] = baselines(data, config.c)
+  results["data"] = config.data.source
+  results["protocol"] = protocol(config)
+  moved = swing(history, results["weights"]) if history is not None else None
+  if moved is not None:
+    results["last_evals"] = moved
+  return results
+
+
 def evaluate(config, workdir: str, results_dir: str | None = None) -> dict:
   """Evaluates the latest checkpoint in ``workdir`` on the config's test set.
 
@@ -263,33 +316,14 @@ def evaluate(config, workdir: str, results_dir: str | None = None) -> dict:
   inputs (detector-like 2D, ``data.noise_2d.test``).
   """
   configs.validate(config)
-  layout = skeleton.get_layout(config.layout)
-  folder = os.path.join(workdir, "checkpoints")
-  checkpoint.check_folder(folder)
-  if not checkpoint.Checkpointer(folder, create=False).all_steps():
-    raise ValueError(f"no checkpoint in {folder}: train first (--mode=train)")
+  run = restore_run(workdir, config)
   data = pipeline.load(config, extra=False)  # The test set only: extra training poses play no part.
   if data.test_3d is None:
     raise ValueError(f"data.source {config.data.source!r} has no 3D test set to evaluate on")
-  mesh = train_step.make_mesh()
-  models = train_step.build_models(config)
-  ckpt = checkpoint.Checkpointer(folder, create=False)  # A reader: falls back past bad steps, changes nothing.
-  try:
-    states = ckpt.restore(train_step.init_states(config, models, layout, jax.random.key(0), mesh))
-  finally:
-    ckpt.close()
-  lift_all = make_lift_fn(models, config.c, mesh, flip_permutation=test_flip(config))
-  results = test_all(config, lift_all, states, data)
-  results["generalisation"] = generalisation(config, models, lift_all, states.lifter, data,
-                                             pipeline.load_generalisation(config))
-  results["baselines"] = baselines(data, config.c)
-  results["step"] = int(states.step)
-  results["data"] = config.data.source
-  results["protocol"] = protocol(config)
-  if results_dir is None or os.path.abspath(results_dir) == os.path.abspath(workdir):
-    moved = swing(workdir, results["weights"])  # The run's own evaluations: the same test inputs.
-    if moved is not None:
-      results["last_evals"] = moved
+  results = test_all(config, run.lift_all, run.states, data)
+  own = results_dir is None or os.path.abspath(results_dir) == os.path.abspath(workdir)
+  finish_results(config, results, run.networks, run.lift_all, run.states.lifter, data, workdir if own else None)
+  results["step"] = int(run.states.step)
   write_results(results_dir or workdir, results)
   return results
 

@@ -170,7 +170,7 @@ def load(path: str) -> Prior:
 def for_run(config, train_2d: np.ndarray, workdir: str) -> Prior | None:
   """The run's prior when ``loss.w_flow > 0``: the one saved in ``workdir``, or one fitted to the training 2D
   (``model.flow``'s sizes, ``config.seed``) and saved there; ``None`` otherwise."""
-  if config.loss.get("w_flow", 0.0) <= 0:
+  if config.loss.w_flow <= 0:
     return None
   path = os.path.join(workdir, FILE)
   if os.path.exists(path):

@@ -122,7 +122,7 @@ class Model:
     self.c = float(config.c)
     self.normalization, self.completion, self.step, self.workdir = normalization, completion, step, workdir
     self.max_batch = max_batch
-    if config.get("eval", {}).get("flip_average", False):  # Test-time flip averaging, as the run evaluated.
+    if config.eval.flip_average:  # Test-time flip averaging, as the run evaluated.
       flip = self.layout.flip_permutation
       self._lift = jax.jit(lambda v, x: geometry.flip_average(lambda p: self._lift_normalised(v, p), x, flip))
     else:
@@ -335,18 +335,13 @@ def load(workdir: str | None = None, completion: str | None = "auto", max_batch:
   beside an exported model, or the one a run's ``data.extra`` poses came from; ``None`` uses the
   fallback only.
   """
-  from ml_collections import config_dict  # pylint: disable=g-import-not-at-top
-
   workdir = os.path.abspath(os.path.expanduser(DEFAULT_MODEL if workdir is None else workdir))
   config_path = os.path.join(workdir, "config.json")
   if not os.path.exists(config_path):
     raise ValueError(f"{workdir}: no config.json; expected the workdir of a training run (run.py --workdir) "
                      "or an exported model (inference.export)")
   try:
-    raw = _read_json(config_path)
-    if not isinstance(raw, dict):
-      raise TypeError(f"expected a JSON object, got a {type(raw).__name__}")
-    config = config_dict.ConfigDict(raw)
+    config = configs.upgrade(_read_json(config_path))
     layout = skeleton.get_layout(config.layout)
     float(config.c)
     lifter = models_lib.lifter_from_config(config)

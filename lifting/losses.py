@@ -15,6 +15,10 @@ import jax.numpy as jnp
 from lifting import geometry
 
 GAN_LOSSES = ("standard", "lsgan")
+# Each term of eq. 8 (and the terms beyond the paper), as metrics name it -> the config.loss field of its weight.
+TERM_WEIGHTS = {"adv": "w_adv", "loop_2d": "w_2d", "loop_3d": "w_3d", "temporal": "w_temporal",
+                "symmetry": "w_symmetry", "supervised": "w_supervised", "flip": "w_flip",
+                "bone_window": "w_bone_window", "denoise": "w_denoise", "flow": "w_flow"}
 
 
 def _check_kind(kind: str) -> None:

@@ -54,7 +54,7 @@ def device_bytes(device=None) -> int | None:
 def estimate(config, models, layout, data, mesh) -> dict[str, int]:
   """``{"states", "pool", "activations", "total"}``: bytes per device of a run."""
   pool = data.train_2d.nbytes + (0 if data.extra_2d is None else data.extra_2d.nbytes)
-  if config.loss.get("w_supervised", 0.0) > 0 and data.train_3d is not None:
+  if config.loss.w_supervised > 0 and data.train_3d is not None:
     pool += data.train_3d.nbytes
   out = {"states": state_bytes(config, models, layout, mesh), "pool": int(pool),
          "activations": activation_bytes(config, mesh.size)}

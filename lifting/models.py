@@ -195,18 +195,16 @@ def lifted_points(pose2d: jax.Array, output: jax.Array, c: float) -> jax.Array:
 
 
 def speed_settings(config) -> dict:
-  """``dropout_rng`` and ``dtype`` of ``config.model``; ``.get``: configs saved before these fields existed
-  (inference on old runs) mean the defaults."""
-  m = config.model
-  return dict(dropout_rng=m.get("dropout_rng", "bits"), dtype=jnp.dtype(m.get("dtype", "float32")))
+  """``dropout_rng`` and ``dtype`` of ``config.model``."""
+  return dict(dropout_rng=config.model.dropout_rng, dtype=jnp.dtype(config.model.dtype))
 
 
 def lifter_from_config(config) -> Lifter:
   """The lifter ``config.model`` describes (a module: nothing is initialised)."""
   m = config.model
-  return Lifter(width=m.width, num_blocks=m.lifter_blocks, dropout=m.dropout, denoise=m.get("denoise", False),
-                elevation=config.rotation.get("learned_elevation", False),
-                elevation_limit=config.rotation.get("elevation_limit", math.pi / 6), **speed_settings(config))
+  return Lifter(width=m.width, num_blocks=m.lifter_blocks, dropout=m.dropout, denoise=m.denoise,
+                elevation=config.rotation.learned_elevation, elevation_limit=config.rotation.elevation_limit,
+                **speed_settings(config))
 
 
 def kcs_features(pose2d: jax.Array, bones: tuple[tuple[int, int], ...], scale: float = 1.0) -> jax.Array:

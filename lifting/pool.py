@@ -137,7 +137,7 @@ def make_pool(config, data: pipeline.PoseData, mesh: jax.sharding.Mesh) -> Pool:
   """`device_pool` as a config asks for it (labelled frames only with the supervised term on)."""
   labelled = None
   if config.loss.w_supervised > 0:
-    unit = config.data.get("supervised_unit", "take")
+    unit = config.data.supervised_unit
     labelled = labelled_frames(data, config.data.supervised_fraction, config.seed, unit)
     logs.log(f"supervised term: 3D of {len(labelled):,} of {len(data.train_2d):,} training frames "
              f"(data.supervised_fraction = {config.data.supervised_fraction} of the {unit}s)")

@@ -200,7 +200,7 @@ def _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, in
     logs.log(f"compiled in {time.perf_counter() - t0:.1f} s")
   lift_all = evaluators.make_lift_fn(models, config.c, mesh, flip_permutation=evaluators.test_flip(config))
   # Intermediate evaluations score a fixed subsample; the last scores every test pose (eval.intermediate_poses).
-  intermediate = data.test_subset(config.eval.get("intermediate_poses", 0))
+  intermediate = data.test_subset(config.eval.intermediate_poses)
   wall_start, eval_s = time.perf_counter(), 0.0
   progress = logs.Progress(start, config.train.num_steps)
   results: dict = {}
@@ -242,19 +242,12 @@ def _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, in
   writer.close()
   if data.test_3d is not None:
     t0 = time.perf_counter()
-    results["generalisation"] = evaluators.generalisation(config, models, lift_all, states.lifter, data,
-                                                            pipeline.load_generalisation(config))
+    evaluators.finish_results(config, results, models, lift_all, states.lifter, data, history=workdir)
     eval_s += time.perf_counter() - t0
     wall = time.perf_counter() - wall_start
-    # What evaluating cost this session (training, every evaluation and the generalisation sets included).
+    # What evaluating cost this session (training, every evaluation, the generalisation sets and baselines included).
     results["timing"] = {"session_s": wall, "eval_s": eval_s, "eval_share": eval_s / wall if wall > 0 else 0.0,
                          "intermediate_poses": len(intermediate.test_2d)}
-    results["baselines"] = evaluators.baselines(data, config.c)
-    results["data"] = config.data.source
-    results["protocol"] = evaluators.protocol(config)
-    moved = evaluators.swing(workdir, results["weights"])
-    if moved is not None:
-      results["last_evals"] = moved
   if data.extra_2d is not None:
     per_batch = configs.batch_split(config, len(data.train_2d), len(data.extra_2d), mesh.size)[1]
     results["extra"] = {"kind": config.data.extra.kind, "poses": len(data.extra_2d), "per_batch": per_batch}
@@ -263,7 +256,7 @@ def _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, in
     evaluators.write_results(workdir, results)
     # The final evaluation's lifts (every run evaluates at its last step): no second pass over the test set, and
     # no lift (a collective over every process's devices) on process 0 alone.
-    if config.train.get("pictures", True) and jax.process_index() == 0:
+    if config.train.pictures and jax.process_index() == 0:
       with logs.MetricWriter(workdir) as images:
         path = evaluators.write_test_picture(workdir, pred3d, data, images, results["step"])
       logs.log(f"wrote {os.path.join(workdir, 'results.json')} and {path}")

@@ -34,6 +34,7 @@ from lifting import flow as flow_lib
 from lifting import geometry
 from lifting import losses
 from lifting import models as models_lib
+from lifting import optim
 from lifting import pool as pool_lib
 from lifting import skeleton
 
@@ -104,7 +105,7 @@ def build_models(config) -> Networks:
   disc = dict(width=m.width, num_blocks=m.disc_blocks, dropout=m.disc_dropout, **speed)
   # Beyond the paper: the pose discriminator also sees the bones' Gram matrix (models.kcs_features).
   kcs = {}
-  if m.get("disc_kcs", False):
+  if m.disc_kcs:
     kcs = dict(kcs_bones=skeleton.get_layout(config.layout).bones, kcs_scale=float(config.c))
   return Networks(
       lifter=models_lib.lifter_from_config(config),
@@ -112,50 +113,27 @@ def build_models(config) -> Networks:
       temporal_disc=models_lib.TemporalDiscriminator(**disc) if config.loss.w_temporal > 0 else None)
 
 
-SCHEDULES = ("exponential", "cosine")
-
-
-def learning_rate_schedule(config, base_lr: float) -> optax.Schedule:
-  """``optim.schedule``: ``"exponential"`` (``decay_rate`` per ``decay_steps``) or ``"cosine"`` (linear
-  warm-up from ``base_lr / warmup_steps`` over ``warmup_steps``, then a cosine from ``base_lr`` to ``final_lr_fraction * base_lr`` at
-  ``train.num_steps``, where the run ends converged rather than mid-descent)."""
-  o = config.optim
-  kind = o.get("schedule", "exponential")
-  if kind == "exponential":
-    return optax.exponential_decay(base_lr, o.decay_steps, o.decay_rate)
-  if kind != "cosine":
-    raise ValueError(f"optim.schedule: expected one of {SCHEDULES}, got {kind!r}")
-  warmup = int(o.get("warmup_steps", 0))
-  # The warm-up starts at base_lr / warmup, not 0, so that the first step already moves the weights.
-  return optax.warmup_cosine_decay_schedule(
-      base_lr / warmup if warmup else base_lr, base_lr, warmup, max(config.train.num_steps, warmup + 1),
-      end_value=base_lr * o.get("final_lr_fraction", 0.0))
-
-
-def _adam(config, base_lr: float) -> optax.GradientTransformation:
-  return optax.adam(learning_rate_schedule(config, base_lr), b1=config.optim.b1, b2=config.optim.b2)
-
 
 def create_train_states(config, models: Networks, num_joints: int, key: jax.Array) -> TrainStates:
   """Fresh parameters and optimiser states for every network in ``models``."""
   k_lift, k_disc, k_temp = jax.random.split(key, 3)
   pose = jnp.zeros((1, num_joints, 2), jnp.float32)
   variables = models.lifter.init(k_lift, pose, train=False)
-  ema = config.train.get("ema_decay", 0.0) > 0  # .get: configs saved before the field existed.
+  ema = config.train.ema_decay > 0
   states = {"lifter": LifterState.create(apply_fn=models.lifter.apply, params=variables["params"],
-                                         tx=_adam(config, config.optim.lifter_lr),
+                                         tx=optim.adam(config, config.optim.lifter_lr),
                                          batch_stats=variables["batch_stats"],
                                          ema_params=variables["params"] if ema else None,
                                          ema_batch_stats=variables["batch_stats"] if ema else None)}
   if models.pose_disc is not None:
     params = models.pose_disc.init(k_disc, pose)["params"]
     states["pose_disc"] = train_state.TrainState.create(apply_fn=models.pose_disc.apply, params=params,
-                                                        tx=_adam(config, config.optim.disc_lr))
+                                                        tx=optim.adam(config, config.optim.disc_lr))
   if models.temporal_disc is not None:
     window = jnp.zeros((1, 1 + config.model.temporal_neighbours, num_joints, 2), jnp.float32)
     params = models.temporal_disc.init(k_temp, window)["params"]
     states["temporal_disc"] = train_state.TrainState.create(apply_fn=models.temporal_disc.apply, params=params,
-                                                            tx=_adam(config, config.optim.temporal_lr))
+                                                            tx=optim.adam(config, config.optim.temporal_lr))
   return TrainStates(**states)
 
 
@@ -233,14 +211,9 @@ def make_update(config, models: Networks, layout: skeleton.Layout, prior=None):
   """
   c = float(config.c)
   gan = config.loss.gan
-  weights = {"adv": config.loss.w_adv, "loop_2d": config.loss.w_2d, "loop_3d": config.loss.w_3d,
-             "temporal": config.loss.w_temporal, "symmetry": config.loss.w_symmetry,
-             "supervised": config.loss.w_supervised,
-             # Beyond the paper (.get: configs saved before these fields existed).
-             "flip": config.loss.get("w_flip", 0.0), "bone_window": config.loss.get("w_bone_window", 0.0),
-             "denoise": config.loss.get("w_denoise", 0.0), "flow": config.loss.get("w_flow", 0.0)}
-  r1 = config.loss.get("r1", 0.0)
-  ema_decay = config.train.get("ema_decay", 0.0)
+  weights = {term: config.loss[field] for term, field in losses.TERM_WEIGHTS.items()}
+  r1 = config.loss.r1
+  ema_decay = config.train.ema_decay
   flip_perm = jnp.asarray(layout.flip_permutation)
   temporal_frames = 1 + config.model.temporal_neighbours  # A window's first frames: what T sees.
   bones = layout.bones
@@ -249,7 +222,7 @@ def make_update(config, models: Networks, layout: skeleton.Layout, prior=None):
   # input's camera elevation; the lifted pose is turned upright by it, then turned by a random azimuth and roll
   # and tilted to an elevation drawn from a normal with the batch's mean and sd of the estimates, so random views
   # keep the data's camera heights instead of tilting about a camera axis that is not the body's vertical.
-  learned_elevation = config.rotation.get("learned_elevation", False)
+  learned_elevation = config.rotation.learned_elevation
 
   def draw_camera(key, shape):
     """A rotation ``[*shape, 3, 3]``, or with a learned elevation the angles to build one from."""
@@ -266,7 +239,7 @@ def make_update(config, models: Networks, layout: skeleton.Layout, prior=None):
     turn = geometry.rotation_matrix(camera["azimuth"], moments[0] + moments[1] * camera["normal"], camera["roll"])
     return turn @ geometry.rotation_matrix(0.0, -elevation)
   symmetric_bones = layout.symmetric_bones
-  lifter_schedule = learning_rate_schedule(config, config.optim.lifter_lr)
+  lifter_schedule = optim.learning_rate_schedule(config, config.optim.lifter_lr)
   unsupervised = any(weights[k] for k in ("adv", "loop_2d", "loop_3d", "temporal", "symmetry", "flip",
                                            "bone_window", "flow"))
   if weights["flow"] and prior is None:
@@ -279,8 +252,7 @@ def make_update(config, models: Networks, layout: skeleton.Layout, prior=None):
   camera_root = jnp.array([0.0, 0.0, c], jnp.float32)
   # data.train_noise (beyond the paper): the first lift sees corrupted copies of a share of the inputs, and the
   # loop closure (and the denoising term) close against the clean poses they came from.
-  noise = config.data.get("train_noise", None)
-  noise = dict(noise) if noise is not None and noise.get("share", 0.0) > 0 else None
+  noise = dict(config.data.train_noise) if config.data.train_noise.share > 0 else None
 
   def step_fn(states: TrainStates, batch: dict, key: jax.Array):
     x, real = batch["x"], batch["real"]

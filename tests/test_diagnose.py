@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from experiments.drivers import diagnose, tiny
+from experiments import tiny
+from experiments.drivers import diagnose
 from lifting import train
 
 

@@ -250,7 +250,7 @@ def test_failed_checks_create_nothing(reference, tmp_path):
 def test_workdir_files_are_checked_with_one_line(reference, tmp_path):
   workdir = _copy(reference, tmp_path)
   config_path = os.path.join(workdir, "config.json")
-  for text, what in (("{}", "AttributeError"), ("[1, 2]", "expected a JSON object"), ('{"layout": "paper1', "not valid JSON")):
+  for text, what in (("{}", "KeyError: 'no layout, c, model"), ("[1, 2]", "expected a JSON object"), ('{"layout": "paper1', "not valid JSON")):
     with open(config_path, "w") as f:
       f.write(text)
     with pytest.raises(ValueError, match=f"config.json: .*{what}"):

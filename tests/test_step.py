@@ -6,6 +6,7 @@ import pytest
 
 from experiments import adv_ss_td, default
 from lifting import configs
+from lifting import optim
 from lifting import skeleton
 from lifting import train_step
 from tests.test_train import one_step, shrink
@@ -44,14 +45,14 @@ def test_cosine_schedule_warms_up_and_ends_at_its_floor():
   config = default.get_config()
   config.optim.update(schedule="cosine", warmup_steps=100, final_lr_fraction=0.1)
   config.train.num_steps = 1100
-  lr = train_step.learning_rate_schedule(config, 2e-4)
+  lr = optim.learning_rate_schedule(config, 2e-4)
   for step, want in ((0, 2e-6), (50, 2e-6 + (2e-4 - 2e-6) / 2), (100, 2e-4), (600, 2e-4 * (0.1 + 0.9 * 0.5)),
                      (1100, 2e-5)):
     assert float(lr(step)) == pytest.approx(want, rel=1e-4, abs=1e-12), step
   config.optim.warmup_steps = 0
-  assert float(train_step.learning_rate_schedule(config, 2e-4)(0)) == pytest.approx(2e-4)
+  assert float(optim.learning_rate_schedule(config, 2e-4)(0)) == pytest.approx(2e-4)
   config.optim.schedule = "exponential"
-  assert float(train_step.learning_rate_schedule(config, 2e-4)(2000)) == pytest.approx(
+  assert float(optim.learning_rate_schedule(config, 2e-4)(2000)) == pytest.approx(
       2e-4 * 0.95 ** (2000 / config.optim.decay_steps), rel=1e-5)
   config.optim.schedule = "step"
   with pytest.raises(ValueError, match="optim.schedule: expected"):

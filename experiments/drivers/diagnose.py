@@ -29,30 +29,17 @@ def diagnose(workdir: str) -> dict:
   """The diagnostics of one finished run (see the module docstring); also written to ``diagnose.json``."""
   import jax  # pylint: disable=import-outside-toplevel
   import numpy as np  # pylint: disable=import-outside-toplevel
-  from ml_collections import config_dict  # pylint: disable=import-outside-toplevel
 
-  from lifting import checkpoint, geometry, skeleton  # pylint: disable=import-outside-toplevel
+  from lifting import geometry, skeleton  # pylint: disable=import-outside-toplevel
   from lifting import configs  # pylint: disable=import-outside-toplevel
   from lifting import evaluators  # pylint: disable=import-outside-toplevel
-  from lifting import train_step  # pylint: disable=import-outside-toplevel
   from lifting.data import pipeline  # pylint: disable=import-outside-toplevel
 
-  with open(os.path.join(workdir, "config.json")) as f:
-    config = config_dict.ConfigDict(json.load(f))
-  layout = skeleton.get_layout(config.layout)
-  mesh = train_step.make_mesh()
-  models = train_step.build_models(config)
-  ckpt = checkpoint.Checkpointer(os.path.join(workdir, "checkpoints"))
-  try:
-    if ckpt.latest_step() is None:
-      raise ValueError(f"{workdir}: no checkpoint to diagnose")
-    states = ckpt.restore(train_step.init_states(config, models, layout, jax.random.key(0), mesh))
-  finally:
-    ckpt.close()
+  run = evaluators.restore_run(workdir)
+  config, layout = run.config, skeleton.get_layout(run.config.layout)
   data = pipeline.load(config, extra=False)
   weights = configs.reported_weights(config)
-  pred = evaluators.make_lift_fn(models, config.c, mesh, flip_permutation=evaluators.test_flip(config))(
-      states.lifter, data.test_2d, weights)
+  pred = run.lift(data.test_2d, weights)
   results = evaluators.evaluate_poses(pred, data.test_3d, layout, data.test_actions)
 
   def centred(p):
@@ -61,7 +48,7 @@ def diagnose(workdir: str) -> dict:
   gt = centred(np.asarray(data.test_3d, np.float32))
   aligned = np.asarray(jax.jit(geometry.procrustes_align)(centred(pred), gt))
   diff = aligned - gt
-  out = {"workdir": workdir, "weights": weights, "step": int(states.step),
+  out = {"workdir": workdir, "weights": weights, "step": int(run.states.step),
          "protocol": evaluators.protocol(config), "pa_mpjpe": results["pa_mpjpe"],
          "per_joint": {j: float(np.mean(np.linalg.norm(diff[:, i], axis=-1))) for i, j in enumerate(layout.joints)},
          "lateral_mm": float(np.mean(np.linalg.norm(diff[..., :2], axis=-1))),

@@ -8,16 +8,13 @@ from __future__ import annotations
 
 import os
 
-import jax
 import numpy as np
 from absl import logging
 
 from lifting import geometry
 from lifting import metrics
 from lifting import plots
-from lifting import configs
 from lifting import evaluators
-from lifting import train_step
 from lifting.data import keypoints
 from lifting.data import pipeline
 
@@ -39,16 +36,7 @@ class _Runs:
 
   def lifter(self, slug: str):
     """``lift(poses2d [N, J, 2]) -> [N, J, 3]`` with the seed-0 run of ``slug``."""
-    from lifting import checkpoint  # pylint: disable=import-outside-toplevel
-    config = self.config(slug)
-    mesh = train_step.make_mesh()
-    models = train_step.build_models(config)
-    template = train_step.init_states(config, models, self.data.layout, jax.random.key(0), mesh)
-    ckpt = checkpoint.Checkpointer(os.path.join(self.run_dir(slug), "checkpoints"))
-    states = ckpt.restore(template)
-    ckpt.close()
-    lift_all = evaluators.make_lift_fn(models, config.c, mesh, flip_permutation=evaluators.test_flip(config))
-    return lambda poses2d: lift_all(states.lifter, poses2d, configs.reported_weights(config))
+    return evaluators.restore_run(self.run_dir(slug), self.config(slug)).lift
 
 
 def _centred(poses: np.ndarray, layout) -> np.ndarray:

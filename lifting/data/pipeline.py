@@ -247,7 +247,7 @@ def load_splits(config) -> tuple[PoseSequences, PoseSequences | None]:
     b = config.data.bandai
     cams = bandai.rig(b.num_cameras, b.camera_distance_mm, b.camera_height_mm, b.focal_px, tuple(b.image_size))
     common = dict(joint_map=b.joint_map, cameras=cams, cache_dir=_path(b.cache_dir) if b.cache_dir else None,
-                  rig_kind=b.get("rig", "fixed"), rig_seed=b.get("rig_seed", 0))
+                  rig_kind=b.rig, rig_seed=b.rig_seed)
     actors = lambda v: tuple(str(v).replace(",", "").replace(" ", "").upper())  # noqa: E731  "A,B" or "AB"
     train = bandai.load(_path(b.root), actors(b.train_actors), b.extra_dataset1, stride=b.train_stride, **common)
     test = bandai.load(_path(b.root), actors(b.test_actors), stride=b.test_stride, **common)
@@ -281,13 +281,13 @@ def load_generalisation(config) -> dict[str, PoseSequences]:
   ``dataset1_dev`` / ``dataset1_test`` (other motions: dataset-1's dev and held-out contents, labelled by
   content) and ``cross_body`` (the test actors' motions on other bodies, labelled ``body<k>``); filmed by the
   benchmark's rig. Empty for other sources or with ``eval.generalisation`` off."""
-  g = config.get("eval", {}).get("generalisation", None)
-  if config.data.source != "bandai" or g is None or not g.get("enabled", False):
+  g = config.eval.generalisation
+  if config.data.source != "bandai" or not g.enabled:
     return {}
   from lifting.data import bandai  # pylint: disable=g-import-not-at-top
   b = config.data.bandai
   cams = bandai.rig(b.num_cameras, b.camera_distance_mm, b.camera_height_mm, b.focal_px, tuple(b.image_size))
-  rig = dict(cameras=cams, rig_kind=b.get("rig", "fixed"), rig_seed=b.get("rig_seed", 0), joint_map=b.joint_map)
+  rig = dict(cameras=cams, rig_kind=b.rig, rig_seed=b.rig_seed, joint_map=b.joint_map)
   cache = _path(b.cache_dir) if b.cache_dir else None
   root = _path(b.root)
   sets = {f"dataset1_{split}": bandai.load_dataset1(root, split, stride=g.dataset1_stride, cache_dir=cache, **rig)
@@ -300,7 +300,7 @@ def load_generalisation(config) -> dict[str, PoseSequences]:
 
 def test_source(config) -> str:
   """The dataset whose test set a config evaluates on: ``data.test_source``, or by default ``data.source``."""
-  return config.data.get("test_source", "") or config.data.source
+  return config.data.test_source or config.data.source
 
 
 def _load_3dhp_test(config) -> PoseSequences:
@@ -347,7 +347,7 @@ def fit_completion(config, poses2d: np.ndarray):
   c = config.adapt.completion
   return completion_lib.train_completer(poses2d, width=c.width, num_layers=c.layers, num_steps=c.num_steps,
                                         batch_size=c.batch_size, learning_rate=c.lr,
-                                        seed=config.data.noise_2d.get("seed", 0))
+                                        seed=config.data.noise_2d.seed)
 
 
 def add_detector_noise(config, train: PoseSequences, test: PoseSequences | None, completion=None,
@@ -360,13 +360,13 @@ def add_detector_noise(config, train: PoseSequences, test: PoseSequences | None,
   the detector's guess. A pose may miss at most the network's ``max_missing`` joints; beyond that its last ones
   keep the detector's guess. ``report`` counts every kind of error per split.
   """
-  block = config.data.get("noise_2d")
-  what = what if what is not None else tuple(s for s in ("train", "test") if block is not None and block.get(s))
+  block = config.data.noise_2d
+  what = what if what is not None else tuple(s for s in ("train", "test") if block[s])
   splits = {name: seqs for name, seqs in (("train", train), ("test", test)) if name in what and seqs is not None}
   if not splits:
     return train, test, {}
   noisy, masks, report = detector_like(config, splits)
-  if block.get("complete", True) and any(m.any() for m in masks.values()):
+  if block.complete and any(m.any() for m in masks.values()):
     from lifting import completion as completion_lib  # pylint: disable=g-import-not-at-top
     if completion is None:
       pool = noisy["train"][~masks["train"].any(axis=1)] if "train" in noisy else train.pose2d

@@ -104,7 +104,7 @@ def sweep(config, workdirs: dict[str, list[str]], kinds: dict[str, str], scales:
       if row is not None and row.eval_of:  # Lifted with the evaluation row's settings, not the trained run's.
         lift_config = ablation.row_config(row, 0, "", "cpu")
         run_config = model.config.copy_and_resolve_references()
-        run_config.eval.flip_average = lift_config.eval.get("flip_average", False)
+        run_config.eval.flip_average = lift_config.eval.flip_average
         model = inference.Model(run_config, model.lifter, model.variables, model.normalization, None, model.step,
                                 model.workdir)
       errors = []

@@ -153,7 +153,10 @@ _SPEED = {
     "s2k": Candidate(_short(2000, 0.996), "2000 steps, learning rates 2e-4"),
     "s2k_lr5e-4": Candidate({**_short(2000, 0.996), **_lr(5e-4)}, "2000 steps, learning rates 5e-4"),
     "s2k_lr1e-3": Candidate({**_short(2000, 0.996), **_lr(1e-3)}, "2000 steps, learning rates 1e-3"),
-    "s3k_lr5e-4": Candidate({**_short(3000, 0.997), **_lr(5e-4)}, "3000 steps, learning rates 5e-4"),
+    # The second round, around the first's best (s2k_lr1e-3).
+    "s2k_lr2e-3": Candidate({**_short(2000, 0.996), **_lr(2e-3)}, "2000 steps, learning rates 2e-3"),
+    "s1500_lr1e-3": Candidate({**_short(1500, 0.995), **_lr(1e-3)}, "1500 steps, learning rates 1e-3"),
+    "s3k_lr1e-3": Candidate({**_short(3000, 0.997), **_lr(1e-3)}, "3000 steps, learning rates 1e-3"),
 }
 
 SWEEPS: dict[str, Sweep] = {

@@ -196,6 +196,9 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   config.train.eval_every = 5_000
   config.train.checkpoint_every = 5_000
   config.train.max_checkpoints = 3
+  # Seeds trained together as one compiled program (lifting.train.train_seeds), in workdir/seed<k>: each seed its
+  # own initialisation, batches and random draws, the program and the devices shared.
+  config.train.seeds = 1
   config.train.init_from = ""  # A workdir whose latest parameters start this run (fine-tuning).
   # At the end, with a 3D test set: results.json, results.md and test_poses.png (best, typical and worst
   # test poses, also a TensorBoard image) in the workdir. False: results.json and results.md only.

@@ -143,18 +143,24 @@ def main(argv):
     sys.exit(f"{_PROG}: error: {e}")
   if not first:
     return
-  if "pa_mpjpe" in results:
-    flat = results["baselines"]["flat"]["pa_mpjpe"]
-    print(f"step {int(results['step'])}: test PA-MPJPE {results['pa_mpjpe']:.1f} mm, "
-          f"N-MPJPE {results['n_mpjpe']:.1f} mm, PCK@150 {100 * results['pck']:.1f}%, AUC {100 * results['auc']:.1f}% "
-          f"over {int(results['num_poses']):,} poses; a flat pose scores PA-MPJPE {flat:.1f} mm (workdir {_WORKDIR.value})")
-  if results.get("collapsed_to_flat"):
-    print(f"warning: the lifter has collapsed to a flat pose (depth spread x{results['depth_spread_ratio']:.3f} of "
-          "the truth's): it has not learned depth; see the learning rates and the loss weights")
+  per_seed = results["seeds"] if "seeds" in results else {None: results}  # train.seeds > 1: a line per seed.
+  for seed, r in per_seed.items():
+    _print_result(r, _WORKDIR.value if seed is None else os.path.join(_WORKDIR.value, f"seed{seed}"))
   if _MODE.value == "eval":
     print(open(os.path.join(_RESULTS_DIR.value or _WORKDIR.value, "results.md")).read(), end="")
     for alignment, m in results.get("mpi_inf_3dhp", {}).items():
       print(f"MPI-INF-3DHP, {alignment} alignment: PCK@150 {m['pck']:.1f}%, AUC {m['auc']:.1f}%")
+
+
+def _print_result(results: dict, workdir: str) -> None:
+  if "pa_mpjpe" in results:
+    flat = results["baselines"]["flat"]["pa_mpjpe"]
+    print(f"step {int(results['step'])}: test PA-MPJPE {results['pa_mpjpe']:.1f} mm, "
+          f"N-MPJPE {results['n_mpjpe']:.1f} mm, PCK@150 {100 * results['pck']:.1f}%, AUC {100 * results['auc']:.1f}% "
+          f"over {int(results['num_poses']):,} poses; a flat pose scores PA-MPJPE {flat:.1f} mm (workdir {workdir})")
+  if results.get("collapsed_to_flat"):
+    print(f"warning: the lifter has collapsed to a flat pose (depth spread x{results['depth_spread_ratio']:.3f} of "
+          "the truth's): it has not learned depth; see the learning rates and the loss weights")
 
 
 def _lift():

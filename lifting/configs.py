@@ -229,7 +229,8 @@ def validate(config) -> None:
   if config.train.batch_size < t or config.train.batch_size % t:
     raise ValueError(f"train.batch_size: expected a multiple of the {t}-frame training window, "
                      f"got {config.train.batch_size}")
-  for name in ("num_steps", "log_every", "eval_every", "checkpoint_every", "max_checkpoints", "steps_per_call"):
+  for name in ("num_steps", "log_every", "eval_every", "checkpoint_every", "max_checkpoints", "steps_per_call",
+               "seeds"):
     if config.train[name] < 1:
       raise ValueError(f"train.{name}: expected a positive integer, got {config.train[name]}")
   if not isinstance(config.distributed, bool):

@@ -123,6 +123,14 @@ def flush_metrics(pending: list, writer: logs.MetricWriter | None) -> dict[str, 
   return means
 
 
+def _seed_rows(pending: list, seed: int, many: bool) -> list:
+  """``pending`` as one seed's: with several seeds in one program each metric's last axis is the seed."""
+  if not many:
+    return pending
+  host = jax.device_get([m for _, m in pending])  # One transfer; then numpy slices, not a dispatch per metric.
+  return [(step, {k: v[..., seed] for k, v in metrics.items()}) for (step, _), metrics in zip(pending, host)]
+
+
 def _batch_text(config, data: pipeline.PoseData, window: int, num_devices: int) -> str:
   extra = 0 if data.extra_2d is None else len(data.extra_2d)
   windows, batch_extra = configs.batch_split(config, len(data.train_2d), extra, num_devices)
@@ -130,6 +138,14 @@ def _batch_text(config, data: pipeline.PoseData, window: int, num_devices: int) 
   if batch_extra:
     text += f" + {batch_extra} of {extra:,} extra {config.data.extra.kind} source poses"
   return text
+
+
+def seed_config(config, seed: int):
+  """The config of one seed's run: ``config`` with that seed, alone (``train.seeds = 1``), as its folder's
+  ``config.json`` says, so the folder resumes and evaluates like any single run."""
+  one = config.copy_and_resolve_references()
+  one.seed, one.train.seeds = seed, 1
+  return one
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
@@ -140,54 +156,130 @@ def train_and_evaluate(config, workdir: str) -> dict:
   killed and restarted ends with the same parameters as one that was not. With a 3D test set
   the test errors are logged every ``train.eval_every`` steps, and the returned results carry
   the trivial baselines beside them.
+
+  With ``train.seeds = S > 1``, seeds ``config.seed`` .. ``config.seed + S - 1`` train as one compiled program
+  (`train_seeds`), each in ``workdir/seed<k>``; the results are ``{"seeds": {k: that run's results}}``.
   """
+  if config.train.seeds > 1:
+    seeds = [config.seed + i for i in range(config.train.seeds)]
+    return {"seeds": dict(zip(seeds, train_seeds(config, seeds, [os.path.join(workdir, f"seed{k}") for k in seeds])))}
+  return train_seeds(config, [config.seed], [workdir])[0]
+
+
+class _Run:
+  """One seed's run: its config, folder, logs, checkpoints and base key."""
+
+  def __init__(self, config, workdir: str, data: pipeline.PoseData):
+    self.config, self.workdir = config, workdir
+    self.init_key, self.train_key = jax.random.split(jax.random.key(config.seed))
+    self.writer = logs.MetricWriter(workdir, enabled=jax.process_index() == 0)
+    self.writer.write_config(config)
+    pipeline.write_normalization(workdir, config, data)
+    self.ckpt = checkpoint.Checkpointer(f"{workdir}/checkpoints", config.train.max_checkpoints, quarantine=True)
+    self.pending: list = []
+    self.results: dict = {}
+    self.pred3d = None  # The reported weights' lifts of the test poses at the latest evaluation.
+    self.saved = None
+    self.closed = False
+
+  def close(self) -> None:
+    if self.closed:
+      return
+    self.closed = True
+    try:
+      self.ckpt.close()  # Also on a failure: the in-flight save of the last good step completes.
+    finally:
+      self.writer.close()
+
+
+def train_seeds(config, seeds: list[int], workdirs: list[str]) -> list[dict]:
+  """Trains one run of ``config`` per seed, each in its workdir, as one compiled program: the update is vmapped
+  over a leading seed axis of the states and keys (each seed its own initialisation, batches, dropout and
+  rotations; the training set on the devices and the program are shared). Each workdir holds what a
+  single run's does (its config says its own seed and ``train.seeds = 1``), resumes and is evaluated
+  like one; all must be at one step. One seed is the plain single-run path. Returns each run's results."""
+  if len(seeds) != len(workdirs) or not seeds:
+    raise ValueError(f"train_seeds: expected one workdir per seed, got seeds {seeds} and {len(workdirs)} workdirs")
+  if len(seeds) > 1 and config.loss.w_flow > 0:
+    raise ValueError("train.seeds > 1: the flow prior of loss.w_flow is fitted per run; train its seeds one by one")
+  runs_configs = [config if len(seeds) == 1 else seed_config(config, s) for s in seeds]
   configs.validate(config)
   # Checks that need no data, then the data, then what fits: nothing is written before all have passed.
-  checkpoint.check_folder(os.path.join(workdir, "checkpoints"))
-  if config.train.init_from and not os.path.isdir(os.path.join(config.train.init_from, "checkpoints")):
-    raise ValueError(f"train.init_from: no checkpoints/ folder in {config.train.init_from} to start from")
+  sources = [c.train.init_from for c in runs_configs]
+  if len(seeds) > 1 and config.train.init_from:  # Fine-tuning each seed from its own run where there is one.
+    sources = [os.path.join(config.train.init_from, f"seed{s}") if os.path.isdir(os.path.join(
+        config.train.init_from, f"seed{s}")) else config.train.init_from for s in seeds]
+  for c, source in zip(runs_configs, sources):
+    c.train.init_from = source
+  for workdir in workdirs:
+    checkpoint.check_folder(os.path.join(workdir, "checkpoints"))
+  for source in set(sources) - {""}:
+    if not os.path.isdir(os.path.join(source, "checkpoints")):
+      raise ValueError(f"train.init_from: no checkpoints/ folder in {source} to start from")
   layout = skeleton.get_layout(config.layout)
   data = pipeline.load(config)
   configs.validate_against(config, data, jax.device_count(), jax.process_count())
   mesh = train_step.make_mesh()
   models = train_step.build_models(config)
   window = configs.window_size(config)
-  init_key, train_key = jax.random.split(jax.random.key(config.seed))
   memory.check_fits(config, models, layout, data, mesh)
 
-  writer = logs.MetricWriter(workdir, enabled=jax.process_index() == 0)
-  writer.write_config(config)
-  pipeline.write_normalization(workdir, config, data)
-  ckpt = checkpoint.Checkpointer(f"{workdir}/checkpoints", config.train.max_checkpoints, quarantine=True)
+  runs = []
   try:
-    return _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, init_key, train_key)
-  finally:  # Also on a failure: the in-flight save of the last good step completes, and the logs are closed.
-    try:
-      ckpt.close()
-    finally:
-      writer.close()
+    for c, workdir in zip(runs_configs, workdirs):
+      runs.append(_Run(c, workdir, data))
+    return _train(config, runs, data, mesh, models, layout, window)
+  finally:
+    for run in runs:
+      run.close()
 
 
-def _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, init_key, train_key) -> dict:
-  states = train_step.init_states(config, models, layout, init_key, mesh)
-  if ckpt.all_steps():
-    resumed, states = ckpt.restore_with_step(states)
-    logs.log(f"resumed from step {resumed} in {workdir}")
-  elif config.train.init_from:
-    states = warm_start(states, config.train.init_from)
-  start = int(states.step)
-  writer.truncate_after(start)
-  num_params = sum(x.size for x in jax.tree.leaves(states.lifter.params))
+def _stack(trees):
+  """One tree with a leading axis over ``trees``' leaves (the first's static fields: each seed's states build an
+  optimiser and bound apply functions of their own, equal but not identical)."""
+  leaves = [jax.tree.leaves(t) for t in trees]
+  return jax.tree.unflatten(jax.tree.structure(trees[0]), [jnp.stack(xs) for xs in zip(*leaves)])
+
+
+def _train(config, runs: list[_Run], data, mesh, models, layout, window) -> list[dict]:
+  many = len(runs) > 1
+  take = (lambda tree, i: jax.tree.map(lambda x: x[i], tree)) if many else (lambda tree, i: tree)
+  per_seed = []
+  for run in runs:
+    states = train_step.init_states(run.config, models, layout, run.init_key, mesh)
+    if run.ckpt.all_steps():
+      resumed, states = run.ckpt.restore_with_step(states)
+      logs.log(f"resumed from step {resumed} in {run.workdir}")
+    elif run.config.train.init_from:
+      states = warm_start(states, run.config.train.init_from)
+    per_seed.append(states)
+  starts = [int(s.step) for s in per_seed]
+  if len(set(starts)) > 1:
+    raise ValueError("train.seeds: the seeds' runs stopped at different steps ("
+                     + ", ".join(f"{r.workdir}: {s}" for r, s in zip(runs, starts))
+                     + "); resume each alone (train.seeds = 1) to one step, then together")
+  start = starts[0]
+  states = _stack(per_seed) if many else per_seed[0]
+  del per_seed
+  train_key = _stack([r.train_key for r in runs]) if many else runs[0].train_key
+  for run in runs:
+    run.writer.truncate_after(start)
+    run.saved = start if run.ckpt.all_steps() else None
+  num_params = sum(x.size for x in jax.tree.leaves(take(states, 0).lifter.params))
   logs.log(f"{jax.device_count()} device(s) ({jax.devices()[0].platform}), {jax.process_count()} process(es); "
            f"lifter {num_params:,} parameters; {len(data.train_2d):,} training frames in "
            f"{len(data.sequence_lengths):,} sequences; batch {config.train.batch_size} poses = "
            + _batch_text(config, data, window, mesh.size))
 
+  if many:
+    logs.log(f"{len(runs)} seeds in one program: {', '.join(str(r.config.seed) for r in runs)}")
   pool = pool_lib.make_pool(config, data, mesh)
-  prior = flow_lib.for_run(config, data.train_2d, workdir)  # loss.w_flow's frozen 2D prior (saved for resuming).
+  prior = flow_lib.for_run(config, data.train_2d, runs[0].workdir)  # loss.w_flow's frozen 2D prior (saved for resuming).
   if prior is not None:
     logs.log(f"flow prior of the training 2D: {prior.dims} components, held-out NLL {prior.held_out_nll:.3f} per dim")
   step_fn = train_step.make_train_step(config, models, layout, mesh, prior)
+  if many:
+    step_fn = train_step.make_seeds_step(step_fn)
   k = config.train.steps_per_call
   one_step = train_step.compile_train_step(step_fn, mesh)  # Compiled only if a call must stop short of k steps.
   k_steps = train_step.compile_train_step(train_step.make_multi_step(step_fn, k), mesh) if k > 1 else one_step
@@ -203,11 +295,15 @@ def _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, in
   intermediate = data.test_subset(config.eval.intermediate_poses)
   wall_start, eval_s = time.perf_counter(), 0.0
   progress = logs.Progress(start, config.train.num_steps)
-  results: dict = {}
-  pred3d = None  # The reported weights' lifts of the test poses at the latest evaluation.
-  pending: list = []
+  pending: list = []  # (step, metrics) of every call since the last log, each metric [..., S] with many seeds.
   last, t = config.train.num_steps, config.train
-  step, saved = start, (start if ckpt.all_steps() else None)
+
+  def evaluate(step, test_data):
+    for i, run in enumerate(runs):
+      run.results, run.pred3d = evaluators.test_all_and_poses(run.config, lift_all, take(states, i), test_data,
+                                                              run.writer, step)
+
+  step = start
   try:
     while step < last:
       n = call_size(step, last, k, (t.log_every, t.eval_every, t.checkpoint_every))
@@ -215,20 +311,23 @@ def _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, in
       pending.append((step, step_metrics))
       step += n
       if step % t.log_every == 0 or step == last or step == start + n:  # Also after the first call.
-        means = flush_metrics(pending, writer)
-        logs.log(f"{progress.line(step)} | loss {means['loss/total']:.4g}")
+        rows = [flush_metrics(_seed_rows(pending, i, many), run.writer) for i, run in enumerate(runs)]
+        pending.clear()
+        logs.log(f"{progress.line(step)} | loss " + " ".join(f"{m['loss/total']:.4g}" for m in rows))
       if step % t.checkpoint_every == 0 or step == last:
-        check_pending(pending)  # Every step since the last log, and the states themselves: never save a NaN.
+        for i in range(len(runs)):  # Every step since the last log, and the states themselves: never save a NaN.
+          check_pending(_seed_rows(pending, i, many))
         check_states_finite(step, states)
       if data.test_3d is not None and (step % t.eval_every == 0 or step == last):
         t0 = time.perf_counter()
-        results, pred3d = evaluators.test_all_and_poses(config, lift_all, states, data if step == last else
-                                                          intermediate, writer, step)
+        evaluate(step, data if step == last else intermediate)
         eval_s += time.perf_counter() - t0
       if step % t.checkpoint_every == 0 or step == last:
-        ckpt.save(step, states)
-        saved = step
+        for i, run in enumerate(runs):
+          run.ckpt.save(step, take(states, i))
+          run.saved = step
   except FloatingPointError as e:
+    saved = runs[0].saved
     good = (f"the newest checkpoint, step {saved}, was checked finite before it was saved" if saved is not None
             else "no checkpoint was saved")
     raise FloatingPointError(f"{e} ({good}). The run diverged: lower the learning rates or check "
@@ -236,28 +335,32 @@ def _train(config, workdir, data, mesh, models, layout, window, writer, ckpt, in
   if start >= last and data.test_3d is not None:
     logs.log(f"already trained to step {start} (train.num_steps = {last}); evaluating only")
     t0 = time.perf_counter()
-    results, pred3d = evaluators.test_all_and_poses(config, lift_all, states, data)
+    evaluate(start, data)
     eval_s += time.perf_counter() - t0
-  ckpt.close()
-  writer.close()
-  if data.test_3d is not None:
-    t0 = time.perf_counter()
-    evaluators.finish_results(config, results, models, lift_all, states.lifter, data, history=workdir)
-    eval_s += time.perf_counter() - t0
-    wall = time.perf_counter() - wall_start
-    # What evaluating cost this session (training, every evaluation, the generalisation sets and baselines included).
-    results["timing"] = {"session_s": wall, "eval_s": eval_s, "eval_share": eval_s / wall if wall > 0 else 0.0,
-                         "intermediate_poses": len(intermediate.test_2d)}
-  if data.extra_2d is not None:
-    per_batch = configs.batch_split(config, len(data.train_2d), len(data.extra_2d), mesh.size)[1]
-    results["extra"] = {"kind": config.data.extra.kind, "poses": len(data.extra_2d), "per_batch": per_batch}
-  results["step"] = int(states.step)
-  if data.test_3d is not None:  # The run explains itself without --mode=eval.
-    evaluators.write_results(workdir, results)
-    # The final evaluation's lifts (every run evaluates at its last step): no second pass over the test set, and
-    # no lift (a collective over every process's devices) on process 0 alone.
-    if config.train.pictures and jax.process_index() == 0:
-      with logs.MetricWriter(workdir) as images:
-        path = evaluators.write_test_picture(workdir, pred3d, data, images, results["step"])
-      logs.log(f"wrote {os.path.join(workdir, 'results.json')} and {path}")
-  return results
+  for run in runs:
+    run.close()
+  for i, run in enumerate(runs):
+    results = run.results
+    if data.test_3d is not None:
+      t0 = time.perf_counter()
+      evaluators.finish_results(run.config, results, models, lift_all, take(states, i).lifter, data,
+                                history=run.workdir)
+      eval_s += time.perf_counter() - t0
+      wall = time.perf_counter() - wall_start
+      # What evaluating cost this session (training, every evaluation, the generalisation sets and baselines
+      # included; with several seeds, theirs together).
+      results["timing"] = {"session_s": wall, "eval_s": eval_s, "eval_share": eval_s / wall if wall > 0 else 0.0,
+                           "intermediate_poses": len(intermediate.test_2d), "seeds_in_program": len(runs)}
+    if data.extra_2d is not None:
+      per_batch = configs.batch_split(config, len(data.train_2d), len(data.extra_2d), mesh.size)[1]
+      results["extra"] = {"kind": config.data.extra.kind, "poses": len(data.extra_2d), "per_batch": per_batch}
+    results["step"] = int(take(states, i).step)
+    if data.test_3d is not None:  # The run explains itself without --mode=eval.
+      evaluators.write_results(run.workdir, results)
+      # The final evaluation's lifts (every run evaluates at its last step): no second pass over the test set, and
+      # no lift (a collective over every process's devices) on process 0 alone.
+      if run.config.train.pictures and jax.process_index() == 0:
+        with logs.MetricWriter(run.workdir) as images:
+          path = evaluators.write_test_picture(run.workdir, run.pred3d, data, images, results["step"])
+        logs.log(f"wrote {os.path.join(run.workdir, 'results.json')} and {path}")
+  return [run.results for run in runs]

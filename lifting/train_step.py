@@ -254,12 +254,12 @@ def make_update(config, models: Networks, layout: skeleton.Layout, prior=None):
   # loop closure (and the denoising term) close against the clean poses they came from.
   noise = dict(config.data.train_noise) if config.data.train_noise.share > 0 else None
 
-  def step_fn(states: TrainStates, batch: dict, key: jax.Array):
+  def step_fn(states: TrainStates, batch: dict, key: jax.Array, step: jax.Array | None = None):
     x, real = batch["x"], batch["real"]
     if x.ndim != 4 or x.shape[-2:] != (layout.num_joints, 2) or real.shape != x.shape:
       raise ValueError(f"batch: expected x and real of shape [B, T, {layout.num_joints}, 2], got "
                        f"{x.shape} and {real.shape}")
-    step = states.lifter.step
+    step = states.lifter.step if step is None else step  # Given: all seeds of `make_seeds_step` share it.
     key = jax.random.fold_in(key, step)
     k_rot, k_drop1, k_drop2, k_drop3, k_disc, k_temp = jax.random.split(key, 6)
     # One camera per window, so the temporal discriminator sees the motion of a single view. With a learned
@@ -393,14 +393,32 @@ def make_train_step(config, models: Networks, layout: skeleton.Layout, mesh=None
   update = make_update(config, models, layout, prior)
   window = configs.window_offsets(config)
 
-  def step_fn(states: TrainStates, pool: pool_lib.Pool, key: jax.Array):
+  def step_fn(states: TrainStates, pool: pool_lib.Pool, key: jax.Array, step: jax.Array | None = None):
     num_windows, batch_extra = configs.batch_split(config, pool.total_frames, pool.total_extra,
                                                       pool["frames"].shape[0])
+    step = states.step if step is None else step
     k_data, k_update = jax.random.split(key)
-    batch = pool_lib.draw_batch(pool, jax.random.fold_in(k_data, states.step), num_windows, window, mesh, batch_extra)
-    return update(states, batch, k_update)
+    batch = pool_lib.draw_batch(pool, jax.random.fold_in(k_data, step), num_windows, window, mesh, batch_extra)
+    return update(states, batch, k_update, step)
 
   return step_fn
+
+
+def make_seeds_step(step_fn):
+  """S independent runs as one step: ``(states, pool, keys) -> (states, metrics)`` with a leading seed axis ``[S]``
+  on the states and keys (each its run's base key) and a trailing one on the metrics; the pool is shared.
+
+  ``step_fn`` (`make_train_step`'s) is vmapped over the seeds. All seeds are at one step, read once, unbatched:
+  so the discriminators' every-k-th-step update stays a branch taken or not, instead of both sides computed
+  for every seed as a batched predicate would make it.
+  """
+
+  def seeds(states, pool, keys):
+    step = states.lifter.step[0]
+    states, metrics = jax.vmap(lambda s, k: step_fn(s, pool, k, step))(states, keys)
+    return states, jax.tree.map(lambda m: jnp.moveaxis(m, 0, -1), metrics)
+
+  return seeds
 
 
 def make_multi_step(step_fn, num_steps: int):

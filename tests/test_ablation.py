@@ -55,7 +55,7 @@ def finished(tiny_rows, tmp_path_factory):
   for slug, seeds in (("adv_ss", [0, 1]), ("supervised", [0]), ("adv_ss_td", [0]), ("semi_supervised", [0]),
                       ("adv_ss_da", [0]), ("adv_ss_raw", [0]), ("adv_ss_td_noisy2d_test", [0]),
                       ("supervised_noisy2d_test", [0])):
-    done[slug] = [ablation.run_one(rows[slug], s, out, "cpu", 0) for s in seeds]
+    done[slug] = ablation.run_seeds(rows[slug], seeds, out, "cpu", 0)  # Adv+SS's two seeds: one program.
   return out, done
 
 
@@ -66,6 +66,8 @@ def test_rows_seeds_resume_and_table(finished):
   with open(os.path.join(ablation.run_dir(out, "semi_supervised", 0), "config.json")) as f:
     assert json.load(f)["train"]["init_from"] == ablation.run_dir(out, "adv_ss_td", 0)
   mtime = os.path.getmtime(os.path.join(ablation.run_dir(out, "adv_ss", 0), "results.json"))
+  assert [r["timing"]["seeds_in_program"] for r in done["adv_ss"]] == [2, 2]
+  assert done["supervised"][0]["timing"]["seeds_in_program"] == 1
   again = ablation.run_one(rows["adv_ss"], 0, out, "cpu", 0)  # Finished: skipped, not retrained.
   assert again == done["adv_ss"][0]
   assert os.path.getmtime(os.path.join(ablation.run_dir(out, "adv_ss", 0), "results.json")) == mtime

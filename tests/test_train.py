@@ -203,6 +203,35 @@ def test_killed_run_resumes_to_the_same_parameters(tmp_path, monkeypatch):
   assert list((tmp_path / "resumed" / "tensorboard").iterdir())
 
 
+def test_seeds_in_one_program_match_each_seed_trained_alone_and_resume_like_it(tmp_path):
+  """train.seeds = 2: one vmapped program, a folder per seed holding what a single run's holds, each seed's
+  parameters those of the seed trained alone (up to float32 rounding: XLA may order a batched matmul's sums
+  otherwise), and a folder that resumes alone."""
+  config = tiny.get_config()  # 6 steps, checkpoints at 3 and 6.
+  config.seed, config.train.seeds = 5, 2
+  both = train.train_and_evaluate(config, str(tmp_path / "both"))
+  assert sorted(both["seeds"]) == [5, 6]
+  for seed in (5, 6):
+    alone = tiny.get_config()
+    alone.seed = seed
+    result = train.train_and_evaluate(alone, str(tmp_path / f"alone{seed}"))
+    folder = tmp_path / "both" / f"seed{seed}"
+    assert {p.name for p in folder.iterdir()} == {p.name for p in (tmp_path / f"alone{seed}").iterdir()}
+    saved = json.load(open(folder / "config.json"))
+    assert (saved["seed"], saved["train"]["seeds"]) == (seed, 1)
+    for x, y in zip(jax.tree.leaves(_final_params(str(folder))), jax.tree.leaves(_final_params(str(tmp_path / f"alone{seed}")))):
+      np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(both["seeds"][seed]["pa_mpjpe"], result["pa_mpjpe"], rtol=1e-4)
+    assert both["seeds"][seed]["timing"]["seeds_in_program"] == 2
+  # A seed's folder is a run of its own: resumed alone to more steps, then the two are at different steps.
+  more = tiny.get_config()
+  more.seed, more.train.num_steps = 5, 9
+  assert train.train_and_evaluate(more, str(tmp_path / "both" / "seed5"))["step"] == 9
+  config.train.num_steps = 12
+  with pytest.raises(ValueError, match="stopped at different steps"):
+    train.train_and_evaluate(config, str(tmp_path / "both"))
+
+
 def test_discriminator_updates_every_k_steps_and_k_steps_per_call_equal_k_single_steps():
   config = shrink(adv_ss_td.get_config())
   config.model.dropout, config.optim.disc_every = 0.25, 2

@@ -32,6 +32,8 @@ from absl import logging
 from experiments.drivers import common
 
 _PROFILE = flags.DEFINE_enum("profile", "cpu", ["cpu", "paper"], "Config profile of every row.")
+_ONE_PROGRAM = flags.DEFINE_bool("seeds_in_one_program", True, "Train the unfinished seeds of a multi-seed row "
+                                 "together, as one compiled program (train.seeds; lifting.train.train_seeds).")
 _FIGURES = flags.DEFINE_bool("figures", True, "Draw the figures after the table.")
 _DATA = flags.DEFINE_string("data", "", "data.source of every row ('': the row's own benchmark; 'synthetic' for a "
                             "dry run).")
@@ -183,6 +185,20 @@ def run_one(row: Row, seed: int, out: str, profile: str, steps: int, source: str
     # Reuses an earlier preparation; the command draws the adapter's figures with the others.
     adapt.prepare(config, adapt_dir(out, config), figures=False)
   return common.train_run(config, workdir)
+
+
+def run_seeds(row: Row, seeds: list[int], out: str, profile: str, steps: int, source: str = "") -> list[dict]:
+  """The runs of ``row`` for ``seeds``: the unfinished ones trained together as one program where the row trains
+  (not an evaluation, not a fine-tuning of other runs), each else by `run_one`."""
+  todo = [s for s in seeds if common.finished(run_dir(out, row.slug, s)) is None]
+  if len(todo) < 2 or row.eval_of or row.init_from:
+    return [run_one(row, s, out, profile, steps, source) for s in seeds]
+  config = row_config(row, todo[0], out, profile, steps, source)
+  if config.data.extra.kind != "none":
+    from lifting import adapt  # pylint: disable=import-outside-toplevel
+    adapt.prepare(config, adapt_dir(out, config), figures=False)
+  common.train_runs(config, todo, [run_dir(out, row.slug, s) for s in todo])
+  return [common.finished(run_dir(out, row.slug, s)) for s in seeds]
 
 
 def finished_runs(out: str, num_seeds: int) -> dict[str, list[dict]]:
@@ -396,12 +412,17 @@ def main(argv):
   unknown = set(common.ONLY.value) - {r.slug for r in ROWS}
   if unknown:
     raise app.UsageError(f"unknown rows {sorted(unknown)}; known: {[r.slug for r in ROWS]}")
-  jobs = [(row, seed) for row in rows if not row.pending for seed in seeds_of(row, common.SEEDS.value)
-          if seed >= common.FIRST_SEED.value]
+  jobs = [(row, [s for s in seeds_of(row, common.SEEDS.value) if s >= common.FIRST_SEED.value])
+          for row in rows if not row.pending]
+  jobs = [(row, seeds) for row, seeds in jobs if seeds]
   t_start = time.time()
-  for i, (row, seed) in enumerate(jobs):
-    logs.log(f"[{i + 1}/{len(jobs)}] {row.name}, seed {seed} ({(time.time() - t_start) / 60:.1f} min so far)")
-    run_one(row, seed, common.OUT.value, _PROFILE.value, common.STEPS.value, _DATA.value)
+  for i, (row, seeds) in enumerate(jobs):
+    logs.log(f"[{i + 1}/{len(jobs)}] {row.name}, seeds {seeds} ({(time.time() - t_start) / 60:.1f} min so far)")
+    if _ONE_PROGRAM.value:
+      run_seeds(row, seeds, common.OUT.value, _PROFILE.value, common.STEPS.value, _DATA.value)
+    else:
+      for seed in seeds:
+        run_one(row, seed, common.OUT.value, _PROFILE.value, common.STEPS.value, _DATA.value)
     write_table(common.OUT.value, finished_runs(common.OUT.value, common.SEEDS.value), _PROFILE.value)
   done = finished_runs(common.OUT.value, common.SEEDS.value)
   print(write_table(common.OUT.value, done, _PROFILE.value), end="")

@@ -50,17 +50,30 @@ def mark_finished(workdir: str, results: dict, wall_s: float) -> dict:
 
 def train_run(config, workdir: str) -> dict:
   """Trains (resuming) and evaluates one run, then marks it finished with the wall time of every attempt."""
+  return train_runs(config, [config.seed], [workdir])[0]
+
+
+def train_runs(config, seeds: list[int], workdirs: list[str]) -> list[dict]:
+  """Trains (resuming) and evaluates a run of ``config`` per seed, all in one compiled program
+  (`lifting.train.train_seeds`), then marks each finished with the wall time of every attempt of the program."""
   from lifting import train  # pylint: disable=import-outside-toplevel
-  os.makedirs(workdir, exist_ok=True)
-  partial = os.path.join(workdir, "timing.partial.json")  # Time of earlier, interrupted attempts.
   spent = 0.0
-  if os.path.exists(partial):
-    with open(partial) as f:
-      spent = json.load(f)["wall_s"]
+  for workdir in workdirs:
+    os.makedirs(workdir, exist_ok=True)
+    partial = os.path.join(workdir, "timing.partial.json")  # Time of earlier, interrupted attempts.
+    if os.path.exists(partial):
+      with open(partial) as f:
+        spent = max(spent, json.load(f)["wall_s"])
   t0 = time.time()
   try:
-    results = train.train_and_evaluate(config, workdir)  # Ends with a test evaluation and the baselines.
+    if len(seeds) == 1:
+      config = config.copy_and_resolve_references()
+      config.seed = seeds[0]
+      results = [train.train_and_evaluate(config, workdirs[0])]  # Ends with a test evaluation and the baselines.
+    else:
+      results = train.train_seeds(config, seeds, workdirs)
   finally:
-    with open(partial, "w") as f:
-      json.dump({"wall_s": spent + time.time() - t0}, f)
-  return mark_finished(workdir, results, spent + time.time() - t0)
+    for workdir in workdirs:
+      with open(os.path.join(workdir, "timing.partial.json"), "w") as f:
+        json.dump({"wall_s": spent + time.time() - t0}, f)
+  return [mark_finished(w, r, spent + time.time() - t0) for w, r in zip(workdirs, results)]

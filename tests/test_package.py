@@ -61,3 +61,57 @@ def test_requirements_txt_is_pyproject_dependencies_plus_test_extra():
   with open(os.path.join(ROOT, "requirements.txt")) as f:
     lines = [line.strip() for line in f if line.strip() and not line.startswith("#")]
   assert lines == project["dependencies"] + project["optional-dependencies"]["test"]
+
+
+def _module_imports(root: str) -> dict[str, set[str]]:
+  """``lifting`` module -> the ``lifting`` modules it imports at module level (not inside functions)."""
+  import ast  # pylint: disable=import-outside-toplevel
+  graph = {}
+  for folder, _, files in os.walk(os.path.join(root, "lifting")):
+    for name in files:
+      if not name.endswith(".py"):
+        continue
+      path = os.path.join(folder, name)
+      module = os.path.relpath(path, root)[:-3].replace(os.sep, ".").removesuffix(".__init__")
+      deps = set()
+      for node in ast.parse(open(path).read()).body:  # Module level only: lazy imports are the way down.
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lifting"):
+          for alias in node.names:  # `from lifting import x`: module x, or a name of `lifting` itself.
+            sub = f"{node.module}.{alias.name}"
+            deps.add(sub if os.path.exists(os.path.join(root, *sub.split(".")) + ".py") else node.module)
+        elif isinstance(node, ast.Import):
+          deps |= {a.name for a in node.names if a.name.startswith("lifting")}
+      graph[module] = deps - {module}
+  return graph
+
+
+def test_the_import_graph_has_no_cycles_and_lifting_imports_no_training_module():
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  graph = _module_imports(root)
+  done, stack = set(), []
+
+  def visit(m):
+    if m in stack:
+      raise AssertionError(f"import cycle: {' -> '.join(stack[stack.index(m):] + [m])}")
+    if m in done or m not in graph:
+      return
+    stack.append(m)
+    for d in graph[m]:
+      visit(d)
+    stack.pop()
+    done.add(m)
+
+  for m in graph:
+    visit(m)
+
+  def reach(m, seen):
+    for d in graph.get(m, ()):
+      if d not in seen:
+        seen.add(d)
+        reach(d, seen)
+    return seen
+
+  lift_path = reach("lifting.lift_files", {"lifting.lift_files"}) | reach("lifting.inference", {"lifting.inference"})
+  training = {"lifting.train", "lifting.train_step", "lifting.evaluators", "lifting.pool", "lifting.checkpoint",
+              "lifting.adapt", "lifting.memory"}
+  assert not lift_path & training, sorted(lift_path & training)

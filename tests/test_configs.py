@@ -37,3 +37,12 @@ def test_what_is_no_run_config_is_rejected(tmp_path):
     configs.upgrade([1, 2])
   with pytest.raises(ValueError, match="no config.json"):
     configs.load(str(tmp_path))
+
+
+def test_the_fast_profile_is_the_cpu_profile_in_fewer_steps_at_higher_rates():
+  cpu, fast = default.get_config("cpu").to_dict(), default.get_config("fast").to_dict()
+  changed = {f"{block}.{k}" for block in cpu if isinstance(cpu[block], dict)
+             for k in cpu[block] if cpu[block][k] != fast[block][k]}
+  assert changed == {"train.num_steps", "train.ema_decay", "train.eval_every", "train.checkpoint_every",
+                     "optim.lifter_lr", "optim.disc_lr", "optim.temporal_lr", "optim.warmup_steps"}
+  assert (fast["train"]["num_steps"], fast["optim"]["lifter_lr"]) == (2000, 1e-3)

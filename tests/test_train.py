@@ -352,7 +352,7 @@ def test_a_config_file_that_fails_or_returns_nothing_is_one_line(tmp_path):
   last = out.stderr.strip().splitlines()[-1]
   assert out.returncode != 0 and "Traceback" not in out.stderr
   assert last == ("run.py: error: the config file 'experiments/tiny.py:gpu' failed to load: ValueError: unknown "
-                  "config profile 'gpu': expected one of ('cpu', 'paper')"), out.stderr[-800:]
+                  "config profile 'gpu': expected one of ('cpu', 'fast', 'paper')"), out.stderr[-800:]
   empty = tmp_path / "empty.py"
   empty.write_text("def get_config():\n  return None\n")
   out = _run_py(f"--config={empty}", "--show_config")

@@ -93,8 +93,8 @@ class NoiseModel:
 
 def from_config(block) -> NoiseModel:
   """A `NoiseModel` from a config block (``config.data.noise_2d``); its ``model`` must be in `MODELS`."""
-  if block.get("model", "hourglass_mpii") not in MODELS:
-    raise ValueError(f"data.noise_2d.model: expected one of {MODELS}, got {block.get('model')!r}")
+  if block["model"] not in MODELS:
+    raise ValueError(f"data.noise_2d.model: expected one of {MODELS}, got {block['model']!r}")
   fields = {f.name for f in dataclasses.fields(NoiseModel)}
   return NoiseModel(**{k: v for k, v in block.items() if k in fields})
 

@@ -66,13 +66,18 @@ def upgrade(saved: dict) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(config)
 
 
-def load(workdir: str) -> ml_collections.ConfigDict:
-  """The upgraded config of the run (or exported model) in ``workdir``, from its ``config.json``."""
+def config_path(workdir: str) -> str:
+  """``workdir/config.json``; ``ValueError`` saying what ``workdir`` should be when there is none."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
     raise ValueError(f"{workdir}: no config.json; expected the workdir of a training run (run.py --workdir) "
                      "or an exported model (inference.export)")
-  with open(path) as f:
+  return path
+
+
+def load(workdir: str) -> ml_collections.ConfigDict:
+  """The upgraded config of the run (or exported model) in ``workdir``, from its ``config.json``."""
+  with open(config_path(workdir)) as f:
     return upgrade(json.load(f))
 
 

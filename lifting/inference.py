@@ -336,10 +336,7 @@ def load(workdir: str | None = None, completion: str | None = "auto", max_batch:
   fallback only.
   """
   workdir = os.path.abspath(os.path.expanduser(DEFAULT_MODEL if workdir is None else workdir))
-  config_path = os.path.join(workdir, "config.json")
-  if not os.path.exists(config_path):
-    raise ValueError(f"{workdir}: no config.json; expected the workdir of a training run (run.py --workdir) "
-                     "or an exported model (inference.export)")
+  config_path = configs.config_path(workdir)
   try:
     config = configs.upgrade(_read_json(config_path))
     layout = skeleton.get_layout(config.layout)

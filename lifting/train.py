@@ -123,12 +123,14 @@ def flush_metrics(pending: list, writer: logs.MetricWriter | None) -> dict[str, 
   return means
 
 
-def _seed_rows(pending: list, seed: int, many: bool) -> list:
-  """``pending`` as one seed's: with several seeds in one program each metric's last axis is the seed."""
-  if not many:
-    return pending
-  host = jax.device_get([m for _, m in pending])  # One transfer; then numpy slices, not a dispatch per metric.
-  return [(step, {k: v[..., seed] for k, v in metrics.items()}) for (step, _), metrics in zip(pending, host)]
+def _per_seed(pending: list, num_seeds: int) -> list[list]:
+  """``pending`` split into each seed's: with several seeds in one program each metric's last axis is the seed.
+  One transfer to the host for all of them, then numpy slices (not a dispatch per metric and seed)."""
+  if num_seeds == 1:
+    return [pending]
+  host = jax.device_get([m for _, m in pending])
+  return [[(step, {k: v[..., i] for k, v in metrics.items()}) for (step, _), metrics in zip(pending, host)]
+          for i in range(num_seeds)]
 
 
 def _batch_text(config, data: pipeline.PoseData, window: int, num_devices: int) -> str:
@@ -176,7 +178,6 @@ class _Run:
     self.writer.write_config(config)
     pipeline.write_normalization(workdir, config, data)
     self.ckpt = checkpoint.Checkpointer(f"{workdir}/checkpoints", config.train.max_checkpoints, quarantine=True)
-    self.pending: list = []
     self.results: dict = {}
     self.pred3d = None  # The reported weights' lifts of the test poses at the latest evaluation.
     self.saved = None
@@ -202,18 +203,16 @@ def train_seeds(config, seeds: list[int], workdirs: list[str]) -> list[dict]:
     raise ValueError(f"train_seeds: expected one workdir per seed, got seeds {seeds} and {len(workdirs)} workdirs")
   if len(seeds) > 1 and config.loss.w_flow > 0:
     raise ValueError("train.seeds > 1: the flow prior of loss.w_flow is fitted per run; train its seeds one by one")
-  runs_configs = [config if len(seeds) == 1 else seed_config(config, s) for s in seeds]
+  runs_configs = [seed_config(config, s) for s in seeds]
   configs.validate(config)
   # Checks that need no data, then the data, then what fits: nothing is written before all have passed.
-  sources = [c.train.init_from for c in runs_configs]
   if len(seeds) > 1 and config.train.init_from:  # Fine-tuning each seed from its own run where there is one.
-    sources = [os.path.join(config.train.init_from, f"seed{s}") if os.path.isdir(os.path.join(
-        config.train.init_from, f"seed{s}")) else config.train.init_from for s in seeds]
-  for c, source in zip(runs_configs, sources):
-    c.train.init_from = source
+    for c in runs_configs:
+      own = os.path.join(config.train.init_from, f"seed{c.seed}")
+      c.train.init_from = own if os.path.isdir(own) else config.train.init_from
   for workdir in workdirs:
     checkpoint.check_folder(os.path.join(workdir, "checkpoints"))
-  for source in set(sources) - {""}:
+  for source in {c.train.init_from for c in runs_configs} - {""}:
     if not os.path.isdir(os.path.join(source, "checkpoints")):
       raise ValueError(f"train.init_from: no checkpoints/ folder in {source} to start from")
   layout = skeleton.get_layout(config.layout)
@@ -311,12 +310,12 @@ def _train(config, runs: list[_Run], data, mesh, models, layout, window) -> list
       pending.append((step, step_metrics))
       step += n
       if step % t.log_every == 0 or step == last or step == start + n:  # Also after the first call.
-        rows = [flush_metrics(_seed_rows(pending, i, many), run.writer) for i, run in enumerate(runs)]
+        rows = [flush_metrics(p, run.writer) for p, run in zip(_per_seed(pending, len(runs)), runs)]
         pending.clear()
         logs.log(f"{progress.line(step)} | loss " + " ".join(f"{m['loss/total']:.4g}" for m in rows))
       if step % t.checkpoint_every == 0 or step == last:
-        for i in range(len(runs)):  # Every step since the last log, and the states themselves: never save a NaN.
-          check_pending(_seed_rows(pending, i, many))
+        for p in _per_seed(pending, len(runs)):  # Every step since the last log, and the states: never save a NaN.
+          check_pending(p)
         check_states_finite(step, states)
       if data.test_3d is not None and (step % t.eval_every == 0 or step == last):
         t0 = time.perf_counter()
@@ -339,18 +338,21 @@ def _train(config, runs: list[_Run], data, mesh, models, layout, window) -> list
     eval_s += time.perf_counter() - t0
   for run in runs:
     run.close()
+  if data.test_3d is not None:
+    t0 = time.perf_counter()
+    for i, run in enumerate(runs):
+      evaluators.finish_results(run.config, run.results, models, lift_all, take(states, i).lifter, data,
+                                history=run.workdir)
+    eval_s += time.perf_counter() - t0
+    wall = time.perf_counter() - wall_start
+    # What evaluating cost this session (training, every evaluation, the generalisation sets and baselines
+    # included; with several seeds, theirs together, the same for each).
+    timing = {"session_s": wall, "eval_s": eval_s, "eval_share": eval_s / wall if wall > 0 else 0.0,
+              "intermediate_poses": len(intermediate.test_2d), "seeds_in_program": len(runs)}
   for i, run in enumerate(runs):
     results = run.results
     if data.test_3d is not None:
-      t0 = time.perf_counter()
-      evaluators.finish_results(run.config, results, models, lift_all, take(states, i).lifter, data,
-                                history=run.workdir)
-      eval_s += time.perf_counter() - t0
-      wall = time.perf_counter() - wall_start
-      # What evaluating cost this session (training, every evaluation, the generalisation sets and baselines
-      # included; with several seeds, theirs together).
-      results["timing"] = {"session_s": wall, "eval_s": eval_s, "eval_share": eval_s / wall if wall > 0 else 0.0,
-                           "intermediate_poses": len(intermediate.test_2d), "seeds_in_program": len(runs)}
+      results["timing"] = dict(timing)
     if data.extra_2d is not None:
       per_batch = configs.batch_split(config, len(data.train_2d), len(data.extra_2d), mesh.size)[1]
       results["extra"] = {"kind": config.data.extra.kind, "poses": len(data.extra_2d), "per_batch": per_batch}

@@ -181,11 +181,7 @@ def run_one(row: Row, seed: int, out: str, profile: str, steps: int, source: str
     t0 = time.time()
     results = evaluators.evaluate(config, source_dir, results_dir=workdir)
     return common.mark_finished(workdir, {**results, "eval_of": source_dir}, time.time() - t0)
-  if config.data.extra.kind != "none":
-    from lifting import adapt  # pylint: disable=import-outside-toplevel
-    # Reuses an earlier preparation; the command draws the adapter's figures with the others.
-    adapt.prepare(config, adapt_dir(out, config), figures=False)
-  return common.train_run(config, workdir)
+  return _train(config, row.slug, [seed], out)[0]
 
 
 def run_seeds(row: Row, seeds: list[int], out: str, profile: str, steps: int, source: str = "") -> list[dict]:
@@ -194,12 +190,17 @@ def run_seeds(row: Row, seeds: list[int], out: str, profile: str, steps: int, so
   todo = [s for s in seeds if common.finished(run_dir(out, row.slug, s)) is None]
   if len(todo) < 2 or row.eval_of or row.init_from:
     return [run_one(row, s, out, profile, steps, source) for s in seeds]
-  config = row_config(row, todo[0], out, profile, steps, source)
+  _train(row_config(row, todo[0], out, profile, steps, source), row.slug, todo, out)
+  return [common.finished(run_dir(out, row.slug, s)) for s in seeds]
+
+
+def _train(config, slug: str, seeds: list[int], out: str) -> list[dict]:
+  """Trains the runs of ``slug`` for ``seeds`` as one program, after preparing the in-the-wild poses it reads."""
   if config.data.extra.kind != "none":
     from lifting import adapt  # pylint: disable=import-outside-toplevel
+    # Reuses an earlier preparation; the command draws the adapter's figures with the others.
     adapt.prepare(config, adapt_dir(out, config), figures=False)
-  common.train_runs(config, todo, [run_dir(out, row.slug, s) for s in todo])
-  return [common.finished(run_dir(out, row.slug, s)) for s in seeds]
+  return common.train_runs(config, seeds, [run_dir(out, slug, s) for s in seeds])
 
 
 def finished_runs(out: str, num_seeds: int) -> dict[str, list[dict]]:

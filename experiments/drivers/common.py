@@ -1,7 +1,7 @@
 """What the drivers share: their common flags, how one run is trained and marked finished, and mean ± sd.
 
 A run is finished when its ``results.json`` holds ``wall_s`` (the wall time of all its attempts), which only
-`train_run` (or a driver's own evaluation) writes: a training that ``run.py`` stopped, or one still going,
+`train_runs` (or a driver's own evaluation) writes: a training that ``run.py`` stopped, or one still going,
 lacks it, so a driver resumes it instead of reading it as done.
 """
 
@@ -48,11 +48,6 @@ def mark_finished(workdir: str, results: dict, wall_s: float) -> dict:
   return results
 
 
-def train_run(config, workdir: str) -> dict:
-  """Trains (resuming) and evaluates one run, then marks it finished with the wall time of every attempt."""
-  return train_runs(config, [config.seed], [workdir])[0]
-
-
 def train_runs(config, seeds: list[int], workdirs: list[str]) -> list[dict]:
   """Trains (resuming) and evaluates a run of ``config`` per seed, all in one compiled program
   (`lifting.train.train_seeds`), then marks each finished with the wall time of every attempt of the program."""
@@ -66,12 +61,7 @@ def train_runs(config, seeds: list[int], workdirs: list[str]) -> list[dict]:
         spent = max(spent, json.load(f)["wall_s"])
   t0 = time.time()
   try:
-    if len(seeds) == 1:
-      config = config.copy_and_resolve_references()
-      config.seed = seeds[0]
-      results = [train.train_and_evaluate(config, workdirs[0])]  # Ends with a test evaluation and the baselines.
-    else:
-      results = train.train_seeds(config, seeds, workdirs)
+    results = train.train_seeds(config, seeds, workdirs)  # Each ends with a test evaluation and the baselines.
   finally:
     for workdir in workdirs:
       with open(os.path.join(workdir, "timing.partial.json"), "w") as f:

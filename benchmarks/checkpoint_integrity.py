@@ -35,14 +35,14 @@ def _median_time(fn, repeats: int) -> float:
 
 def main(argv):
   del argv
-  import jax  # pylint: disable=import-outside-toplevel
-  import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
+  import jax
+  import orbax.checkpoint as ocp
 
-  from benchmarks import common  # pylint: disable=import-outside-toplevel
-  from experiments import adv_ss_td  # pylint: disable=import-outside-toplevel
-  from lifting import checkpoint  # pylint: disable=import-outside-toplevel
-  from lifting import skeleton  # pylint: disable=import-outside-toplevel
-  from lifting import train_step  # pylint: disable=import-outside-toplevel
+  from benchmarks import common
+  from experiments import adv_ss_td
+  from lifting import checkpoint
+  from lifting import skeleton
+  from lifting import train_step
 
   config = adv_ss_td.get_config("paper")
   layout = skeleton.get_layout(config.layout)

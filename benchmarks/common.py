@@ -10,8 +10,8 @@ from typing import Any
 import jax
 
 from lifting import configs
-from lifting import skeleton
 from lifting import pool as pool_lib
+from lifting import skeleton
 from lifting import train_step
 from lifting.data import pipeline
 

@@ -19,9 +19,9 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 from absl import app
 from absl import flags
+import numpy as np
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A training workdir or exported model; default: the shipped model.")
 _REPEATS = flags.DEFINE_integer("repeats", 5, "Runs of each variant.")
@@ -47,7 +47,7 @@ def _wall(cmd: list[str], repeats: int, cache: str | None = None) -> list[float]
 
 def main(argv):
   del argv
-  from lifting.data import synthetic  # pylint: disable=import-outside-toplevel
+  from lifting.data import synthetic
   demo = synthetic.make_demo_data(seed=1, num_train_sequences=1, num_test_sequences=1, num_frames=30, num_cameras=1)
   with tempfile.TemporaryDirectory() as tmp:
     walk = os.path.join(tmp, "walk.npy")

@@ -15,10 +15,10 @@ import json
 import statistics
 import time
 
-import jax
-import numpy as np
 from absl import app
 from absl import flags
+import jax
+import numpy as np
 
 from lifting import inference
 

@@ -33,13 +33,14 @@ import subprocess
 import sys
 import time
 
+from absl import app
+from absl import flags
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import app
-from absl import flags
 
-from benchmarks.flops import mlp_flops, step_flops
+from benchmarks.flops import mlp_flops
+from benchmarks.flops import step_flops
 
 _OUT = flags.DEFINE_string("out", "benchmarks/results", "Folder for performance.json and performance.md.")
 _WIDTHS = flags.DEFINE_list("widths", ["256", "512", "1024"], "Network widths.")
@@ -88,7 +89,7 @@ def _median_time(fn, repeats: int) -> tuple[float, list[float]]:
 
 def case_config(width: int, batch: int):
   """The benchmarked step's config: Adv+SS+TD (every term on) at ``width`` and ``batch``, with the speed flags."""
-  from experiments import adv_ss_td  # pylint: disable=import-outside-toplevel
+  from experiments import adv_ss_td
 
   config = adv_ss_td.get_config("cpu")
   config.model.width, config.train.batch_size = width, batch
@@ -101,10 +102,10 @@ def case_config(width: int, batch: int):
 
 def run_case(width: int, batch: int, repeats: int) -> dict:
   """Compiles and times the full step at ``width`` and ``batch`` (in this process)."""
-  from benchmarks import common  # pylint: disable=import-outside-toplevel
-  from lifting import configs  # pylint: disable=import-outside-toplevel
-  from lifting import pool as pool_lib  # pylint: disable=import-outside-toplevel
-  from lifting import train_step  # pylint: disable=import-outside-toplevel
+  from benchmarks import common
+  from lifting import configs
+  from lifting import pool as pool_lib
+  from lifting import train_step
 
   config = case_config(width, batch)
   s = common.setup(config)
@@ -160,7 +161,7 @@ def run_case(width: int, batch: int, repeats: int) -> dict:
 
 def inference(width: int, batch: int) -> dict:
   """The lifter alone (eval mode) on a device-resident batch: poses/s and matmul FLOP/s."""
-  from lifting import models as models_lib  # pylint: disable=import-outside-toplevel
+  from lifting import models as models_lib
 
   lifter = models_lib.Lifter(width=width, dtype=jnp.dtype(_DTYPE.value))
   x = jax.random.normal(jax.random.key(0), (batch, 14, 2), jnp.float32) * 0.1
@@ -217,7 +218,7 @@ def _settings_line(result: dict) -> str:
 
 def main(argv):
   del argv
-  from lifting import allocator  # pylint: disable=import-outside-toplevel
+  from lifting import allocator
   tuned = allocator.tune()  # As run.py does; LIFTING_MALLOC=default measures glibc's defaults.
   # On a GPU each case runs in a child process beside this one: neither may grab most of the memory up front.
   os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
@@ -242,7 +243,7 @@ def main(argv):
             "numpy": np.__version__, "malloc_tuned": tuned,
             "settings": {"dropout_rng": _DROPOUT_RNG.value, "dtype": _DTYPE.value,
                          "steps_per_call": _STEPS_PER_CALL.value}}
-  from benchmarks import common  # pylint: disable=import-outside-toplevel
+  from benchmarks import common
   common.write_results(_OUT.value, "performance", result, markdown(result))
 
 

@@ -39,15 +39,15 @@ _RUN = flags.DEFINE_string("run", "", "Internal: 'profile,workdir' trained in th
 def run(profile: str, workdir: str) -> dict:
   """Trains one variant in this process; returns its curve, final error and wall time."""
   t0 = time.time()
-  from experiments import adv_ss_td  # pylint: disable=import-outside-toplevel
-  from lifting import configs  # pylint: disable=import-outside-toplevel
-  from lifting import train  # pylint: disable=import-outside-toplevel
+  from experiments import adv_ss_td
+  from lifting import configs
+  from lifting import train
   config = adv_ss_td.get_config(profile)
   config.seed = _SEED.value
   config.train.eval_every = _EVAL_EVERY.value
   if _DATA.value:
     config.data.bandai.root = os.path.join(_DATA.value, "bandai_namco_motion")
-  results = train.train_and_evaluate(config, workdir)
+  (results,) = train.train_and_evaluate(config, workdir).values()
   wall = time.time() - t0
   key = f"{'test_ema' if configs.reported_weights(config) == 'ema' else 'test'}/pa_mpjpe"
   with open(os.path.join(workdir, "metrics.jsonl")) as f:
@@ -94,7 +94,7 @@ def main(argv):
     if p.returncode:
       raise RuntimeError(f"{v} failed:\n{err[-3000:]}")
     runs.append(json.loads(out.strip().splitlines()[-1]))
-  from benchmarks import common  # pylint: disable=import-outside-toplevel
+  from benchmarks import common
   result = {"date": time.strftime("%Y-%m-%d"), "device": f"{platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} cores", "tag": _TAG.value, "seed": _SEED.value, "eval_every": _EVAL_EVERY.value,
             "within": _WITHIN.value, "runs": runs}

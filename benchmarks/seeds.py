@@ -32,13 +32,12 @@ _RUN = flags.DEFINE_string("run", "", "Internal: 'seeds,workdir' trained in this
 
 def run(seeds: int, workdir: str) -> dict:
   """Trains ``seeds`` seeds in this process; returns each seed's results summary."""
-  from experiments import adv_ss_td  # pylint: disable=import-outside-toplevel
-  from lifting import train  # pylint: disable=import-outside-toplevel
+  from experiments import adv_ss_td
+  from lifting import train
   config = adv_ss_td.get_config(_PROFILE.value)
   config.train.seeds = seeds
   results = train.train_and_evaluate(config, workdir)
-  per_seed = results["seeds"] if seeds > 1 else {config.seed: results}
-  return {str(k): {"pa_mpjpe": r["pa_mpjpe"], "eval_s": r["timing"]["eval_s"]} for k, r in per_seed.items()}
+  return {str(k): {"pa_mpjpe": r["pa_mpjpe"], "eval_s": r["timing"]["eval_s"]} for k, r in results.items()}
 
 
 def main(argv):
@@ -66,14 +65,15 @@ def main(argv):
   one = ", ".join(f"{s['pa_mpjpe']:.1f}" for s in out[1]["per_seed"].values())
   text = (f"{result['date']}, {result['device']}. Adv+SS+TD, profile {result['profile']}, bandai (test actor C); "
           "whole runs, each in a fresh process, one after the other.\n\n"
-          "| seeds | program | wall time | per seed | test PA-MPJPE (mm) per seed |\n| ---: | --- | ---: | ---: | --- |\n"
+          "| seeds | program | wall time | per seed | test PA-MPJPE (mm) per seed |\n"
+          "| ---: | --- | ---: | ---: | --- |\n"
           f"| 1 | alone | {out[1]['wall_s'] / 60:.1f} min | {out[1]['wall_s'] / 60:.1f} min | "
           f"{one} |\n"
           f"| {_SEEDS.value} | one, vmapped | {out[_SEEDS.value]['wall_s'] / 60:.1f} min | "
           f"{out[_SEEDS.value]['wall_s'] / 60 / _SEEDS.value:.1f} min | {', '.join(f'{v:.1f}' for v in many)} "
           f"(mean {result['pa_mpjpe_mean']:.1f} ± {result['pa_mpjpe_sd']:.1f}) |\n\n"
           f"{_SEEDS.value} seeds in one program take {result['ratio']:.2f}x the wall time of one seed alone.\n")
-  from benchmarks import common  # pylint: disable=import-outside-toplevel
+  from benchmarks import common
   common.write_results(_OUT.value, f"seeds_{_PROFILE.value}", result, text)
 
 

@@ -23,15 +23,15 @@ _GENERAL = flags.DEFINE_bool("generalisation", True, "Also score the generalisat
 
 def main(argv):
   del argv
-  from experiments import default  # pylint: disable=import-outside-toplevel
-  from lifting import evaluators  # pylint: disable=import-outside-toplevel
-  from lifting import inference  # pylint: disable=import-outside-toplevel
-  from lifting.data import pipeline  # pylint: disable=import-outside-toplevel
+  from experiments import default
+  from lifting import evaluators
+  from lifting import inference
+  from lifting.data import pipeline
 
   try:
     model = inference.load(_MODEL.value)
     config = model.config.copy_and_resolve_references()
-    if config.data.source == "bandai":
+    if config.data.source in ("bandai", "footage"):  # The footage protocol reads the bandai files too.
       config.data.bandai.root = _ROOT.value or default.get_config().data.bandai.root
     # Models exported before the generalisation protocols: the defaults' sets.
     config.eval.generalisation = default.get_config().eval.generalisation
@@ -40,7 +40,7 @@ def main(argv):
     sets = pipeline.load_generalisation(config)
   except (ValueError, OSError) as e:
     sys.exit(f"shipped_model: error: {e}")
-  pred = model.lift_normalised(data.test_2d)
+  pred = model.lift_normalised(data.test_2d, data.test_lengths)
   results = evaluators.evaluate_poses(pred, data.test_3d, data.layout, data.test_actions)
   flat = evaluators.baselines(data, config.c)["flat"]
   scores = evaluators.score_sets(model, model.lift_normalised, config, data, sets)

@@ -15,9 +15,9 @@ never), and then reported on the test actor C. Prints JSON.
 import json
 import sys
 
-import numpy as np
 from absl import app
 from absl import flags
+import numpy as np
 
 _MODEL = flags.DEFINE_string("model", None, "An exported model folder or training workdir; default: the shipped one.")
 _ROOT = flags.DEFINE_string("bandai_root", None, "The folder that holds dataset/ (default: experiments/default.py's).")
@@ -27,8 +27,8 @@ _STRIDE = flags.DEFINE_integer("stride", 1, "Use every k-th video (1: all).")
 
 def _videos(model, actor: str, root: str):
   """(pixels [T, J, 2], truth [T, J, 3] root-centred mm) per test video of ``actor``."""
-  from lifting import geometry  # pylint: disable=import-outside-toplevel
-  from lifting.data import pipeline  # pylint: disable=import-outside-toplevel
+  from lifting import geometry
+  from lifting.data import pipeline
   config = model.config.copy_and_resolve_references()
   config.data.bandai.root = root
   config.data.bandai.test_actors = actor
@@ -45,8 +45,8 @@ def _videos(model, actor: str, root: str):
 
 
 def _scores(videos: list, sigma: float) -> dict:
-  from lifting import metrics  # pylint: disable=import-outside-toplevel
-  from lifting import smoothing  # pylint: disable=import-outside-toplevel
+  from lifting import metrics
+  from lifting import smoothing
   pa, accel, frames = [], [], 0
   for lifted, truth in videos:
     pred = smoothing.gaussian(lifted, sigma)
@@ -59,8 +59,8 @@ def _scores(videos: list, sigma: float) -> dict:
 
 def main(argv):
   del argv
-  from experiments import default  # pylint: disable=import-outside-toplevel
-  from lifting import inference  # pylint: disable=import-outside-toplevel
+  from experiments import default
+  from lifting import inference
 
   sigmas = [float(s) for s in _SIGMAS.value]
   try:

@@ -14,8 +14,8 @@ import time
 
 from absl import app
 from absl import flags
-from ml_collections import config_flags
 import jax
+from ml_collections import config_flags
 
 from benchmarks import common
 from lifting import configs

@@ -39,7 +39,8 @@ _SEEDS = flags.DEFINE_integer("seeds", 3, "Seeds 0 .. N-1 per variant.")
 _STEPS = flags.DEFINE_integer("steps", 2000, "Training steps per run (the CPU profile's).")
 _EVAL_EVERY = flags.DEFINE_integer("eval_every", 100, "Steps between test evaluations.")
 _TARGET = flags.DEFINE_float("target", 55.0, "Test PA-MPJPE (mm) to reach.")
-_REPORT = flags.DEFINE_string("report", "", "Re-write the tables of this time_to_accuracy.json for --target; no training.")
+_REPORT = flags.DEFINE_string("report", "", "Re-write the tables of this time_to_accuracy.json for --target; no "
+                              "training.")
 _DATA = flags.DEFINE_string("data", "", "The folder that holds bandai_namco_motion/dataset (default: the config's).")
 _RUN = flags.DEFINE_string("run", "", "Internal: 'variant,seed' in this process; prints its JSON.")
 
@@ -50,13 +51,14 @@ VARIANTS = {"before": ({"dropout_rng": "bernoulli"}, "default"),
 
 def run(variant: str, seed: int) -> dict:
   """Trains one run in this process, timing the steps; evaluates every ``--eval_every`` steps."""
-  from lifting import allocator  # pylint: disable=import-outside-toplevel
+  from lifting import allocator
   allocator.tune()
-  import jax  # pylint: disable=import-outside-toplevel
-  from benchmarks import common  # pylint: disable=import-outside-toplevel
-  from experiments import adv_ss_td  # pylint: disable=import-outside-toplevel
-  from lifting import evaluators  # pylint: disable=import-outside-toplevel
-  from lifting import train_step  # pylint: disable=import-outside-toplevel
+  import jax
+
+  from benchmarks import common
+  from experiments import adv_ss_td
+  from lifting import evaluators
+  from lifting import train_step
 
   config = adv_ss_td.get_config("cpu")
   # The CPU profile as it was when this benchmark was run (before the converged recipe), so that its
@@ -120,7 +122,8 @@ def markdown(result: dict) -> str:
     lines.append(f"| {r['variant']} | {r['seed']} | {r['s_per_step'] * 1e3:.1f} ms | {reached} | "
                  f"{r['best_pa_mpjpe']:.1f} | {r['last5_pa_mpjpe']:.1f} | {r['final_pa_mpjpe']:.1f} |")
   lines += ["", "| variant | s/step (median) | time to target (median of seeds that reached it) | "
-            "PA-MPJPE, last 5 evaluations (mean ± sd) | final PA-MPJPE (mean ± sd) |", "| --- | ---: | ---: | ---: | ---: |"]
+            "PA-MPJPE, last 5 evaluations (mean ± sd) | final PA-MPJPE (mean ± sd) |",
+            "| --- | ---: | ---: | ---: | ---: |"]
 
   def mean_sd(values):
     return f"{statistics.mean(values):.1f} ± {statistics.stdev(values) if len(values) > 1 else 0.0:.1f}"
@@ -157,7 +160,7 @@ def main(argv):
       r = runs[-1]
       print(f"{variant} seed {seed}: {r['s_per_step'] * 1e3:.1f} ms/step, target at step {r['target_step']} "
             f"({r['target_s'] and round(r['target_s'])} s), final {r['final_pa_mpjpe']:.1f} mm", flush=True)
-  import platform  # pylint: disable=import-outside-toplevel
+  import platform
   result = {"date": time.strftime("%Y-%m-%d"), "device": f"{platform.processor() or platform.machine()}, "
             f"{os.cpu_count()} cores", "target": _TARGET.value, "eval_every": _EVAL_EVERY.value,
             "steps": _STEPS.value, "runs": runs}
@@ -165,7 +168,7 @@ def main(argv):
 
 
 def _write(result: dict) -> None:
-  from benchmarks import common  # pylint: disable=import-outside-toplevel
+  from benchmarks import common
   common.write_results(_OUT.value, "time_to_accuracy", result, markdown(result))
 
 

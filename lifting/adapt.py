@@ -24,14 +24,16 @@ import json
 import os
 
 import flax
+from flax.training import train_state
 import jax
 import jax.numpy as jnp
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 import numpy as np
 import optax
 import scipy.stats
-from flax.training import train_state
-from jax.sharding import NamedSharding, PartitionSpec as P
 
+from lifting import batching
 from lifting import checkpoint
 from lifting import completion as completion_lib
 from lifting import configs
@@ -39,8 +41,6 @@ from lifting import logs
 from lifting import losses
 from lifting import models as models_lib
 from lifting import skeleton
-from lifting import train
-from lifting import evaluators
 from lifting import train_step
 from lifting.data import pipeline
 from lifting.data import wild
@@ -138,7 +138,7 @@ def apply_adapter(adapter, states: AdapterStates, poses: np.ndarray, chunk: int 
   variables = {"params": states.adapter.params, "batch_stats": states.adapter.batch_stats}
   fn = jax.jit(lambda v, x: x + adapter.apply(v, x, train=False))
   poses = np.asarray(poses, np.float32)
-  return evaluators.map_chunks(lambda part: fn(variables, part), poses, chunk, np.zeros_like(poses))
+  return batching.map_padded(lambda part: fn(variables, part), poses, size=chunk, empty=np.zeros_like(poses))
 
 
 def train_adapter(config, source: np.ndarray, target: np.ndarray, writer: logs.MetricWriter | None = None,
@@ -164,7 +164,7 @@ def train_adapter(config, source: np.ndarray, target: np.ndarray, writer: logs.M
     states, m = step(states, pool, key)
     pending.append((i, m))
     if (i + 1) % every == 0 or i + 1 == num_steps:
-      means = train.flush_metrics(pending, writer)
+      means = logs.flush_metrics(pending, writer)
       logs.log(f"adapter {progress.line(i + 1)} | D_D calls {100 * means['adapt/real_as_target']:.0f}% of target "
                f"and {100 * means['adapt/fake_as_target']:.0f}% of adapted poses target | mean correction "
                f"{means['adapt/mean_correction']:.3f} head-to-root")
@@ -257,7 +257,7 @@ def draw_figures(folder: str, raw: np.ndarray, adapted: np.ndarray, target: np.n
                  completed: np.ndarray | None = None, count: int = 4, seed: int = 0, max_target: int = 50_000
                  ) -> list[str]:
   """Writes ``adaptation_examples.png`` (Fig. 5), ``adaptation_corrections.png`` and ``adaptation_ratios.png``."""
-  from lifting import plots  # pylint: disable=g-import-not-at-top  (matplotlib only when drawing)
+  from lifting import plots  # Matplotlib only when drawing.
 
   layout = skeleton.get_layout(layout)
   rng = np.random.default_rng(seed)

@@ -39,7 +39,7 @@ def accelerator_plugins() -> list[str]:
   """Names of the installed JAX accelerator plugins (what JAX itself discovers), without importing JAX."""
   names = [e.name for e in importlib.metadata.entry_points(group="jax_plugins")]
   if importlib.util.find_spec("jax_plugins") is not None:
-    import jax_plugins  # pylint: disable=import-outside-toplevel
+    import jax_plugins
     names += [m.name for m in pkgutil.iter_modules(jax_plugins.__path__)]
   if importlib.util.find_spec("libtpu") is not None:
     names.append("libtpu")

@@ -10,7 +10,7 @@ rows measure transfer to errors the lifter was not trained on.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp

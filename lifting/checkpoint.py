@@ -27,11 +27,11 @@ import os
 import shutil
 import time
 
+from absl import logging
+from etils import epath
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
-from absl import logging
-from etils import epath
 
 CHECKSUMS = "checksums.json"
 
@@ -272,11 +272,11 @@ class Checkpointer:
       raise CheckpointError(_none_good(self.directory, tree, self._quarantine))
     return found, tree
 
-  def _set_aside(self, step: int) -> str:
+  def _set_aside(self, step: int, suffix: str = ".bad") -> str:
     """Moves a bad step to ``<checkpoints>.bad/`` (the run's owner, local folders only); returns where to."""
     where = ""
     if self._quarantine and "://" not in self.directory and jax.process_index() == 0:  # Buckets: left in place.
-      bad = f"{self.directory}.bad"
+      bad = f"{self.directory}{suffix}"
       os.makedirs(bad, exist_ok=True)
       target = os.path.join(bad, str(step) if not os.path.exists(os.path.join(bad, str(step)))
                             else f"{step}-{int(time.time())}")
@@ -286,6 +286,26 @@ class Checkpointer:
       self._manager.close()
       self._manager = self._open()
     return where
+
+  def set_aside_after(self, step: int) -> list[str]:
+    """Moves every step newer than ``step`` to ``<checkpoints>.aside/`` (renamed, never deleted), so a run resumed
+    from ``step`` saves its own; the run's owner only. Returns where each went."""
+    moved = []
+    for newer in [s for s in self.all_steps() if s > step]:
+      moved.append(self._set_aside(newer, ".aside").removeprefix("; moved to "))
+    return moved
+
+  def prune(self) -> None:
+    """Deletes the step folders beyond the newest ``max_to_keep`` (the run's owner only): what Orbax deletes after a
+    save, which a kill right after the save can leave undone."""
+    if not self._quarantine or "://" in self.directory or jax.process_index() != 0:
+      return
+    old = self.all_steps()[self._max_to_keep:]
+    for step in old:
+      shutil.rmtree(os.path.join(self.directory, str(step)), ignore_errors=True)
+    if old and self._manager is not None:
+      self._manager.close()
+      self._manager = self._open()
 
   def close(self) -> None:
     if self._manager is None:
@@ -304,14 +324,20 @@ def _none_good(directory: str, failures: list, moved: bool) -> str:
           "(or remove the checkpoints folder)")
 
 
-def _check_subtree(stored: dict, item: dict, step: int, prefix: str = "") -> None:
-  """Raises `CheckpointMismatch` naming the first array of ``item`` whose stored shape differs."""
+def _check_subtree(stored: dict, item: dict, step: int, prefix: str = "", depth: int = 0) -> None:
+  """Raises `CheckpointMismatch` naming the first array of ``item`` whose stored shape differs. From the third level
+  on (inside a network's parameters, e.g. ``lifter/params/...``) the stored arrays must be exactly ``item``'s: a
+  network with other layers than the config builds is another network, not a part of one."""
+  if depth >= 2 and isinstance(stored, dict) and set(stored) != set(item):
+    extra, missing = sorted(set(stored) - set(item))[:2], sorted(set(item) - set(stored))[:2]
+    raise CheckpointMismatch(f"step {step} stores other layers in {prefix.rstrip('/')} than the config builds "
+                             f"(stored but not built {extra}, built but not stored {missing})")
   for key, want in item.items():
     got = stored.get(key) if isinstance(stored, dict) else None
     name = f"{prefix}{key}"
     if isinstance(want, dict):
       if isinstance(got, dict):
-        _check_subtree(got, want, step, name + "/")
+        _check_subtree(got, want, step, name + "/", depth + 1)
     elif got is not None and hasattr(got, "shape") and tuple(got.shape) != tuple(want.shape):
       raise CheckpointMismatch(f"step {step} stores {name} with shape {tuple(got.shape)} where the config builds "
                                f"{tuple(want.shape)}")

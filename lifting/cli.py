@@ -18,12 +18,8 @@ from absl import app
 from absl import flags
 from ml_collections import config_flags
 
-from lifting import defaults
-
 _PACKAGE = os.path.dirname(os.path.abspath(__file__))
-_EXPERIMENTS = defaults.experiments_dir()
-if os.path.dirname(_EXPERIMENTS) not in sys.path:  # Config files import each other as experiments.X.
-  sys.path.append(os.path.dirname(_EXPERIMENTS))
+_DEFAULTS = os.path.join(_PACKAGE, "default_config.py")  # Where every config field is set and documented.
 _PROG = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] not in ("", "-c") else "lifting"
 
 
@@ -34,7 +30,7 @@ def _bad_override(e: Exception):
 
 try:  # config_flags reads --config.* overrides here, at definition time.
   config_flags.DEFINE_config_file(
-      "config", os.path.join(_EXPERIMENTS, "demo.py"),
+      "config", os.path.join(_PACKAGE, "demo_config.py"),
       "Experiment config file; override fields with --config.a.b=value.", lock_config=True)
 except (AttributeError, KeyError, TypeError, ValueError) as e:
   _bad_override(e)
@@ -74,17 +70,29 @@ _TRACK = flags.DEFINE_integer("track", None, "lift: keep one person's track only
 # --mode=lift on a video, an image or a folder of images (lifting/video.py; the [video] extra).
 _OVERLAY = flags.DEFINE_bool("overlay", True, "lift, video input: overlay.mp4, the frames with the 2D skeletons "
                              "beside each person's 3D lift turning slowly.")
-_BVH = flags.DEFINE_bool("bvh", False, "lift, video input: motion.bvh per person, a rigid skeleton rooted at the "
-                         "pelvis with one rotation per joint and frame, for animation tools.")
-_BVH_HEIGHT = flags.DEFINE_float("bvh_height", 1.6, "lift, --bvh: metres from the ankles to the head joint (the ear "
-                                 "midpoint) of the BVH skeleton; the lift itself has no absolute size.")
+_BVH = flags.DEFINE_bool("bvh", False, "lift, video input: motion.bvh per person (centimetres): a rigid skeleton with "
+                         "root motion, one rotation per joint and frame, its feet on the floor, for animation tools.")
+_GLB = flags.DEFINE_bool("glb", False, "lift, video input: motion.glb per person (binary glTF, metres): a skinned "
+                         "skeleton with its animation, for Blender, three.js and game engines.")
+_HEIGHT = flags.DEFINE_float("height", 1.7, "lift: the people's stature in metres, which sizes the motion in the "
+                             "world (the root's trajectory, the BVH and glTF skeletons).")
+_FOCAL_MM = flags.DEFINE_float("focal_mm", None, "lift: the camera's 35 mm-equivalent focal length, for the root's "
+                               "trajectory, when the file does not say (default: 26, a phone's main camera).")
+_FOV = flags.DEFINE_float("fov", None, "lift: the camera's field of view across the image width in degrees (instead "
+                          "of --focal_mm).")
+_PIN_FEET = flags.DEFINE_bool("pin_feet", True, "lift, video input: hold each foot still while it is on the floor in "
+                              "the world poses and animations (inverse kinematics), so feet neither skate nor sink.")
 _NUM_PEOPLE = flags.DEFINE_integer("num_people", 1, "lift, video input: the most people MediaPipe Pose looks for "
                                    "in a frame (tracked over time).")
 _FPS = flags.DEFINE_float("fps", 30.0, "lift: frame rate given to a folder of images (a video has its own).")
 _MAX_SIDE = flags.DEFINE_integer("max_side", 1920, "lift, video input: frames larger than this many pixels on "
                                  "their long side are downscaled first.")
 _SHOW_CONFIG = flags.DEFINE_bool("show_config", False, "Print the config (after --config.* overrides) and exit; "
-                                  "each field is documented where experiments/default.py sets it.")
+                                  "each field is documented where lifting/default_config.py (experiments/default.py "
+                                  "in a checkout) sets it.")
+_ADAPT_STEPS = flags.DEFINE_integer("adapt_steps", 0, "lift: adapt a copy of the lifter to the input's own 2D for "
+                                    "this many steps of the unsupervised losses before lifting it (0: off; about 200; "
+                                    "needs a model exported with its discriminators, as the shipped one is).")
 _COMPLETION = flags.DEFINE_string("completion", "auto", "lift: completion network folder (run.py --mode=adapt's "
                                   "completion/), 'auto' (the one the run's data.extra came from) or 'none'.")
 
@@ -95,6 +103,7 @@ def main(argv):
   from lifting import allocator
   allocator.tune()  # Before JAX starts its threads (lifting/allocator.py says why).
   import jax  # Imported here so that --help is fast; importing touches no backend.
+
   from lifting import logs
 
   logs.setup_cli_logging()
@@ -108,7 +117,7 @@ def main(argv):
     return
   if _SHOW_CONFIG.value:
     print(f"# {flags.FLAGS['config'].config_filename}, after overrides; each field is documented where "
-          f"{os.path.join(_EXPERIMENTS, 'default.py')} sets it.")
+          f"{_DEFAULTS} sets it.")
     def leaves(node, prefix):
       for key in sorted(node):
         if isinstance(node[key], dict):
@@ -118,8 +127,9 @@ def main(argv):
     for name, value in leaves(config.to_dict(), "config."):
       print(f"{name} = {value!r}")
     return
-  from lifting import distributed, train
+  from lifting import distributed
   from lifting import evaluators
+  from lifting import train
   try:
     if "://" in _WORKDIR.value:
       raise ValueError(f"--workdir: expected a filesystem path (with --config.distributed=True, one every host "
@@ -136,6 +146,7 @@ def main(argv):
     if _MODE.value == "train":
       results = train.train_and_evaluate(config, _WORKDIR.value)
     else:
+      config = _eval_config(config)
       if _RESULTS_DIR.value:
         os.makedirs(_RESULTS_DIR.value, exist_ok=True)
       results = evaluators.evaluate(config, _WORKDIR.value, results_dir=_RESULTS_DIR.value)
@@ -143,33 +154,62 @@ def main(argv):
     sys.exit(f"{_PROG}: error: {e}")
   if not first:
     return
-  per_seed = results["seeds"] if "seeds" in results else {None: results}  # train.seeds > 1: a line per seed.
-  for seed, r in per_seed.items():
-    _print_result(r, _WORKDIR.value if seed is None else os.path.join(_WORKDIR.value, f"seed{seed}"))
+  if _MODE.value == "train":  # A line per seed's run.
+    for workdir, r in zip(train.run_folders(config, _WORKDIR.value)[1], results.values()):
+      _print_result(r, workdir)
+  else:
+    _print_result(results, _WORKDIR.value)
   if _MODE.value == "eval":
     print(open(os.path.join(_RESULTS_DIR.value or _WORKDIR.value, "results.md")).read(), end="")
     for alignment, m in results.get("mpi_inf_3dhp", {}).items():
       print(f"MPI-INF-3DHP, {alignment} alignment: PCK@150 {m['pck']:.1f}%, AUC {m['auc']:.1f}%")
 
 
+def _eval_config(flag_config):
+  """--mode=eval: the workdir's own config.json unless --config names a file, with every --config.* override given
+  applied to it (evaluating with other test inputs, e.g. --config.data.noise_2d.test=True)."""
+  import re
+
+  from lifting import configs
+  argv = sys.argv[1:]
+  if any(re.match(r"^--?config(=|$)", a) for a in argv):
+    return flag_config
+  config = configs.load(_WORKDIR.value)
+  for arg in argv:
+    match = re.match(r"^--?(?:no)?config\.([^=]+)", arg)
+    if match:
+      *path, last = match.group(1).split(".")
+      source, target = flag_config, config
+      for key in path:
+        source, target = source[key], target[key]
+      target[last] = source[last]
+  configs.validate(config)
+  return config
+
+
 def _print_result(results: dict, workdir: str) -> None:
   if "pa_mpjpe" in results:
     flat = results["baselines"]["flat"]["pa_mpjpe"]
-    print(f"step {int(results['step'])}: test PA-MPJPE {results['pa_mpjpe']:.1f} mm, "
-          f"N-MPJPE {results['n_mpjpe']:.1f} mm, PCK@150 {100 * results['pck']:.1f}%, AUC {100 * results['auc']:.1f}% "
-          f"over {int(results['num_poses']):,} poses; a flat pose scores PA-MPJPE {flat:.1f} mm (workdir {workdir})")
+    reference = results.get("supervised_reference")
+    supervised = (f"; the supervised lifter, trained on the same set's 3D, scores {reference['pa_mpjpe']:.1f} mm"
+                  if reference else "")
+    print(f"step {int(results['step'])}: test PA-MPJPE {results['pa_mpjpe']:.1f} mm ({results['pa_mpjpe'] / flat:.2f}x "
+          f"the flat pose), N-MPJPE {results['n_mpjpe']:.1f} mm, PCK@150 {100 * results['pck']:.1f}%, AUC "
+          f"{100 * results['auc']:.1f}% over {int(results['num_poses']):,} poses; a flat pose scores PA-MPJPE "
+          f"{flat:.1f} mm{supervised} (workdir {workdir})")
   if results.get("collapsed_to_flat"):
     print(f"warning: the lifter has collapsed to a flat pose (depth spread x{results['depth_spread_ratio']:.3f} of "
           "the truth's): it has not learned depth; see the learning rates and the loss weights")
 
 
 def _lift():
-  import jax  # pylint: disable=g-import-not-at-top
+  import jax
+
+  from lifting import cache
   from lifting import lift_files
-  from lifting.data import bandai
   # Compiled lift functions persist between commands, so a second lift skips XLA's compile
   # ($LIFTING_CACHE/jax, default ~/.cache/lifting/jax; the same folder holds the parsed-BVH cache).
-  jax.config.update("jax_compilation_cache_dir", os.path.join(bandai.default_cache_dir(), "jax"))
+  jax.config.update("jax_compilation_cache_dir", cache.folder("jax"))
   jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
   if not _INPUT.value or not _OUTPUT.value:
     raise ValueError("--mode=lift needs --input=FILE and --output=DIR (and optionally --workdir=a trained run)")
@@ -184,39 +224,44 @@ def _lift():
     min_score = [float(v) for v in _MIN_SCORE.value]
   except ValueError:
     raise ValueError(f"--min_score: expected numbers, got {','.join(_MIN_SCORE.value)}") from None
-  completion = None if _COMPLETION.value.lower() == "none" else _COMPLETION.value
-  workdir = _WORKDIR.value if flags.FLAGS["workdir"].present else None  # None: the shipped model.
-  from lifting import frames  # pylint: disable=g-import-not-at-top
+  given = lambda name: flags.FLAGS[name].present  # noqa: E731  (absent: the input kind's default)
+  options = lift_files.LiftOptions(
+      completion=None if _COMPLETION.value.lower() == "none" else _COMPLETION.value,
+      min_score=(min_score[0] if len(min_score) == 1 else tuple(min_score)) if given("min_score") else None,
+      smooth=_SMOOTH.value if given("smooth") else None, track=_TRACK.value, adapt_steps=_ADAPT_STEPS.value,
+      height_m=_HEIGHT.value, focal_mm=_FOCAL_MM.value, fov_deg=_FOV.value, fps=_FPS.value,
+      pictures=_PICTURES.value if given("pictures") else None, viewer=_VIEWER.value,
+      contact_sheet=_CONTACT_SHEET.value, animate=_ANIMATE.value, format=_FORMAT.value, layout=_LAYOUT.value,
+      image_size=size, bvh=_BVH.value, glb=_GLB.value, overlay=_OVERLAY.value, max_side=_MAX_SIDE.value,
+      num_people=_NUM_PEOPLE.value, pin_feet=_PIN_FEET.value)
+  workdir = _WORKDIR.value if given("workdir") else None  # None: the shipped model.
+  from lifting import frames
   if frames.is_media(_INPUT.value):
-    _lift_video(workdir, min_score, completion)
+    _lift_video(workdir, options)
     return
-  out = lift_files.lift_file(workdir, _INPUT.value, _OUTPUT.value, _FORMAT.value, _LAYOUT.value,
-                            min_score, size, _PICTURES.value, _CONTACT_SHEET.value, _ANIMATE.value, completion,
-                            _VIEWER.value, _SMOOTH.value, _TRACK.value)
+  for name in ("bvh", "glb", "overlay", "num_people", "max_side", "pin_feet"):
+    if given(name):
+      raise ValueError(f"--{name} applies to video and image input; {_INPUT.value} is read as keypoints")
+  out = lift_files.lift_file(workdir, _INPUT.value, _OUTPUT.value, options)
   c = out["joint_counts"]
   several = f" in {len(out['tracks'])} tracks" if len(out["tracks"]) > 1 else ""
-  print(f"lifted {out['valid_poses']:,} of {out['num_poses']:,} poses{several} ({out['input_layout']} -> paper14) with step "
-        f"{out['step']} of {out['model']}: {c['observed']:,} joints observed, {c['completed']:,} completed, "
+  degenerate = out["degenerate_poses"]
+  print(f"lifted {out['valid_poses']:,} of {out['num_poses']:,} poses{several} ({out['input_layout']} -> paper14) "
+        f"with step {out['step']} of {out['model']}: {c['observed']:,} joints observed, {c['completed']:,} completed, "
         f"{c['missing']:,} missing (fallback)"
-        f"{'; skipped %d degenerate poses (joints at one point)' % out['degenerate_poses'] if out['degenerate_poses'] else ''}"
+        f"{f'; skipped {degenerate} degenerate poses (joints at one point)' if degenerate else ''}"
         f"; wrote {', '.join(out['files'][:6])}"
         f"{' ...' if len(out['files']) > 6 else ''} in {out['output']}")
 
 
-def _lift_video(workdir, min_score, completion):
-  from lifting import video  # pylint: disable=g-import-not-at-top
-  given = lambda name: flags.FLAGS[name].present  # noqa: E731
+def _lift_video(workdir, options):
+  from lifting import video
   for name in ("format", "layout", "image_size", "contact_sheet", "animate"):
-    if given(name):
+    if flags.FLAGS[name].present:
       raise ValueError(f"--{name} applies to keypoint files; {_INPUT.value} is read as a video or images")
-  if len(min_score) != 1:
-    raise ValueError("--min_score: one value for video input (MediaPipe's landmark visibility)")
-  out = video.lift_video(workdir, _INPUT.value, _OUTPUT.value, min_score=min_score[0] if given("min_score") else
-                         video.MIN_VISIBILITY, smooth=_SMOOTH.value if given("smooth") else video.VIDEO_SMOOTH,
-                         bvh=_BVH.value, overlay=_OVERLAY.value, viewer=_VIEWER.value,
-                         pictures=_PICTURES.value if given("pictures") else 0, track=_TRACK.value,
-                         max_side=_MAX_SIDE.value, fps=_FPS.value, completion=completion,
-                         bvh_height_m=_BVH_HEIGHT.value, num_people=_NUM_PEOPLE.value)
+  out = video.lift_video(workdir, _INPUT.value, _OUTPUT.value, options=options)
+  for warning in out.get("warnings", []):
+    print(f"warning: {warning}", file=sys.stderr)
   gaps = f"; no person in {len(out['gaps'])} frames (gaps)" if out["gaps"] else ""
   original = out["downscaled_from"]
   scaled = f", downscaled from {original[0]}x{original[1]}" if original else ""
@@ -237,7 +282,7 @@ def _parse_flags(argv):
     print(__doc__)
     print(flags.FLAGS.get_help() if full else flags.FLAGS.module_help(__name__))
     print(f"\nConfig fields (--config.FIELD=VALUE): every field is set, with a comment saying what it does, in "
-          f"{os.path.join(_EXPERIMENTS, 'default.py')}; experiments/*.py override some of them "
+          f"{_DEFAULTS} (experiments/default.py in a checkout); experiments/*.py override some of them "
           f"(experiments/README.md). --show_config prints a config with the values a run would use.")
     sys.exit(0)
   try:
@@ -246,7 +291,7 @@ def _parse_flags(argv):
     lines = [line.strip() for line in str(e).splitlines() if line.strip()]
     if "Traceback (most recent call last):" in lines:  # config_flags wraps the config file's own error in one.
       given = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--config=")]
-      sys.exit(f"{_PROG}: error: the config file {given[-1] if given else 'experiments/demo.py'!r} failed to "
+      sys.exit(f"{_PROG}: error: the config file {given[-1] if given else 'lifting/demo_config.py'!r} failed to "
                f"load: {lines[-1]}")
     sys.exit(f"{_PROG}: error: {e}")
   except Exception as e:  # pylint: disable=broad-except
@@ -256,7 +301,7 @@ def _parse_flags(argv):
     if isinstance(e, (AttributeError, KeyError, TypeError, ValueError)):
       _bad_override(e)
     raise
-  import ml_collections  # pylint: disable=g-import-not-at-top
+  import ml_collections
   if not isinstance(flags.FLAGS.config, ml_collections.ConfigDict):
     sys.exit(f"{_PROG}: error: the config file {flags.FLAGS['config'].config_filename!r}: get_config() returned "
              f"{type(flags.FLAGS.config).__name__}, expected an ml_collections.ConfigDict")
@@ -268,7 +313,7 @@ def _config_file_frame(e: BaseException) -> str | None:
   file's own code (a syntax error in it, or an error while it imports or builds its config); else ``None``."""
   if isinstance(e, SyntaxError) and e.filename and not e.filename.startswith("<"):
     return f'  File "{e.filename}", line {e.lineno}\n    {(e.text or "").strip()}'
-  import traceback  # pylint: disable=g-import-not-at-top
+  import traceback
   library = (os.sep + "site-packages" + os.sep, os.sep + "dist-packages" + os.sep, "<frozen", _PACKAGE + os.sep)
   ours = [f for f in traceback.extract_tb(e.__traceback__) if not any(m in f.filename for m in library)
           and f.filename != os.path.abspath(sys.argv[0])]
@@ -279,6 +324,22 @@ def _config_file_frame(e: BaseException) -> str | None:
 
 
 
+def _quiet_closed_loops(unraisable) -> None:
+  """``sys.unraisablehook`` of the command: after a failed checkpoint read, TensorStore's threads still finish
+  reads whose callbacks reach Orbax's event loop, closed by then; each would print a traceback of
+  ``RuntimeError: Event loop is closed`` (hundreds of them, a different number each run). Those are dropped;
+  anything else goes to Python's own hook."""
+  value = unraisable.exc_value
+  if isinstance(value, RuntimeError) and str(value) == "Event loop is closed":
+    return
+  sys.__unraisablehook__(unraisable)
+
+
 def run() -> None:
   """The ``lifting`` console command and ``python run.py``."""
+  sys.unraisablehook = _quiet_closed_loops
+  # Of the same reads, asyncio logs every failed future nobody awaited ("Future exception was never retrieved",
+  # a TensorStore spec each, thousands of lines): the failure is reported once, by the restore.
+  import logging
+  logging.getLogger("asyncio").setLevel(logging.CRITICAL)
   app.run(main, flags_parser=_parse_flags)

@@ -27,13 +27,15 @@ import json
 import os
 from typing import Any
 
+from absl import logging
 import flax.serialization
 import jax
 import jax.numpy as jnp
 import numpy as np
-from absl import logging
 
+from lifting import batching
 from lifting import models
+from lifting import weights
 
 MIN_SPREAD = 1e-6
 # Masks of the held-out evaluation do not depend on the training seed, so evaluations of runs
@@ -228,7 +230,7 @@ def train_completer(poses2d: np.ndarray, *, max_missing: int = 4, width: int = 2
   model = models.Completer(width=width, num_layers=num_layers)
   key_init, key_data = jax.random.split(jax.random.key(seed))
   params = jax.jit(model.init)(key_init, pool[:1], all_visible[:1])
-  import optax  # pylint: disable=g-import-not-at-top  (training only: lifting with a saved network skips it)
+  import optax  # Training only: lifting with a saved network skips it.
   optimizer = optax.adam(learning_rate)
   opt_state = jax.jit(optimizer.init)(params)
 
@@ -318,14 +320,20 @@ def complete(completion: Completion, pose2d: np.ndarray, mask: np.ndarray, chunk
   # Only incomplete poses go through the network; complete ones come back as they are.
   todo = np.flatnonzero(num_missing > 0)
   filled = np.zeros(pose2d.shape, np.float32)
-  for start in range(0, len(todo), chunk):
-    rows = todo[start:start + chunk]
-    pad = chunk - len(rows)
+  if len(todo):
     # Padding rows are all-visible zeros: a valid (if degenerate) frame, and discarded.
-    poses = np.pad(np.where(mask[rows, :, None], pose2d[rows], 0.0).astype(np.float32), ((0, pad), (0, 0), (0, 0)))
-    masks = np.pad(mask[rows], ((0, pad), (0, 0)), constant_values=True)
-    filled[rows] = np.asarray(_fill(completion.model, completion.params, poses, masks))[:len(rows)]
+    poses = np.where(mask[todo, :, None], pose2d[todo], 0.0).astype(np.float32)
+    filled[todo] = batching.map_padded(lambda p, m: _fill(completion.model, completion.params, p, m), poses,
+                                       mask[todo], size=chunk, pads=(0.0, True))
   return _merge(pose2d, mask, filled)
+
+
+def from_config(config, poses2d: np.ndarray) -> Completion:
+  """The completion network of complete 2D poses ``[N, J, 2]``, sized by ``config.adapt.completion`` and seeded by
+  ``config.data.noise_2d.seed`` (what detector-like 2D and the domain adaptation complete their poses with)."""
+  c = config.adapt.completion
+  return train_completer(poses2d, width=c.width, num_layers=c.layers, num_steps=c.num_steps, batch_size=c.batch_size,
+                         learning_rate=c.lr, seed=config.data.noise_2d.seed)
 
 
 def save(completion: Completion, folder: str) -> str:
@@ -349,9 +357,27 @@ def load(folder: str) -> Completion:
   missing = [p for p in paths if not os.path.exists(p)]
   if missing:
     raise ValueError(f"no completion network in {folder}: {missing[0]} does not exist")
-  with open(paths[0]) as f:
-    meta = json.load(f)
+  try:
+    with open(paths[0]) as f:
+      meta = json.load(f)
+  except ValueError as e:
+    raise ValueError(f"{paths[0]}: not valid JSON ({e})") from None
+  if not isinstance(meta, dict):
+    raise ValueError(f"{paths[0]}: expected a JSON object, got a {type(meta).__name__}")
+  for name, least in (("width", 1), ("num_layers", 1), ("num_joints", 2), ("max_missing", 0)):
+    value = meta.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+      raise ValueError(f"{paths[0]}: field {name!r}: expected an integer >= {least}, got {value!r:.60}")
+  try:
+    mean_pose = np.asarray(meta.get("mean_pose"), np.float32)
+  except (TypeError, ValueError):
+    mean_pose = np.zeros(0)
+  if mean_pose.shape != (meta["num_joints"], 2) or not np.isfinite(mean_pose).all():
+    raise ValueError(f"{paths[0]}: field 'mean_pose': expected {meta['num_joints']} finite (x, y) pairs")
   model = models.Completer(width=meta["width"], num_layers=meta["num_layers"])
+  abstract = jax.eval_shape(lambda p, m: model.init(jax.random.key(0), p, m),
+                            jax.ShapeDtypeStruct((1, meta["num_joints"], 2), np.float32),
+                            jax.ShapeDtypeStruct((1, meta["num_joints"]), bool))
   with open(paths[1], "rb") as f:
-    params = jax.tree.map(jnp.asarray, flax.serialization.msgpack_restore(f.read()))
-  return Completion(model, params, np.asarray(meta["mean_pose"], np.float32), meta["max_missing"], meta["held_out"])
+    params = weights.read_state(paths[1], f.read(), abstract, "the completion network completion.json describes")
+  return Completion(model, jax.tree.map(jnp.asarray, params), mean_pose, meta["max_missing"], meta.get("held_out", {}))

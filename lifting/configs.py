@@ -9,7 +9,7 @@ import os
 
 import ml_collections
 
-from lifting import defaults
+from lifting import default_config
 from lifting import losses
 from lifting import models
 from lifting import optim
@@ -19,7 +19,7 @@ from lifting.data import pipeline
 MATMUL_DTYPES = ("float32", "bfloat16")
 
 # Fields added after runs were saved, where a config without the field ran otherwise than today's default would:
-# the value it ran with. Every other missing field takes experiments/default.py's value (a feature that was off).
+# the value it ran with. Every other missing field takes lifting/default_config.py's value (a feature that was off).
 BEFORE_FIELDS = {
     "train.ema_decay": 0.0, "eval.weights": "raw", "optim.schedule": "exponential", "optim.warmup_steps": 0,
     "data.bandai.rig": "fixed", "eval.intermediate_poses": 0, "eval.generalisation.enabled": False}
@@ -49,13 +49,13 @@ def _fill(saved: dict, defaults: dict) -> dict:
 
 def upgrade(saved: dict) -> ml_collections.ConfigDict:
   """A config as saved in a run's (or an exported model's) ``config.json``, by this version or an older one, with
-  every field added since: the value such runs had (`BEFORE_FIELDS`), else ``experiments/default.py``'s."""
+  every field added since: the value such runs had (`BEFORE_FIELDS`), else `lifting.default_config`'s."""
   if not isinstance(saved, dict):
     raise TypeError(f"expected a JSON object, got a {type(saved).__name__}")
   missing = [key for key in _ALWAYS_SAVED if key not in saved]
   if missing:  # Every version saved these: without them it is no run's config.
     raise KeyError(f"no {', '.join(missing)}")
-  config = _fill(saved, defaults.default_config("cpu").to_dict())
+  config = _fill(saved, default_config.get_config("cpu").to_dict())
   for field, value in BEFORE_FIELDS.items():
     if not _has(saved, field):
       *path, last = field.split(".")
@@ -66,35 +66,117 @@ def upgrade(saved: dict) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(config)
 
 
+def seed_folders(workdir: str) -> list[str]:
+  """The ``seed<k>`` folders of a workdir that holds several seeds' runs (``train.seeds > 1``), sorted by seed."""
+  if not os.path.isdir(workdir):
+    return []
+  found = [n for n in os.listdir(workdir) if n.startswith("seed") and n[4:].isdigit()
+           and os.path.exists(os.path.join(workdir, n, "config.json"))]
+  return sorted(found, key=lambda n: int(n[4:]))
+
+
 def config_path(workdir: str) -> str:
-  """``workdir/config.json``; ``ValueError`` saying what ``workdir`` should be when there is none."""
+  """``workdir/config.json``; ``ValueError`` saying what ``workdir`` should be when there is none (and, for the
+  folder of several seeds' runs, which folders to give instead)."""
   path = os.path.join(workdir, "config.json")
   if not os.path.exists(path):
+    seeds = seed_folders(workdir)
+    if seeds:
+      raise ValueError(f"{workdir} holds the runs of several seeds ({', '.join(seeds)}), each a run of its own: give "
+                       f"one of them, e.g. --workdir={os.path.join(workdir, seeds[0])}")
     raise ValueError(f"{workdir}: no config.json; expected the workdir of a training run (run.py --workdir) "
                      "or an exported model (inference.export)")
   return path
 
 
+# Fields whose saved value may have more than one type (a joint map: a name, a file, or the mapping itself).
+_ANY_TYPE = ("data.bandai.joint_map",)
+
+
+def type_problem(saved: dict, defaults: dict, prefix: str = "") -> str | None:
+  """What is wrong with the first field of ``saved`` whose value has another type than ``defaults`` gives that field
+  (a number where a number goes, and a finite one; true or false for switches; ...), or ``None``. Fields
+  ``defaults`` does not have are left alone."""
+  for key, default in defaults.items():
+    if key not in saved or f"{prefix}{key}" in _ANY_TYPE:
+      continue
+    name, value = f"{prefix}{key}", saved[key]
+    problem = None
+    if isinstance(default, dict):
+      if not isinstance(value, dict):
+        return f"{name}: expected an object of fields, got {value!r:.60}"
+      problem = type_problem(value, default, name + ".")
+    elif isinstance(default, (list, tuple)):
+      if not isinstance(value, (list, tuple)):
+        return f"{name}: expected a list, got {value!r:.60}"
+      for i, item in enumerate(value):
+        problem = problem or (_value_problem(f"{name}[{i}]", item, default[0]) if default else None)
+    else:
+      problem = _value_problem(name, value, default)
+    if problem:
+      return problem
+  return None
+
+
+def _value_problem(name: str, value, default) -> str | None:
+  if isinstance(default, bool):
+    ok, want = isinstance(value, bool), "true or false"
+  elif isinstance(default, int):
+    ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
+  elif isinstance(default, float):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    want = "a finite number"
+  elif isinstance(default, str):
+    ok, want = isinstance(value, str), "a string"
+  else:
+    return None
+  return None if ok else f"{name}: expected {want}, got {value!r:.60}"
+
+
+def read(path: str) -> ml_collections.ConfigDict:
+  """The saved config in the file ``path`` (a run's or an exported model's ``config.json``), upgraded (`upgrade`),
+  each field checked by type and range (`type_problem`, `validate`). Raises ``ValueError`` naming the file and the
+  field for anything that is not a run's config."""
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except ValueError as e:
+    raise ValueError(f"{path}: not valid JSON ({e})") from None
+  try:
+    config = upgrade(saved)
+  except (KeyError, TypeError) as e:
+    raise ValueError(f"{path}: not a run's config ({str(e).strip(chr(39))})") from None
+  problem = type_problem(saved, default_config.get_config("cpu").to_dict())
+  if problem:
+    raise ValueError(f"{path}: {problem}")
+  try:
+    validate(config)
+  except ValueError as e:
+    raise ValueError(f"{path}: {e}") from None
+  return config
+
+
 def load(workdir: str) -> ml_collections.ConfigDict:
-  """The upgraded config of the run (or exported model) in ``workdir``, from its ``config.json``."""
-  with open(config_path(workdir)) as f:
-    return upgrade(json.load(f))
+  """The config of the run (or exported model) in ``workdir``, from its ``config.json`` (`read`)."""
+  return read(config_path(workdir))
 
 
 def window_offsets(config) -> tuple[int, ...]:
   """Frames of one training window, as offsets from its first frame in its sequence.
 
-  ``(0, 1, ..., M)`` with the temporal discriminator or the bone-window term on, else ``(0,)``; with
+  ``(0, 1, ..., M)`` with the temporal discriminator or the bone-window term on, else ``(0,)``, and at least the
+  ``model.lifter_frames`` consecutive frames a temporal lifter lifts at once; with
   the bone-window term and ``model.bone_window_span = s > M``, also ``s``: a frame further on, so
   that the bones are compared across more than a few hundredths of a second of motion (the
   temporal discriminator sees the first ``1 + M`` frames only).
   """
   bone = config.loss.w_bone_window > 0
+  frames = config.model.lifter_frames  # A temporal lifter lifts windows of this many frames.
   if not (config.loss.w_temporal > 0 or bone):
-    return (0,)
+    return tuple(range(frames))
   m = config.model.temporal_neighbours
   span = config.model.bone_window_span if bone else 0
-  return tuple(range(m + 1)) + ((span,) if span > m else ())
+  return tuple(range(max(m + 1, frames))) + ((span,) if span > max(m, frames - 1) else ())
 
 
 def window_size(config) -> int:
@@ -163,9 +245,23 @@ def validate(config) -> None:
   if config.model.bone_window_span < 0:
     raise ValueError(f"model.bone_window_span: expected frames >= 0 (0: the temporal window), got "
                      f"{config.model.bone_window_span}")
-  if window_size(config) > 1 and config.model.temporal_neighbours < 1:
+  if (config.loss.w_temporal > 0 or config.loss.w_bone_window > 0) and config.model.temporal_neighbours < 1:
     raise ValueError("model.temporal_neighbours: expected M >= 1 with the temporal or bone-window term on, "
                      f"got {config.model.temporal_neighbours}")
+  frames = config.model.lifter_frames
+  if not isinstance(frames, int) or frames < 1 or (frames > 1 and 3 ** round(math.log(frames, 3)) != frames):
+    raise ValueError(f"model.lifter_frames: expected 1 (the single-frame lifter) or a power of 3 (9, 27, 81), got "
+                     f"{frames!r}")
+  if frames > 1:
+    for field, why in (("loss.w_supervised", "single labelled frames"), ("loss.w_denoise", "a denoising lifter"),
+                       ("loss.w_flow", "the flow prior's single poses")):
+      section, name = field.split(".")
+      if config[section][name] > 0:
+        raise ValueError(f"model.lifter_frames = {frames}: the temporal lifter lifts windows of frames, not {why}; "
+                         f"set {field} = 0")
+    if config.data.extra.kind != "none" or config.model.denoise:
+      raise ValueError(f"model.lifter_frames = {frames}: the temporal lifter lifts windows of frames, so it takes "
+                       "neither single extra poses (data.extra.kind = 'none') nor a denoising head (model.denoise)")
   for name, least in (("width", 1), ("lifter_blocks", 0), ("disc_blocks", 0)):
     if config.model[name] < least:
       raise ValueError(f"model.{name}: expected an integer >= {least}, got {config.model[name]}")
@@ -180,6 +276,32 @@ def validate(config) -> None:
     r = tuple(config.rotation[name])
     if len(r) != 2 or r[0] > r[1]:
       raise ValueError(f"rotation.{name}: expected (low, high) with low <= high, got {r}")
+  if config.loss.w_elevation_prior > 0 and not (config.rotation.learned_elevation or config.rotation.body_elevation):
+    raise ValueError("loss.w_elevation_prior: the prior is on the lifter's camera elevations; turn on "
+                     "rotation.learned_elevation or rotation.body_elevation")
+  if not abs(config.rotation.elevation_prior_min) < math.pi / 2:
+    raise ValueError(f"rotation.elevation_prior_min: expected an angle in (-pi/2, pi/2) radians, got "
+                     f"{config.rotation.elevation_prior_min}")
+  if config.rotation.learned_elevation and config.rotation.body_elevation:
+    raise ValueError("rotation: learned_elevation and body_elevation are two ways to read the elevation; turn one "
+                     "of them off")
+  distances = tuple(config.rotation.distance_range)
+  if len(distances) != 2 or not 0 < distances[0] <= distances[1]:
+    raise ValueError(f"rotation.distance_range: expected (low, high) with 0 < low <= high (units of c), got "
+                     f"{distances}")
+  if distances != (1.0, 1.0) and config.data.scale != "body":
+    raise ValueError("rotation.distance_range: random views at other distances than c change a projection's size, "
+                     f"which only data.scale = 'body' brings back; got data.scale = {config.data.scale!r}")
+  footage = config.data.footage
+  if config.data.source == "footage":
+    for name in ("cameras", "train_stride", "test_stride"):
+      if not isinstance(footage[name], int) or footage[name] < 1:
+        raise ValueError(f"data.footage.{name}: expected an integer >= 1, got {footage[name]!r}")
+    for name in ("train", "test", "train_swaps"):
+      if not isinstance(footage.detector_2d[name], bool):
+        raise ValueError(f"data.footage.detector_2d.{name}: expected True or False, got {footage.detector_2d[name]!r}")
+    if not isinstance(footage.bandai_rig, bool):
+      raise ValueError(f"data.footage.bandai_rig: expected True or False, got {footage.bandai_rig!r}")
   if not 0 < config.rotation.elevation_limit < math.pi / 2:
     raise ValueError(f"rotation.elevation_limit: expected an angle in (0, pi/2) radians, got "
                      f"{config.rotation.elevation_limit}")
@@ -228,7 +350,7 @@ def validate(config) -> None:
     if not isinstance(noise[name], bool):
       raise ValueError(f"data.noise_2d.{name}: expected True or False, got {noise[name]!r}")
   if noise.train or noise.test:
-    from lifting.data import detector_noise  # pylint: disable=g-import-not-at-top
+    from lifting.data import detector_noise
     detector_noise.from_config(noise)
   t = window_size(config)
   if config.train.batch_size < t or config.train.batch_size % t:

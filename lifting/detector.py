@@ -21,6 +21,7 @@ import warnings
 
 import numpy as np
 
+from lifting import cache
 from lifting import skeleton
 from lifting.data import keypoints as keypoints_lib
 
@@ -33,7 +34,7 @@ def _import_mediapipe():
   try:
     with warnings.catch_warnings():  # protobuf 4 warns about an API mediapipe 0.10.14 still calls.
       warnings.filterwarnings("ignore", message="SymbolDatabase.GetPrototype", category=UserWarning)
-      import mediapipe  # pylint: disable=g-import-not-at-top
+      import mediapipe
   except ImportError:
     raise ValueError(f"video and image inputs need MediaPipe Pose, an optional extra: {VIDEO_EXTRA} (its "
                      "wheels cover Python 3.8-3.12)") from None
@@ -48,12 +49,11 @@ def pose_bundle(cache_dir: str | None = None) -> str:
   ``solutions.pose`` graph feeds them (their landmarks agree to a pixel on ``skier.jpg``). Built once into
   ``cache_dir`` (default ``$LIFTING_CACHE/mediapipe``, i.e. ``~/.cache/lifting/mediapipe``).
   """
-  import zipfile  # pylint: disable=g-import-not-at-top
+  import zipfile
 
-  from lifting.data import bandai  # pylint: disable=g-import-not-at-top
   mp = _import_mediapipe()
-  from mediapipe.tasks.python.metadata.metadata_writers import metadata_writer  # pylint: disable=g-import-not-at-top
-  folder = cache_dir or os.path.join(bandai.default_cache_dir(), "mediapipe")
+  from mediapipe.tasks.python.metadata.metadata_writers import metadata_writer
+  folder = cache_dir or cache.folder("mediapipe")
   path = os.path.join(folder, f"pose_landmarker_full-{mp.__version__}.task")
   if os.path.exists(path):
     return path
@@ -89,8 +89,8 @@ class MediaPipeDetector:
     if num_people < 1:
       raise ValueError(f"MediaPipeDetector: expected num_people >= 1, got {num_people}")
     mp = _import_mediapipe()
-    from mediapipe.tasks.python import vision  # pylint: disable=g-import-not-at-top
-    from mediapipe.tasks.python.core import base_options  # pylint: disable=g-import-not-at-top
+    from mediapipe.tasks.python import vision
+    from mediapipe.tasks.python.core import base_options
     self._mp, self._video = mp, video
     options = vision.PoseLandmarkerOptions(
         base_options=base_options.BaseOptions(model_asset_path=pose_bundle()),

@@ -7,8 +7,8 @@ the devices of all processes, each process keeps its shard of the training set
 
 from __future__ import annotations
 
-import jax
 from absl import logging
+import jax
 
 
 def initialize(enabled: bool) -> None:

@@ -8,17 +8,20 @@ moving average); ``eval.weights`` says which one results.json, the tables and li
 
 from __future__ import annotations
 
+from collections.abc import Callable
 import dataclasses
 import functools
 import json
 import os
-from typing import Any, Callable
+from typing import Any
 
-import jax
-import numpy as np
 from absl import logging
-from jax.sharding import NamedSharding, PartitionSpec as P
+import jax
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+import numpy as np
 
+from lifting import batching
 from lifting import checkpoint
 from lifting import configs
 from lifting import geometry
@@ -38,14 +41,19 @@ def test_flip(config) -> tuple[int, ...] | None:
 
 
 def make_lift_fn(models: train_step.Networks, c: float, mesh, chunk: int = 4096, flip_permutation=None):
-  """Returns ``lift_all(lifter_state, poses2d [N, J, 2], weights="raw") -> np.ndarray [N, J, 3]`` (eval
-  mode), with the state's raw or moving-average (``"ema"``) weights; with ``flip_permutation`` (`test_flip`),
-  each pose's lift is averaged with the mirrored lift of its mirror image.
+  """Returns ``lift_all(lifter_state, poses2d [N, J, 2], weights="raw", lengths=None) -> np.ndarray [N, J, 3]``
+  (eval mode), with the state's raw or moving-average (``"ema"``) weights; with ``flip_permutation``
+  (`test_flip`), each pose's lift is averaged with the mirrored lift of its mirror image. A temporal lifter
+  (`lifting.models.TemporalLifter`) lifts the sequences of ``lengths [S]`` (frames each, back to back; ``None``:
+  every pose alone) through `lifting.temporal.lift_sequences`; the single-frame lifter ignores them.
 
   Poses go through one compiled function in fixed-size chunks, so any N compiles once. Every
   process passes the same poses and gets all of the answer: the chunks are split over the mesh
   and the lifted chunk comes back replicated, since a host can read only its own devices.
   """
+  frames = getattr(models.lifter, "frames", 1)
+  # A temporal lifter's chunk is a batch of windows of this many frames (plus their context).
+  window_batch = max(chunk // (_WINDOW + frames) // mesh.size, 1) * mesh.size
   chunk = max(chunk // mesh.size, 1) * mesh.size
   sharding = NamedSharding(mesh, P(train_step.DATA_AXIS))
 
@@ -54,26 +62,22 @@ def make_lift_fn(models: train_step.Networks, c: float, mesh, chunk: int = 4096,
     lift = lambda x: train_step.lift(models.lifter, variables, x, c, train=False)  # noqa: E731
     return lift(poses) if flip_permutation is None else geometry.flip_average(lift, poses, flip_permutation)
 
-  def lift_all(lifter_state, poses2d, weights: str = "raw"):
+  def lift_all(lifter_state, poses2d, weights: str = "raw", lengths=None):
     variables = lifter_state.variables(weights)
     poses2d = np.asarray(poses2d, np.float32)
     # From a callback, so each process places only its own devices' rows.
     put = lambda part: jax.make_array_from_callback(part.shape, sharding, lambda idx: part[idx])  # noqa: E731
-    return map_chunks(lambda part: lift_chunk(variables, put(part)), poses2d, chunk,
-                      np.zeros((0,) + poses2d.shape[1:-1] + (3,), np.float32))
+    if frames > 1:
+      from lifting import temporal
+      return temporal.lift_sequences(lambda windows: lift_chunk(variables, put(windows)), poses2d, lengths, frames,
+                                     _WINDOW, window_batch)
+    return batching.map_padded(lambda part: lift_chunk(variables, put(part)), poses2d, size=chunk,
+                               empty=np.zeros((0,) + poses2d.shape[1:-1] + (3,), np.float32))
 
   return lift_all
 
 
-def map_chunks(fn, x: np.ndarray, chunk: int, empty: np.ndarray) -> np.ndarray:
-  """``fn`` over ``x`` in chunks of exactly ``chunk`` rows (the last padded with zeros, its padding cut
-  off), so a compiled ``fn`` sees one shape for any N; ``empty`` is the answer for N = 0."""
-  out = []
-  for start in range(0, len(x), chunk):
-    part = x[start:start + chunk]
-    padded = np.concatenate([part, np.zeros((chunk - len(part),) + part.shape[1:], part.dtype)])
-    out.append(np.asarray(fn(padded))[:len(part)])
-  return np.concatenate(out) if out else empty
+_WINDOW = 128  # Frames a temporal lifter keeps of each window it lifts in evaluation (beside its context).
 
 
 def evaluate_poses(pred3d: np.ndarray, gt3d: np.ndarray, layout: skeleton.Layout,
@@ -110,8 +114,14 @@ def protocol(config) -> str:
   with ``+detector-like-2d`` when the test inputs are detector-like (``data.noise_2d.test``)."""
   name = config.data.source
   if config.data.source == "bandai":
-    from lifting.data import bandai  # pylint: disable=g-import-not-at-top
+    from lifting.data import bandai
     name = bandai.protocol_name(config.data.bandai.rig)
+  elif config.data.source == "demo":
+    from lifting.data import demo
+    name = demo.PROTOCOL
+  elif config.data.source == "footage":
+    from lifting.data import footage
+    name = footage.PROTOCOL + ("" if config.data.footage.detector_2d.test else "+exact-2d")
   test = pipeline.test_source(config)
   if test != config.data.source:  # Cross-dataset (the paper's Table 2).
     name = f"{test} (trained on {name})"
@@ -162,7 +172,7 @@ def test_all_and_poses(config, lift_all, states, data, writer=None, step=None) -
   report = configs.reported_weights(config)
   out, others, poses = {}, {}, None
   for kind in weights_kinds(config):
-    pred = lift_all(states.lifter, data.test_2d, kind)
+    pred = lift_all(states.lifter, data.test_2d, kind, data.test_lengths)
     results = evaluate_poses(pred, data.test_3d, data.layout, data.test_actions)
     if writer is not None:
       writer.write_scalars(step, {f"{_PREFIX[kind]}/{k}": results[k] for k in _SCALARS if k in results})
@@ -178,7 +188,7 @@ def test_all_and_poses(config, lift_all, states, data, writer=None, step=None) -
                         "(below %.2f); the run has not learned depth", int(states.step), results["depth_spread_ratio"],
                         FLAT_SPREAD)
       if pipeline.test_source(config) == "mpi_inf_3dhp":  # Its own protocol: PCK and AUC per alignment and activity.
-        from lifting.data import mpi_inf_3dhp  # pylint: disable=g-import-not-at-top
+        from lifting.data import mpi_inf_3dhp
         out["mpi_inf_3dhp"] = mpi_inf_3dhp.protocol_metrics(pred, data.test_3d, data.test_actions)
     else:
       others[kind] = {k: results[k] for k in _SCALARS if k in results}
@@ -192,17 +202,38 @@ def _scores(results: dict, groups: bool) -> dict:
   out = {k: results[k] for k in ("pa_mpjpe", "n_mpjpe", "pck") if k in results}
   if groups and "per_action" in results:
     out["per_group"] = {g: v["pa_mpjpe"] for g, v in results["per_action"].items()}
+  if groups and "per_joint" in results:
+    out["per_joint"] = results["per_joint"]
   return out
+
+
+def view_consistency(lifted, seqs, valid=None) -> dict | None:
+  """Lifts of one instant from two cameras against each other (`lifting.metrics.view_consistency`), for a set
+  filmed by several cameras at once (`lifting.data.footage.view_pairs`): in mm, each pair's lifts sized by the
+  truth's head-to-root length; ``None`` for a set without such pairs. ``lifted [N, J, 3]`` unit head-to-root lifts
+  of ``seqs``' frames, ``valid [N]`` those that were lifted."""
+  from lifting.data import footage
+  a, b = footage.view_pairs(seqs)
+  if valid is not None:
+    keep = valid[a] & valid[b]
+    a, b = a[keep], b[keep]
+  if not len(a):
+    return None
+  layout = skeleton.get_layout("paper14")
+  truth = geometry.root_centred(seqs.pose3d[b].astype(np.float64), layout.root_joints)
+  size = np.linalg.norm(truth[:, layout.head], axis=-1)
+  return {"mm": metrics_lib.view_consistency(lifted[a], lifted[b], size), "pairs": int(len(a))}
 
 
 def generalisation(config, models: train_step.Networks, lift_all, lifter_state, data: pipeline.PoseData,
                    sets: dict) -> dict:
   """Scores the reported weights of a training state with `score_sets` (a `lifting.inference.Model` of them)."""
-  from lifting import inference  # pylint: disable=g-import-not-at-top  (the lift path, above this module)
+  from lifting import inference  # The lift path, above this module.
   weights = configs.reported_weights(config)
   variables = jax.device_get(lifter_state.variables(weights))
   model = inference.Model(config, models.lifter, variables, pipeline.normalization_stats(config, data))
-  return score_sets(model, lambda x: lift_all(lifter_state, x, weights), config, data, sets, weights)
+  return score_sets(model, lambda x, lengths=None: lift_all(lifter_state, x, weights, lengths), config, data, sets,
+                    weights)
 
 
 def score_sets(model, lift_normalised, config, data: pipeline.PoseData, sets: dict, what: str = "") -> dict:
@@ -212,21 +243,24 @@ def score_sets(model, lift_normalised, config, data: pipeline.PoseData, sets: di
   of the inputs normalised as in training) and the flat pose (``flat``). Per group (content, body): PA-MPJPE of
   ``lift`` and ``flat``."""
   named = {}
-  if data.test_pixels is not None:
-    named["actor_c" if config.data.source == "bandai" else "test"] = (data.test_pixels, data.test_3d,
-                                                                       data.test_actions)
-  named.update({name: (s.pose2d, s.pose3d, s.frame_actions) for name, s in sets.items()})
+  own = {"bandai": "actor_c", "footage": "footage_test"}.get(config.data.source, "test")
+  if data.test_pixels is not None and own not in sets:
+    named[own] = (data.test_pixels, data.test_3d, data.test_actions, data.test_lengths)
+  named.update({name: (s.pose2d, s.pose3d, s.frame_actions, s.sequence_lengths) for name, s in sets.items()})
   out = {}
-  for name, (pixels, gt, groups) in named.items():
-    lifted = model.lift(pixels, layout=data.layout.name)
+  for name, (pixels, gt, groups, lengths) in named.items():
+    lifted = model.lift(pixels, layout=data.layout.name, lengths=lengths)
     ok = lifted.valid
     groups = None if groups is None else np.asarray(groups)[ok]
     user = metrics_lib.dataset_metrics(lifted.poses3d[ok], gt[ok], data.layout, groups)
     x, _ = pipeline.normalize(pixels[ok], data.layout, config.c, config.data.scale, data.scale)
-    normalised = metrics_lib.dataset_metrics(lift_normalised(x), gt[ok], data.layout)
+    normalised = metrics_lib.dataset_metrics(lift_normalised(x, lengths if ok.all() else None), gt[ok], data.layout)
     flat = metrics_lib.dataset_metrics(flat_poses(x), gt[ok], data.layout, groups)
     out[name] = {"lift": _scores(user, True), "normalised": _scores(normalised, False), "flat": _scores(flat, True),
                  "num_poses": int(ok.sum()), "skipped": int((~ok).sum())}
+    views = view_consistency(lifted.poses3d, sets[name], ok) if name.startswith("footage") and name in sets else None
+    if views is not None:
+      out[name]["view_consistency_mm"] = views["mm"]
     logs.log(f"{name} ({int(ok.sum()):,} poses){', ' + what + ' weights' if what else ''}: PA-MPJPE through lift() "
              f"{user['pa_mpjpe']:.1f}, normalised path {normalised['pa_mpjpe']:.1f}, flat pose {flat['pa_mpjpe']:.1f}")
   return out
@@ -265,9 +299,10 @@ class RestoredRun:
   states: train_step.TrainStates
   lift_all: Callable  # `make_lift_fn`: (lifter state, poses2d [N, J, 2], weights) -> [N, J, 3].
 
-  def lift(self, poses2d: np.ndarray, weights: str | None = None) -> np.ndarray:
-    """Normalised ``[N, J, 2]`` -> ``[N, J, 3]`` with ``weights`` (default: the ones the run reports)."""
-    return self.lift_all(self.states.lifter, poses2d, weights or configs.reported_weights(self.config))
+  def lift(self, poses2d: np.ndarray, weights: str | None = None, lengths=None) -> np.ndarray:
+    """Normalised ``[N, J, 2]`` -> ``[N, J, 3]`` with ``weights`` (default: the ones the run reports); ``lengths``:
+    the sequences a temporal lifter lifts (`make_lift_fn`)."""
+    return self.lift_all(self.states.lifter, poses2d, weights or configs.reported_weights(self.config), lengths)
 
 
 def restore_run(workdir: str, config=None) -> RestoredRun:
@@ -299,6 +334,11 @@ def finish_results(config, results: dict, networks: train_step.Networks, lift_al
   results["generalisation"] = generalisation(config, networks, lift_all, lifter_state, data,
                                              pipeline.load_generalisation(config))
   results["baselines"] = baselines(data, config.c)
+  if config.data.source == "demo":  # What the supervised lifter scored on the same set (lifting.data.demo).
+    from lifting.data import demo
+    reference = demo.meta().get("supervised_reference")
+    if reference:
+      results["supervised_reference"] = reference
   results["data"] = config.data.source
   results["protocol"] = protocol(config)
   moved = swing(history, results["weights"]) if history is not None else None
@@ -347,8 +387,8 @@ def picked_test_poses(pred3d: np.ndarray, data: pipeline.PoseData) -> list[dict]
 def write_test_picture(workdir: str, pred3d: np.ndarray, data: pipeline.PoseData, writer=None, step: int = 0) -> str:
   """``test_poses.png`` in ``workdir`` (`picked_test_poses`), also as a TensorBoard image with a ``writer``, and
   the same poses in the interactive viewer, ``test_poses.html`` (`lifting.viewer`)."""
-  from lifting import plots  # pylint: disable=g-import-not-at-top  (matplotlib only when drawing)
-  from lifting import viewer  # pylint: disable=g-import-not-at-top
+  from lifting import plots  # Matplotlib only when drawing.
+  from lifting import viewer
   items = picked_test_poses(pred3d, data)
   path = plots.pose_grid(items, data.layout, os.path.join(workdir, "test_poses.png"))
   viewer.write_html(os.path.join(workdir, "test_poses.html"), np.stack([i["pred3d"] for i in items]),

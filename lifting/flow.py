@@ -18,12 +18,12 @@ from __future__ import annotations
 import dataclasses
 import os
 
+from flax import serialization
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from flax import serialization
 
 FILE = "flow.npz"
 

@@ -14,12 +14,12 @@ unreadable format, a truncated video, a folder holding other files than images, 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import contextlib
 import dataclasses
 import logging
 import os
 import warnings
-from collections.abc import Iterator
 
 import numpy as np
 
@@ -63,6 +63,13 @@ class Frames:
     """``[count]`` seconds of each frame from the first (``count`` defaults to ``num_frames``)."""
     return np.arange(self.num_frames if count is None else count, dtype=np.float64) / self.fps
 
+  def scaled(self, max_side: int) -> Frames:
+    """The same frames decoded (by ffmpeg, for a video) at most ``max_side`` pixels on their long side."""
+    size = _scaled(self.size, max_side)
+    if size == self.size:
+      return self
+    return dataclasses.replace(self, size=size, downscaled_from=self.downscaled_from or self.size)
+
   def read(self) -> Iterator[np.ndarray]:
     """Yields every frame, ``[H, W, 3]`` uint8 RGB of `size`. A video that stops well short of its header's
     frame count raises `FramesError` (truncated) after the frames it had."""
@@ -79,12 +86,18 @@ class Frames:
                         f"about {self.num_frames}")
 
 
+MIN_FPS, MAX_FPS = 0.1, 1000.0  # Frames per second: a time-lapse to any high-speed camera users film with.
+
+
 def is_media(path) -> bool:
   """Whether `open_frames` should read ``path`` (a video, an image, a folder of images) rather than
-  `lifting.data.keypoints` (keypoint files and folders of them)."""
+  `lifting.data.keypoints` (keypoint files and folders of them). A folder with no keypoint files is read as a folder
+  of images, so an empty one is reported as holding no images."""
   path = os.fspath(path)
   if os.path.isdir(path):
-    return any(os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS for n in os.listdir(path))
+    names = os.listdir(path)
+    return any(os.path.splitext(n)[1].lower() in IMAGE_EXTENSIONS for n in names) or not any(
+        os.path.splitext(n)[1].lower() in KEYPOINT_EXTENSIONS for n in names)
   return os.path.splitext(path)[1].lower() not in KEYPOINT_EXTENSIONS
 
 
@@ -98,7 +111,8 @@ def _scaled(size: tuple[int, int], max_side: int) -> tuple[int, int]:
 
 def _with_image(path: str, use):
   """``use(image)`` of the Pillow image at ``path``, EXIF rotation applied; `FramesError` if it cannot be read."""
-  from PIL import Image, ImageOps  # pylint: disable=g-import-not-at-top  (Pillow comes with matplotlib)
+  from PIL import Image  # Pillow comes with matplotlib.
+  from PIL import ImageOps  # Pillow comes with matplotlib.
   try:
     with Image.open(path) as im:
       return use(ImageOps.exif_transpose(im))
@@ -107,7 +121,7 @@ def _with_image(path: str, use):
 
 
 def _read_image(path: str, size: tuple[int, int] | None = None) -> np.ndarray:
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import Image
 
   def frame(im):
     im = im.convert("RGB")
@@ -129,8 +143,22 @@ def quiet_fork():
     yield
 
 
+_FFMPEG_BANNER = ("ffmpeg version", "built with", "configuration:", "libav", "libsw", "libpostproc", "=== stderr",
+                  "Could not load meta information")
+
+
+def ffmpeg_reason(e: BaseException) -> str:
+  """What ffmpeg said was wrong, from an imageio-ffmpeg error that quotes its whole stderr: the lines after its
+  banner (version, build, libraries), the last three of them, without the ``[demuxer @ 0x...]`` prefixes; the
+  error's own text when ffmpeg said nothing else."""
+  lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+  said = [line for line in lines if not line.startswith(_FFMPEG_BANNER)]
+  said = [line.split("] ", 1)[1] if line.startswith("[") and "] " in line else line for line in said]
+  return "; ".join(said[-3:])[:400] if said else (lines[0][:200] if lines else type(e).__name__)
+
+
 def _video_frames(path: str, size: tuple[int, int] | None) -> Iterator[np.ndarray]:
-  import imageio_ffmpeg  # pylint: disable=g-import-not-at-top
+  import imageio_ffmpeg
   output = ["-vf", f"scale={size[0]}:{size[1]}"] if size else None
   quiet = logging.getLogger("imageio_ffmpeg")  # It warns when it scales, which is the point here.
   level = quiet.level
@@ -146,24 +174,39 @@ def _video_frames(path: str, size: tuple[int, int] | None) -> Iterator[np.ndarra
     for raw in reader:
       yield np.frombuffer(raw, np.uint8).reshape(h, w, 3)
   except (RuntimeError, OSError, StopIteration) as e:
-    raise FramesError(path, f"unreadable video ({' '.join(str(e).split())[-300:]})") from None
+    raise FramesError(path, f"unreadable video ({ffmpeg_reason(e)})") from None
 
 
 def _probe_video(path: str) -> tuple[float, tuple[int, int], int]:
   """(fps, (width, height), frame count the header promises) without decoding the frames."""
-  import imageio_ffmpeg  # pylint: disable=g-import-not-at-top
+  import imageio_ffmpeg
   try:
     reader = imageio_ffmpeg.read_frames(path)
     with quiet_fork():
       meta = next(reader)
     reader.close()
   except (RuntimeError, OSError, StopIteration) as e:
-    reason = " ".join(str(e).split())
-    raise FramesError(path, f"not a video or image ffmpeg can read ({reason[-300:]})") from None
+    raise FramesError(path, f"not a video or image ffmpeg can read ({ffmpeg_reason(e)})") from None
   fps, duration = float(meta.get("fps") or 0), float(meta.get("duration") or 0)
   if not fps > 0:
     raise FramesError(path, "the video has no frame rate")
   return fps, tuple(int(v) for v in meta["size"]), max(1, int(round(fps * duration)))
+
+
+def focal_mm_35(frames) -> float | None:
+  """The 35 mm-equivalent focal length an image input's EXIF metadata states (its first image's), or ``None`` (no
+  such tag, or a video: containers seldom carry one)."""
+  if frames.kind == "video" or not frames.files:
+    return None
+  try:
+    value = _with_image(frames.files[0], lambda im: im.getexif().get_ifd(0x8769).get(0xA405))  # FocalLengthIn35mmFilm
+  except (FramesError, AttributeError, KeyError):
+    return None
+  try:
+    value = float(value)
+  except (TypeError, ValueError):
+    return None
+  return value if 1.0 <= value <= 2000.0 else None
 
 
 def open_frames(path, max_side: int = MAX_SIDE, fps: float = 30.0) -> Frames:
@@ -177,8 +220,8 @@ def open_frames(path, max_side: int = MAX_SIDE, fps: float = 30.0) -> Frames:
   path = os.fspath(path)
   if max_side < 16:
     raise ValueError(f"max_side: expected at least 16 pixels, got {max_side}")
-  if not fps > 0:
-    raise ValueError(f"fps: expected a positive frame rate, got {fps}")
+  if not MIN_FPS <= fps <= MAX_FPS:
+    raise ValueError(f"--fps: expected a frame rate in [{MIN_FPS:g}, {MAX_FPS:g}] frames per second, got {fps}")
   if not os.path.exists(path):
     raise FramesError(path, "no such file or folder")
   if os.path.isdir(path):

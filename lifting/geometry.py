@@ -22,8 +22,8 @@ root.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import math
-from typing import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -160,7 +160,7 @@ def rigid_transform(points: Array, rotation: Array, root: Array, c: float = 10.0
     points: ``[..., J, 3]`` 3D joints ``X``.
     rotation: ``[..., 3, 3]`` rotations ``R`` (batch dims broadcast against ``points``).
     root: ``[..., 3]`` root position ``X_r``.
-    c: depth at which the rotated skeleton's root is placed.
+    c: depth at which the rotated skeleton's root is placed: a number, or ``[...]`` one per pose.
 
   Returns:
     ``[..., J, 3]`` transformed joints ``Y``.
@@ -170,7 +170,17 @@ def rigid_transform(points: Array, rotation: Array, root: Array, c: float = 10.0
   _check_rotation(rotation, "rigid_transform")
   _check_last(root, 3, "rigid_transform(root)", "a root point")
   centred = points - root[..., None, :]
-  return jnp.einsum("...ij,...nj->...ni", rotation, centred) + jnp.array([0.0, 0.0, c], points.dtype)
+  return jnp.einsum("...ij,...nj->...ni", rotation, centred) + camera_root(c, points.dtype)
+
+
+def camera_root(c, dtype=jnp.float32) -> Array:
+  """Where eq. 3 puts a skeleton's root, ``[0, 0, c]``: ``[3]`` for a number ``c``, ``[..., 1, 3]`` for depths
+  ``[...]`` (one per pose), so it broadcasts against ``[..., J, 3]`` joints."""
+  if isinstance(c, (int, float)):
+    return jnp.array([0.0, 0.0, c], dtype)
+  c = jnp.asarray(c, dtype)
+  zero = jnp.zeros_like(c)
+  return jnp.stack([zero, zero, c], axis=-1)[..., None, :]
 
 
 def inverse_rigid_transform(points: Array, rotation: Array, root: Array, c: float = 10.0) -> Array:
@@ -182,8 +192,24 @@ def inverse_rigid_transform(points: Array, rotation: Array, root: Array, c: floa
   _check_points(points, 3, "inverse_rigid_transform(points)")
   _check_rotation(rotation, "inverse_rigid_transform")
   _check_last(root, 3, "inverse_rigid_transform(root)", "a root point")
-  shifted = points - jnp.array([0.0, 0.0, c], points.dtype)
+  shifted = points - camera_root(c, points.dtype)
   return jnp.einsum("...ji,...nj->...ni", rotation, shifted) + root[..., None, :]
+
+
+def body_tilt(points: Array, top: Sequence[int], bottom: Sequence[int]) -> tuple[Array, Array]:
+  """How a body's own vertical leans in the camera frame: ``(elevation [...], roll [...])`` in radians.
+
+  The body's vertical is the direction from the mean of the ``bottom`` joints (e.g. the ankles) to the mean of
+  the ``top`` joints (e.g. the neck) of ``points [..., J, 3]``. An upright body seen by a camera tilted down by
+  ``e`` and rolled by ``r`` (``rotation_matrix(0, e, r)``) has elevation ``e`` and roll ``r``, so
+  ``rotation_matrix(0, -e) @ rotation_matrix(0, 0, -r)`` turns it upright (its vertical along -y).
+  """
+  points = jnp.asarray(points)
+  _check_points(points, 3, "body_tilt(points)")
+  up = points[..., list(top), :].mean(axis=-2) - points[..., list(bottom), :].mean(axis=-2)
+  roll = jnp.arctan2(up[..., 0], -up[..., 1])
+  elevation = jnp.arctan2(-up[..., 2], jnp.hypot(up[..., 0], up[..., 1]))
+  return elevation, roll
 
 
 def _check_root(name: str, points, root_joints: Sequence[int]) -> None:
@@ -274,13 +300,17 @@ LIMB_SIZE = 0.6
 
 
 def limb_size(pose2d: Array, bones: Sequence[tuple[int, int]]) -> Array:
-  """``[...]``: the mean length of ``bones`` (index pairs, e.g. `Layout.limb_bones`) in ``[..., J, D]`` poses."""
-  pose2d = jnp.asarray(pose2d)
+  """``[...]``: the mean length of ``bones`` (index pairs, e.g. `Layout.limb_bones`) in ``[..., J, D]`` poses.
+
+  The one limb size of the library: inside JAX (the train step) for JAX arrays, and in numpy at the input's own
+  precision for numpy arrays (a user's keypoints in `lifting.inference`, `lifting.data.wild.body_size`)."""
+  xp = np if isinstance(pose2d, np.ndarray) else jnp
+  pose2d = xp.asarray(pose2d)
   if not bones:
     raise ValueError("limb_size: expected at least one bone")
   a = pose2d[..., [i for i, _ in bones], :]
   b = pose2d[..., [j for _, j in bones], :]
-  return jnp.mean(jnp.linalg.norm(a - b, axis=-1), axis=-1)
+  return xp.mean(xp.linalg.norm(a - b, axis=-1), axis=-1)
 
 
 def normalize_limb_size(pose2d: Array, root_joints: Sequence[int], bones: Sequence[tuple[int, int]],

@@ -36,20 +36,25 @@ import json
 import os
 import re
 
+from absl import logging
 import jax
 import numpy as np
-from absl import logging
 
+from lifting import batching
 from lifting import completion as completion_lib
 from lifting import configs
 from lifting import geometry
 from lifting import models as models_lib
 from lifting import skeleton
+from lifting import temporal
+from lifting import tracking
+from lifting import weights
 from lifting.data import keypoints
 from lifting.data import pipeline
 from lifting.data import wild
 
 OBSERVED, COMPLETED, MISSING = 0, 1, 2
+_WINDOW, _WINDOWS = 128, 8  # A temporal lifter's windows: frames kept of each (beside its context), and per call.
 FLAG_NAMES = skeleton.JOINT_FLAGS
 
 
@@ -72,6 +77,8 @@ class Lifted:
     ids: ``[N]`` where each pose came from (frame or image and person), if known.
     tracks: ``[N]`` int: which person over time (`lifting.tracking`; all 0 for one person per frame).
     times: ``[N]`` seconds from the start of the video each pose was seen at, or ``None`` (not a video).
+    relabelled: ``[N]`` int8: 0, or which left/right swap of the detector was undone on the pose before lifting
+      (1 + its index in `lifting.tracking.SWAPS`: the whole body, the legs, the arms); only sequences are mended.
   """
   poses3d: np.ndarray
   scale: np.ndarray
@@ -83,21 +90,24 @@ class Lifted:
   tracks: np.ndarray | None = None
   degenerate: np.ndarray | None = None
   times: np.ndarray | None = None
+  relabelled: np.ndarray | None = None
 
   def __post_init__(self):
     if self.tracks is None:
       object.__setattr__(self, "tracks", np.zeros(len(self.poses3d), np.int64))
     if self.degenerate is None:
       object.__setattr__(self, "degenerate", np.zeros(len(self.poses3d), bool))
+    if self.relabelled is None:
+      object.__setattr__(self, "relabelled", np.zeros(len(self.poses3d), np.int8))
 
   def __len__(self) -> int:
     return len(self.poses3d)
 
-  def select(self, keep: np.ndarray) -> "Lifted":
+  def select(self, keep: np.ndarray) -> Lifted:
     """The poses where ``keep [N]`` (bool or indices)."""
     return Lifted(self.poses3d[keep], self.scale[keep], self.flags[keep], self.pose2d[keep], self.valid[keep],
                   self.joints, tuple(np.asarray(self.ids, dtype=object)[keep]), self.tracks[keep],
-                  self.degenerate[keep], None if self.times is None else self.times[keep])
+                  self.degenerate[keep], None if self.times is None else self.times[keep], self.relabelled[keep])
 
   def to_json(self) -> list[dict]:
     """One dict per pose: id, time (videos), track, valid, scale, and per joint its xyz and flag."""
@@ -108,6 +118,7 @@ class Lifted:
       out.append({"id": self.ids[i], **({} if self.times is None else {"time_s": round(float(self.times[i]), 6)}),
                   "track": int(self.tracks[i]), "valid": bool(self.valid[i]),
                   **({"degenerate": True} if self.degenerate[i] else {}),
+                  **({"relabelled": tracking.SWAPS[self.relabelled[i] - 1]} if self.relabelled[i] else {}),
                   "scale": float(self.scale[i]) if self.valid[i] else None, "joints": joints})
     return out
 
@@ -116,12 +127,15 @@ class Model:
   """A trained lifter, ready to lift keypoints; made by `load`."""
 
   def __init__(self, config, lifter, variables, normalization: dict, completion=None, step: int = 0,
-               workdir: str = "", max_batch: int = 65536):
+               workdir: str = "", max_batch: int = 65536, discriminators: dict | None = None):
     self.config, self.lifter, self.variables = config, lifter, variables
+    # The parameters of the discriminators trained beside the lifter, by name (`adapt` needs them), or None.
+    self.discriminators = discriminators
     self.layout = skeleton.get_layout(config.layout)
     self.c = float(config.c)
     self.normalization, self.completion, self.step, self.workdir = normalization, completion, step, workdir
     self.max_batch = max_batch
+    self.frames = config.model.lifter_frames  # > 1: a temporal lifter (`lifting.models.TemporalLifter`).
     if config.eval.flip_average:  # Test-time flip averaging, as the run evaluated.
       flip = self.layout.flip_permutation
       self._lift = jax.jit(lambda v, x: geometry.flip_average(lambda p: self._lift_normalised(v, p), x, flip))
@@ -136,31 +150,31 @@ class Model:
     points = models_lib.lifted_points(poses, self.lifter.apply(variables, poses, train=False), self.c)
     return geometry.root_centred(points, self.layout.root_joints)
 
-  def lift_normalised(self, poses: np.ndarray) -> np.ndarray:
+  def lift_normalised(self, poses: np.ndarray, lengths=None) -> np.ndarray:
     """``[N, J, 2]`` poses already in the training frame to root-relative ``[N, J, 3]`` (the lifter's units).
 
     Poses go in power-of-two chunks (``max_batch`` at most, 256 at least; the largest that fits
     what is left, only the last one padded), so any N compiles a handful of shapes and wastes
-    under 256 padded poses.
+    under 256 padded poses. A temporal lifter lifts the sequences of ``lengths [S]`` (frames each, back to
+    back; ``None``: every pose alone, as a still window) in windows of one shape (`lifting.temporal`).
     """
     poses = np.asarray(poses, np.float32)
-    out, start = [], 0
-    while start < len(poses):
-      left = len(poses) - start
-      bucket = max(256, min(self.max_batch, 1 << (left.bit_length() - 1)))
-      part = poses[start:start + bucket]
-      padded = np.concatenate([part, np.zeros((bucket - len(part),) + part.shape[1:], np.float32)])
-      out.append(np.asarray(self._lift(self.variables, padded))[:len(part)])
-      start += len(part)
-    return np.concatenate(out) if out else np.zeros(poses.shape[:-1] + (3,), np.float32)
+    if self.frames > 1:
+      return temporal.lift_sequences(lambda windows: self._lift(self.variables, windows), poses, lengths,
+                                     self.frames, _WINDOW, _WINDOWS)
+    bucket = lambda left: max(256, min(self.max_batch, 1 << (left.bit_length() - 1)))  # noqa: E731
+    return batching.map_padded(lambda part: self._lift(self.variables, part), poses, size=bucket,
+                               empty=np.zeros(poses.shape[:-1] + (3,), np.float32))
 
   def lift(self, keypoints2d, layout: str = "paper14", scores=None, min_score=0.0,
-           image_size: tuple[int, int] | None = None, ids=None, min_observed: int = 8) -> Lifted:
+           image_size: tuple[int, int] | None = None, ids=None, min_observed: int = 8, lengths=None) -> Lifted:
     """Lifts ``[N, J, 2]`` keypoints (or ``[N, J, 3]`` with a confidence column) in ``layout`` to 3D.
 
     ``scores [N, J]`` is an alternative to the confidence column. ``min_score`` is one threshold or
     one per input joint ``[J]``. ``image_size`` (width, height) also marks joints far outside the
-    image as missing. See the module docstring for the rest.
+    image as missing. ``lengths [S]``: the poses are S sequences of consecutive frames of one person each, back
+    to back, which a temporal lifter lifts as such (``None``: every pose alone; the single-frame lifter lifts
+    every pose alone either way). See the module docstring for the rest.
     """
     points = np.asarray(keypoints2d, np.float64)
     src = skeleton.get_layout(layout)
@@ -186,14 +200,37 @@ class Model:
     usable = (conf > 0) & np.isfinite(xy).all(-1)
     kp = keypoints.Keypoints(np.where(usable[..., None], xy, np.nan), usable, np.zeros_like(usable), conf, src.name,
                              ids, "array", {})
-    return self.lift_keypoints(restrict(kp, min_score, image_size), min_observed)
+    return self.lift_keypoints(restrict(kp, min_score, image_size), min_observed, lengths)
 
-  def lift_keypoints(self, kp, min_observed: int = 8) -> Lifted:
-    """Lifts a `lifting.data.keypoints.Keypoints` (any reader's output, e.g. after `restrict`)."""
+  def lift_keypoints(self, kp, min_observed: int = 8, lengths=None) -> Lifted:
+    """Lifts a `lifting.data.keypoints.Keypoints` (any reader's output, e.g. after `restrict`); ``lengths`` as
+    in `lift`."""
     converted = keypoints.convert(kp, self.layout.name, np.float64)
-    return self._lift_model_layout(converted.poses, converted.mask, kp.ids, min_observed)
+    return self._lift_model_layout(converted.poses, converted.mask, kp.ids, min_observed, lengths)
 
-  def _lift_model_layout(self, pose2d: np.ndarray, observed: np.ndarray, ids, min_observed: int) -> Lifted:
+  def adapt(self, kp, lengths=None, steps: int = 200, learning_rate: float = 2e-5, seed: int = 0,
+            min_observed: int = 8) -> tuple[Model, dict]:
+    """A copy of this model fine-tuned on the 2D of ``kp`` (a `lifting.data.keypoints.Keypoints`: one clip, as
+    sequences of ``lengths [S]`` consecutive frames; ``None``: every pose alone) with the unsupervised losses, for
+    ``steps`` steps (`lifting.finetune.fine_tune`); and what it did. This model is not changed."""
+    from lifting import finetune
+    converted = keypoints.convert(kp, self.layout.name, np.float64)
+    filled, _, valid, _ = self._prepare(converted.poses, converted.mask, min_observed)
+    if not valid.any():
+      raise ValueError("clip adaptation: no pose of the clip can be lifted (too few observed joints)")
+    lengths = temporal.check_lengths(lengths, len(filled))
+    timeline = np.zeros(filled.shape, np.float32)
+    timeline[valid] = self._normalise(filled[valid])[0]
+    timeline = temporal.fill_gaps(timeline, valid, lengths)
+    usable = np.repeat([valid[s:s + n].any() for s, n in zip(np.cumsum(lengths) - lengths, lengths)], lengths)
+    variables, report = finetune.fine_tune(self, timeline, lengths, steps, learning_rate, seed, usable)
+    copy = Model(self.config, self.lifter, variables, self.normalization, self.completion, self.step, self.workdir,
+                 self.max_batch, self.discriminators)
+    return copy, report
+
+  def _prepare(self, pose2d: np.ndarray, observed: np.ndarray, min_observed: int):
+    """``(filled [N, J, 2], flags [N, J], valid [N], degenerate [N])``: the poses in the model's layout with their
+    missing joints completed or filled (module docstring), and which of them can be lifted."""
     j = self.layout.num_joints
     valid = observed.sum(-1) >= min(min_observed, j)
     flags = np.where(observed, OBSERVED, MISSING).astype(np.int8)
@@ -213,11 +250,26 @@ class Model:
     if valid.any():
       degenerate[valid] = ~(self._sizes(filled[valid]) > 1e-9)
       valid = valid & ~degenerate
+    return filled, flags, valid, degenerate
+
+  def _lift_model_layout(self, pose2d: np.ndarray, observed: np.ndarray, ids, min_observed: int,
+                         lengths=None) -> Lifted:
+    relabelled = None
+    if lengths is not None:  # One person's frames in order: a detector's left/right swaps are undone first.
+      pose2d, observed, relabelled = tracking.mend_swaps(
+          pose2d, observed, temporal.check_lengths(lengths, len(pose2d)), self.layout)
+    filled, flags, valid, degenerate = self._prepare(pose2d, observed, min_observed)
     poses3d = np.full(pose2d.shape[:-1] + (3,), np.nan, np.float32)
     scale = np.full(len(pose2d), np.nan)
     if valid.any():
       x, px_per_unit = self._normalise(filled[valid])
-      lifted = self.lift_normalised(x).astype(np.float64)
+      if self.frames > 1:  # The whole timeline, poses that cannot be lifted filled from their neighbours.
+        lengths = temporal.check_lengths(lengths, len(pose2d))
+        timeline = np.zeros(pose2d.shape, np.float32)
+        timeline[valid] = x
+        lifted = self.lift_normalised(temporal.fill_gaps(timeline, valid, lengths), lengths)[valid].astype(np.float64)
+      else:
+        lifted = self.lift_normalised(x).astype(np.float64)
       head = np.linalg.norm(lifted[:, self.layout.head], axis=-1)
       head = np.maximum(head, 1e-9)
       poses3d[valid] = lifted / head[:, None, None]
@@ -225,7 +277,7 @@ class Model:
       scale[valid] = head * px_per_unit / self.c
     filled[~valid] = np.nan
     return Lifted(poses3d, scale, flags, filled.astype(np.float32), valid, self.layout.joints, tuple(ids),
-                  degenerate=degenerate)
+                  degenerate=degenerate, relabelled=relabelled)
 
   def _sizes(self, pose2d: np.ndarray) -> np.ndarray:
     """``[N]`` the size `_normalise` divides each pose by (body size, or head-to-root distance)."""
@@ -319,13 +371,22 @@ def _read_json(path: str) -> dict:
     raise ValueError(f"{path}: not valid JSON ({e})") from None
 
 
-# The model that `load()` and ``--mode=lift`` use when given no workdir (lifting/pretrained/README.md).
-DEFAULT_MODEL = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained", "bandai-adv-ss-td-body-elev")
+# The shipped models (lifting/pretrained/README.md): `load(name)` takes one by its name.
+PRETRAINED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pretrained")
+# The model that `load()` and ``--mode=lift`` use when given no workdir.
+DEFAULT_MODEL = os.path.join(PRETRAINED, "bandai-adv-ss-td-body-elev")
+
+
+def shipped_models() -> list[str]:
+  """The names of the models shipped in the package (folders of `PRETRAINED`)."""
+  return sorted(n for n in os.listdir(PRETRAINED) if os.path.exists(os.path.join(PRETRAINED, n, "config.json")))
 LIFTER_FILE = "lifter.msgpack"  # An exported model's weights (`export`); a training workdir has checkpoints/ instead.
 
 
-def load(workdir: str | None = None, completion: str | None = "auto", max_batch: int = 65536) -> Model:
-  """A lifter ready to lift: an exported model folder (`export`; ``None``: the shipped `DEFAULT_MODEL`), or
+def load(workdir: str | None = None, completion: str | None = "auto", max_batch: int = 65536,
+         discriminators: bool = False) -> Model:
+  """A lifter ready to lift: an exported model folder (`export`; ``None``: the shipped `DEFAULT_MODEL`; a name of
+  `shipped_models`: that shipped model), or
   the latest checkpoint of a training ``workdir`` (``config.json`` and ``checkpoints/`` inside).
 
   Only what lifting needs is read: the lifter's parameters and batch statistics (the weights the
@@ -333,17 +394,16 @@ def load(workdir: str | None = None, completion: str | None = "auto", max_batch:
   built or compiled. ``completion``: a folder written by `lifting.completion.save`
   (``run.py --mode=adapt`` puts one in its workdir as ``completion/``); ``"auto"`` uses the one
   beside an exported model, or the one a run's ``data.extra`` poses came from; ``None`` uses the
-  fallback only.
+  fallback only. ``discriminators``: also read the discriminators trained beside the lifter (`Model.adapt` needs
+  them; ``Model.discriminators`` is None when the model has none).
   """
+  if workdir is not None and not os.path.exists(workdir) and workdir in shipped_models():
+    workdir = os.path.join(PRETRAINED, workdir)  # A shipped model by its name.
   workdir = os.path.abspath(os.path.expanduser(DEFAULT_MODEL if workdir is None else workdir))
   config_path = configs.config_path(workdir)
-  try:
-    config = configs.upgrade(_read_json(config_path))
-    layout = skeleton.get_layout(config.layout)
-    float(config.c)
-    lifter = models_lib.lifter_from_config(config)
-  except (ValueError, TypeError, AttributeError, KeyError) as e:
-    raise ValueError(f"{config_path}: not a run's config ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
+  config = configs.read(config_path)
+  layout = skeleton.get_layout(config.layout)
+  lifter = models_lib.lifter_from_config(config)
   exported = os.path.exists(os.path.join(workdir, LIFTER_FILE))
   if exported:
     variables, step = _read_exported(workdir, lifter, layout)
@@ -356,6 +416,9 @@ def load(workdir: str | None = None, completion: str | None = "auto", max_batch:
     if normalization.get("layout") != layout.name:
       raise ValueError(f"{norm_path}: written for layout {normalization.get('layout')!r}, but the checkpoint's "
                        f"config says {layout.name!r}")
+  elif exported:
+    raise ValueError(f"{norm_path}: missing; it holds how the model's training 2D was scaled, which its lifts need "
+                     "(export the model again)")
   else:
     normalization = _normalization_from_data(config, workdir)
   if normalization.get("mean_pose") is None:
@@ -369,7 +432,48 @@ def load(workdir: str | None = None, completion: str | None = "auto", max_batch:
   if comp is not None and comp.mean_pose.shape[0] != layout.num_joints:
     raise ValueError(f"completion: the network fills {comp.mean_pose.shape[0]} joints, the model has "
                      f"{layout.num_joints}")
-  return Model(config, lifter, variables, normalization, comp, int(step), workdir, max_batch)
+  discs = _read_discriminators(workdir, config, layout, exported) if discriminators else None
+  return Model(config, lifter, variables, normalization, comp, int(step), workdir, max_batch, discs)
+
+
+DISCRIMINATORS_FILE = "discriminators.msgpack"  # An exported model's discriminators (`export`), for `Model.adapt`.
+
+
+def _abstract_discriminators(config, layout: skeleton.Layout) -> dict:
+  """``{name: params}`` of the discriminators ``config`` trains, as shapes and dtypes (traced, not run)."""
+  from lifting import train_step  # Only to adapt a model to a clip.
+  networks = train_step.build_models(config)
+  key, out = jax.random.key(0), {}
+  inputs = {"pose_disc": (1, layout.num_joints, 2),
+            "temporal_disc": (1, 1 + config.model.temporal_neighbours, layout.num_joints, 2)}
+  for name, shape in inputs.items():
+    net = getattr(networks, name)
+    if net is not None:
+      out[name] = jax.eval_shape(lambda p, net=net: net.init(key, p)["params"],
+                                 jax.ShapeDtypeStruct(shape, np.float32))
+  return out
+
+
+def _read_discriminators(workdir: str, config, layout: skeleton.Layout, exported: bool) -> dict | None:
+  """The discriminators' parameters by name: from an exported model's `DISCRIMINATORS_FILE`, or from a training
+  workdir's newest good checkpoint; ``None`` when there are none."""
+  abstract = _abstract_discriminators(config, layout)
+  if not abstract:
+    return None
+  if exported:
+    path = os.path.join(workdir, DISCRIMINATORS_FILE)
+    if not os.path.exists(path):
+      return None
+    with open(path, "rb") as f:
+      tree = weights.read_state(path, f.read(), abstract, "the discriminators config.json describes")
+    return jax.tree.map(np.asarray, tree)
+  from lifting import checkpoint
+  try:
+    step, tree = checkpoint.restore_subtree(os.path.join(workdir, "checkpoints"),
+                                            {name: {"params": params} for name, params in abstract.items()})
+  except (checkpoint.CheckpointMismatch, checkpoint.CheckpointError) as e:
+    raise ValueError(f"{workdir}: cannot read the discriminators from its checkpoints ({e})") from None
+  return None if step is None else jax.tree.map(np.asarray, {name: tree[name]["params"] for name in abstract})
 
 
 def _check_normalization(norm, path: str, layout: skeleton.Layout) -> None:
@@ -395,7 +499,8 @@ def _check_normalization(norm, path: str, layout: skeleton.Layout) -> None:
 
 def _abstract_variables(lifter, layout: skeleton.Layout) -> dict:
   """``{"params", "batch_stats"}`` of ``lifter`` as shapes and dtypes (traced, not run or compiled)."""
-  pose = jax.ShapeDtypeStruct((1, layout.num_joints, 2), np.float32)
+  window = (1, lifter.frames) if getattr(lifter, "frames", 1) > 1 else (1,)
+  pose = jax.ShapeDtypeStruct(window + (layout.num_joints, 2), np.float32)
   return jax.eval_shape(lambda p: lifter.init(jax.random.key(0), p, train=False), pose)
 
 
@@ -404,7 +509,7 @@ def _restore_lifter(workdir: str, config, lifter, layout: skeleton.Layout) -> tu
   folder = os.path.join(workdir, "checkpoints")
   if not os.path.isdir(folder):
     raise ValueError(f"{workdir}: no checkpoints/ folder; train first (run.py --mode=train)")
-  from lifting import checkpoint  # pylint: disable=g-import-not-at-top  (Orbax: only for training workdirs)
+  from lifting import checkpoint  # Orbax: only for training workdirs.
   abstract = _abstract_variables(lifter, layout)
   prefix = "ema_" if configs.reported_weights(config) == "ema" else ""
   try:
@@ -421,22 +526,48 @@ def _restore_lifter(workdir: str, config, lifter, layout: skeleton.Layout) -> tu
 
 
 def _read_exported(folder: str, lifter, layout: skeleton.Layout) -> tuple[dict, int]:
-  import flax.serialization  # pylint: disable=g-import-not-at-top
+  """The weights and step of an exported model, its files checked against the checksums `export` wrote."""
   path = os.path.join(folder, LIFTER_FILE)
-  abstract = _abstract_variables(lifter, layout)
-  try:
-    with open(path, "rb") as f:
-      variables = flax.serialization.from_bytes(abstract, f.read())
-  except (ValueError, KeyError, TypeError) as e:
-    raise ValueError(f"{path}: not the weights of the network config.json describes "
-                     f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from None
-  for (where, want), got in zip(jax.tree_util.tree_leaves_with_path(abstract), jax.tree.leaves(variables)):
-    if np.shape(got) != want.shape:
-      raise ValueError(f"{path}: {jax.tree_util.keystr(where)} has shape {np.shape(got)}, the network config.json "
-                       f"describes {want.shape}")
-  meta_path = os.path.join(folder, "model.json")
-  step = _read_json(meta_path).get("step", 0) if os.path.exists(meta_path) else 0
-  return jax.tree.map(np.asarray, variables), step
+  meta = read_model_json(folder)
+  verify_files(folder, meta)
+  with open(path, "rb") as f:
+    variables = weights.read_state(path, f.read(), _abstract_variables(lifter, layout),
+                                          "the network config.json describes (model.*)")
+  return jax.tree.map(np.asarray, variables), meta.get("step", 0)
+
+
+MODEL_JSON = "model.json"
+
+
+def read_model_json(folder: str) -> dict:
+  """An exported model's ``model.json`` (step, source, checksums), checked; ``{}`` when there is none."""
+  path = os.path.join(folder, MODEL_JSON)
+  if not os.path.exists(path):
+    return {}
+  meta = _read_json(path)
+  if not isinstance(meta, dict):
+    raise ValueError(f"{path}: expected a JSON object, got a {type(meta).__name__}")
+  step = meta.get("step", 0)
+  if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+    raise ValueError(f"{path}: field 'step': expected an integer >= 0, got {step!r:.60}")
+  sums = meta.get("sha256", {})
+  if not isinstance(sums, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in sums.items()):
+    raise ValueError(f"{path}: field 'sha256': expected an object of file name -> digest")
+  return meta
+
+
+def verify_files(folder: str, meta: dict) -> None:
+  """Raises ``ValueError`` naming the first file that ``meta["sha256"]`` (written by `export`) lists and that is
+  missing or whose bytes changed since; a model without checksums (exported before them) is read as it is."""
+  for name, digest in meta.get("sha256", {}).items():
+    path = os.path.join(folder, *name.split("/"))
+    if os.path.isabs(name) or ".." in name.split("/"):
+      raise ValueError(f"{os.path.join(folder, MODEL_JSON)}: field 'sha256': {name!r} is not a file of the model")
+    if not os.path.exists(path):
+      raise ValueError(f"{path}: missing (model.json lists it); export the model again")
+    if weights.file_digest(path) != digest:
+      raise ValueError(f"{path}: checksum mismatch: the file changed or was damaged after the model was exported "
+                       "(model.json holds its SHA-256); export the model again")
 
 
 def _without_paths(tree):
@@ -454,13 +585,14 @@ def export(workdir: str, folder: str, meta: dict | None = None, completion: str 
            flip_average: bool | None = None) -> list[str]:
   """Writes what lifting needs from a training ``workdir`` to ``folder``: ``config.json``,
   ``normalization.json``, the reported weights as ``lifter.msgpack``, ``model.json`` (step, source and
-  ``meta``) and the completion network (``completion/``: ``completion`` as `load` takes it). Returns the
+  ``meta``), the discriminators' parameters as ``discriminators.msgpack`` (for `Model.adapt`; when the
+  checkpoint holds them) and the completion network (``completion/``: ``completion`` as `load` takes it). Returns the
   file names. ``flip_average`` (not ``None``) sets the exported config's ``eval.flip_average``: the model then
   lifts with test-time flip averaging (`lifting.geometry.flip_average`), as an evaluation row of that run did."""
-  import shutil  # pylint: disable=g-import-not-at-top
+  import shutil
 
-  import flax.serialization  # pylint: disable=g-import-not-at-top
-  model = load(workdir, completion)
+  import flax.serialization
+  model = load(workdir, completion, discriminators=True)
   os.makedirs(folder, exist_ok=True)
   config = model.config.to_dict()
   if flip_average is not None:
@@ -471,26 +603,41 @@ def export(workdir: str, folder: str, meta: dict | None = None, completion: str 
     json.dump(model.normalization, f, indent=2)
   with open(os.path.join(folder, LIFTER_FILE), "wb") as f:
     f.write(flax.serialization.to_bytes(jax.device_get(model.variables)))
-  with open(os.path.join(folder, "model.json"), "w") as f:
-    json.dump({"step": model.step, "source": os.path.basename(model.workdir), **(meta or {})}, f, indent=2)
-  written = ["config.json", "normalization.json", LIFTER_FILE, "model.json"]  # config.json: absolute paths blanked
+  written = ["config.json", "normalization.json", LIFTER_FILE]  # config.json: absolute paths blanked
+  if model.discriminators is not None:  # What adapting the model to a clip needs (`Model.adapt`).
+    with open(os.path.join(folder, DISCRIMINATORS_FILE), "wb") as f:
+      f.write(flax.serialization.to_bytes(model.discriminators))
+    written.append(DISCRIMINATORS_FILE)
+  elif os.path.exists(os.path.join(folder, DISCRIMINATORS_FILE)):
+    os.remove(os.path.join(folder, DISCRIMINATORS_FILE))
   if model.completion is not None:
     completion_lib.save(model.completion, os.path.join(folder, "completion"))
     written += ["completion/completion.json", "completion/completion.msgpack"]
   elif os.path.exists(os.path.join(folder, "completion")):
     shutil.rmtree(os.path.join(folder, "completion"))
-  return written
+  # Last, with every other file's SHA-256: `load` refuses a file that changed since.
+  sums = {name: weights.file_digest(os.path.join(folder, *name.split("/"))) for name in written}
+  with open(os.path.join(folder, MODEL_JSON), "w") as f:
+    json.dump({"step": model.step, "source": os.path.basename(model.workdir), **(meta or {}), "sha256": sums}, f,
+              indent=2)
+  return written + [MODEL_JSON]
 
 
 def _normalization_from_data(config, workdir: str) -> dict:
-  """For runs trained before ``normalization.json`` was written: recomputed from the run's own training
-  data (and saved) when that data is at hand, else head-to-root scaling pose by pose."""
+  """For runs trained before ``normalization.json`` was written: recomputed from the run's own training data (and
+  saved) when that data is at hand. Without it, the per-pose scalings are known exactly (``data.scale = "body"``:
+  every training pose had limb size ``LIMB_SIZE / c``; ``"pose"``: head-to-root ``1 / c``, what `Model` does
+  without a body size), and a dataset-level scale is not: refused."""
   try:
     data = pipeline.load(config, extra=False)
   except (ValueError, OSError) as e:
-    logging.warning("%s has no normalization.json and its training data cannot be loaded (%s): poses are scaled to "
-                    "head-to-root 1/c one by one", workdir, str(e).splitlines()[0][:200])
-    return {"body_size": None, "mean_pose": None}
+    if config.data.scale == "dataset":
+      raise ValueError(f"{workdir}: no normalization.json, and the training data it would be recomputed from cannot "
+                       f"be loaded ({str(e).splitlines()[0][:200]}); the lifts need the dataset's 2D scale") from None
+    logging.warning("%s has no normalization.json and its training data cannot be loaded: its data.scale %r is "
+                    "known without it", workdir, config.data.scale)
+    body = geometry.LIMB_SIZE / float(config.c) if config.data.scale == "body" else None
+    return {"body_size": body, "mean_pose": None}
   stats = pipeline.normalization_stats(config, data)
   try:
     pipeline.write_normalization(workdir, config, data)
@@ -511,7 +658,7 @@ def _completion_beside(config) -> str | None:
 
 def _canonical_pose(layout: skeleton.Layout) -> np.ndarray:
   """A pose of the demo generator's skeleton, for runs without a stored mean pose."""
-  from lifting.data import synthetic  # pylint: disable=g-import-not-at-top
+  from lifting.data import synthetic
   if layout.name != "paper14":
     raise ValueError(f"layout {layout.name!r}: this checkpoint has no normalization.json and only paper14 has a "
                      "built-in fallback pose; retrain to write one")

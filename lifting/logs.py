@@ -12,8 +12,9 @@ import math
 import os
 import time
 
-import jax
 from absl import logging
+import jax
+import numpy as np
 
 
 class MetricWriter:
@@ -59,7 +60,7 @@ class MetricWriter:
     try:
       if self._tb is None:
         # tensorboardX writes event files without pulling in TensorFlow.
-        import tensorboardX  # pylint: disable=g-import-not-at-top
+        import tensorboardX
         self._tb = tensorboardX.SummaryWriter(os.path.join(self.workdir, "tensorboard"))
       write(self._tb)
       self._tb.flush()
@@ -71,7 +72,7 @@ class MetricWriter:
     """A PNG file as a TensorBoard image."""
     if not self.enabled:
       return
-    import matplotlib.image  # pylint: disable=g-import-not-at-top
+    import matplotlib.image
     image = matplotlib.image.imread(png_path)[..., :3]
     self._tensorboard(lambda tb: tb.add_image(tag, image, int(step), dataformats="HWC"))
 
@@ -146,3 +147,43 @@ def setup_cli_logging() -> None:
   std_logging.getLogger("jax._src.xla_bridge").setLevel(std_logging.WARNING)
   logging.get_absl_handler().addFilter(
       lambda record: record.levelno >= logging.converter.STANDARD_WARNING or "orbax" not in record.pathname)
+
+
+# ---- Buffered step metrics: pulled to the host once per log, each step checked finite. ----
+
+def finite_or_raise(step: int, scalars: dict) -> None:
+  """Fails fast, naming the term and step, when a logged loss, score or norm is NaN or infinite."""
+  for name, value in scalars.items():
+    if not math.isfinite(float(value)):
+      raise FloatingPointError(f"non-finite {name} = {float(value)} at step {step}; stopping the run")
+
+
+def _pending_rows(pending: list):
+  """``(step, metrics)`` of every step buffered in ``pending``, on the host: metrics stacked ``[k]``
+  (`lifting.train_step.make_multi_step`) are the k steps from ``step`` on."""
+  for (step, _), scalars in zip(pending, jax.device_get([m for _, m in pending])):
+    count = np.shape(next(iter(scalars.values())))[:1] or None
+    for i in range(count[0] if count else 1):
+      yield step + i, ({k: v[i] for k, v in scalars.items()} if count else scalars)
+
+
+def check_pending(pending: list) -> None:
+  """`finite_or_raise` on every buffered step's metrics, leaving them buffered (before a checkpoint)."""
+  for step, row in _pending_rows(pending):
+    finite_or_raise(step, row)
+
+
+def flush_metrics(pending: list, writer: MetricWriter | None) -> dict[str, float]:
+  """Pulls the buffered ``(step, metrics)`` to the host, checks each step, logs their mean (with a
+  ``writer``) and returns it; empties ``pending``. Metrics stacked ``[k]`` (`lifting.train_step.make_multi_step`) are
+  the k steps from ``step`` on."""
+  rows, end = [], 0
+  for step, row in _pending_rows(pending):
+    finite_or_raise(step, row)
+    rows.append(row)
+    end = step + 1
+  means = {k: float(np.mean([r[k] for r in rows])) for k in rows[-1]}
+  if writer is not None:
+    writer.write_scalars(end, means)
+  pending.clear()
+  return means

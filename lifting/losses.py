@@ -7,7 +7,7 @@ weights (eq. 8: ``w2D = 10``, ``w3D = 0.001``, ``wT = 1``) keep their meaning at
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -18,7 +18,8 @@ GAN_LOSSES = ("standard", "lsgan")
 # Each term of eq. 8 (and the terms beyond the paper), as metrics name it -> the config.loss field of its weight.
 TERM_WEIGHTS = {"adv": "w_adv", "loop_2d": "w_2d", "loop_3d": "w_3d", "temporal": "w_temporal",
                 "symmetry": "w_symmetry", "supervised": "w_supervised", "flip": "w_flip",
-                "bone_window": "w_bone_window", "denoise": "w_denoise", "flow": "w_flow"}
+                "bone_window": "w_bone_window", "denoise": "w_denoise", "flow": "w_flow",
+                "elevation_prior": "w_elevation_prior"}
 
 
 def _check_kind(kind: str) -> None:
@@ -204,3 +205,16 @@ def correction_penalty(correction: jax.Array, c: float = 10.0) -> jax.Array:
   if correction.ndim < 2 or correction.shape[-1] != 2:
     raise ValueError(f"correction_penalty: expected corrections of shape [..., J, 2], got {tuple(correction.shape)}")
   return jnp.mean(jnp.sum((c * correction) ** 2, axis=(-2, -1)))
+
+
+def elevation_prior(elevation: jax.Array, minimum: float = 0.0) -> jax.Array:
+  """Beyond the paper: ``max(0, minimum - mean(elevation))^2`` for camera elevations ``[...]`` in radians (positive:
+  the camera above the body, looking down).
+
+  A lifter that mirrors every pose in depth explains the 2D as well as the right one, and its cameras look up
+  where the right one's look down; the adversarial and loop-closure terms cannot tell the two apart when the
+  random views follow the lifter's own elevations (ElePose's, or `lifting.geometry.body_tilt`'s). People film
+  from above the hips or level with them far more often than from below, so a batch whose mean elevation is
+  below ``minimum`` is pushed back up; a single pose's elevation stays free.
+  """
+  return jnp.square(jnp.maximum(minimum - jnp.mean(elevation), 0.0))

@@ -22,7 +22,7 @@ _ACTIVATION_COPIES = 12
 
 def state_bytes(config, models, layout, mesh) -> int:
   """Bytes of the train states (parameters, optimiser moments, moving average), from their shapes only."""
-  from lifting import train_step  # pylint: disable=g-import-not-at-top
+  from lifting import train_step
   abstract = jax.eval_shape(lambda k: train_step.init_states(config, models, layout, k, mesh), jax.random.key(0))
   return int(sum(np.prod(x.shape) * x.dtype.itemsize for x in jax.tree.leaves(abstract)))
 

@@ -40,7 +40,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from lifting import geometry, skeleton
+from lifting import geometry
+from lifting import skeleton
 
 ALIGNMENTS = ("none", "scale", "procrustes")
 PCK_THRESHOLD = 150.0
@@ -243,6 +244,7 @@ def _pose_metrics(pred, target, layout, views=False):
   else:
     errors = joint_errors(pred, target, "procrustes")
   out.update({
+    "joint_pa": errors,
     "pa_mpjpe": errors.mean(axis=-1),
     "n_mpjpe": n_mpjpe(pred, target),
     "mpjpe": mpjpe(pred, target),
@@ -264,12 +266,14 @@ def dataset_metrics(pred, target, layout: skeleton.Layout | str, actions=None, c
   ``pa_mpjpe``, ``n_mpjpe``, ``mpjpe`` (root-centred, unscaled: only meaningful for metric
   predictions), ``pck`` and ``auc`` (after Procrustes alignment, see the module docstring), and
   ``limb_ratio_error`` (mean over poses and `LIMB_RATIO_NAMES` of ``|pred ratio - gt ratio|``),
-  plus ``num_poses``. With ``actions [N]`` labels, ``per_action`` maps each label (as a string,
+  plus ``num_poses`` and ``per_joint`` (each joint's mean error after Procrustes alignment, by joint name). With
+  ``actions [N]`` labels, ``per_action`` maps each label (as a string,
   sorted) to its ``pa_mpjpe``, ``n_mpjpe``, ``pck`` and ``num_poses``.
 
   With ``views`` (``target`` in the camera frame, not root-centred) also ``depth_flip_rate`` (see
   the module docstring), ``depth_spread_ratio`` (the median over poses of `depth_spread` of the
-  prediction over that of the target: 1 as deep as the body, below 1 flatter) and ``per_yaw``: for each of the `YAW_BINS` bins of `subject_yaw`, keyed by
+  prediction over that of the target: 1 as deep as the body, below 1 flatter) and ``per_yaw``: for each of the
+  `YAW_BINS` bins of `subject_yaw`, keyed by
   its centre in degrees ("0", "45", ...), its ``pa_mpjpe``, ``depth_flip_rate``, ``num_poses`` and
   ``share`` of the poses (bins without poses are left out), and ``worst_yaw_pa_mpjpe``.
 
@@ -307,6 +311,8 @@ def dataset_metrics(pred, target, layout: skeleton.Layout | str, actions=None, c
   per_pose = {k: np.concatenate([part[k] for part in parts]) for k in parts[0]}
   result = {k: float(np.mean(per_pose[k], dtype=np.float64)) for k in _EVAL_KEYS}
   result["num_poses"] = float(n)
+  result["per_joint"] = {name: float(e) for name, e in zip(layout.joints, per_pose["joint_pa"].mean(axis=0,
+                                                                                                   dtype=np.float64))}
   if views:
     flipped = per_pose["depth_flipped"].astype(np.float64)
     result["depth_flip_rate"] = float(np.mean(flipped))
@@ -325,3 +331,27 @@ def dataset_metrics(pred, target, layout: skeleton.Layout | str, actions=None, c
     counts = {str(label): float(c) for label, c in zip(labels, sizes)}
     result["per_action"] = {a: {**{k: means[k][a] for k in means}, "num_poses": counts[a]} for a in counts}
   return result
+
+
+@jax.jit
+def _pair_errors(a, b):
+  return joint_errors(a, b, "procrustes").mean(axis=-1)
+
+
+def view_consistency(lifts_a, lifts_b, size, chunk_size: int = EVAL_CHUNK) -> float:
+  """How well two views' lifts of the same instants agree, with no 3D: the mean per-joint distance between
+  ``lifts_b [P, J, 3]`` and ``lifts_a [P, J, 3]`` aligned to them (rotation, translation and scale; Procrustes),
+  times ``size`` (a scalar or ``[P]``: the length of one of ``lifts_b``'s units, e.g. millimetres per unit
+  head-to-root length). Lifts that agree give 0 whatever their camera."""
+  a, b = np.asarray(lifts_a, np.float32), np.asarray(lifts_b, np.float32)
+  if a.shape != b.shape or a.ndim != 3 or a.shape[-1] != 3 or not len(a):
+    raise ValueError(f"view_consistency: expected two non-empty [P, J, 3] arrays of one shape, got {a.shape} and "
+                     f"{b.shape}")
+  size = np.broadcast_to(np.asarray(size, np.float64), (len(a),))
+  chunk = min(chunk_size, len(a))
+  errors = []
+  for start in range(0, len(a), chunk):
+    pa, pb = a[start:start + chunk], b[start:start + chunk]
+    pad = ((0, chunk - len(pa)), (0, 0), (0, 0))
+    errors.append(np.asarray(_pair_errors(np.pad(pa, pad, mode="edge"), np.pad(pb, pad, mode="edge")))[:len(pa)])
+  return float(np.mean(np.concatenate(errors) * size))

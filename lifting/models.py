@@ -179,6 +179,62 @@ class Lifter(nn.Module):
     return out.reshape(out.shape[:-1] + (num_joints, 3)) if self.denoise else out
 
 
+def _temporal_conv(h: jax.Array, width: int, kernel: int, dilation: int, train: bool, dtype) -> jax.Array:
+  """``[B, T, C]`` -> ``[B, T - dilation * (kernel - 1), width]``: a temporal convolution over the frames (no padding;
+  no bias, batch norm follows), batch norm and ReLU."""
+  h = nn.Conv(width, (kernel,), kernel_dilation=(dilation,), padding="VALID", use_bias=False,
+              kernel_init=_hidden_init, dtype=dtype)(h).astype(jnp.float32)
+  return nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(h))
+
+
+class TemporalLifter(nn.Module):
+  """A lifter that sees a window of frames (beyond the paper: Chen et al. lift single frames and close by
+  pointing to temporal models for video). VideoPose3D's dilated temporal convolutions (Pavllo et al., CVPR
+  2019), sequence to sequence: ``pose2d [..., T, J, 2] -> depth offsets [..., T, J]`` for any number of frames
+  T, each frame's offsets from the ``frames`` frames around it (``frames`` = 3^k: a width-3 convolution, then
+  residual blocks of a width-3 convolution dilated 3, 9, ... and a 1 x 1 one, each with batch norm and ReLU).
+  The sequence is first padded by repeating its first and last frames ``frames // 2`` times, and no layer pads
+  again, so a single pose is lifted as a person standing still, and a long sequence cut into overlapping chunks
+  (`lifting.temporal`) is lifted exactly as in one pass. Trained with the same losses as `Lifter`
+  (`lifting.train_step`): the random view turns a whole window, and the loop closure lifts the projected window.
+
+  With ``elevation`` it sows a camera elevation per frame, as `Lifter` does.
+  """
+  frames: int = 27
+  width: int = 1024
+  dropout: float = 0.0
+  dropout_rng: str = "bits"
+  dtype: Any = jnp.float32
+  elevation: bool = False
+  elevation_limit: float = math.pi / 6
+  denoise: bool = False  # Not supported; present so both lifters answer the same questions.
+
+  @nn.compact
+  def __call__(self, pose2d: jax.Array, train: bool = False) -> jax.Array:
+    levels = round(math.log(self.frames, 3)) if self.frames >= 3 else 0
+    if self.frames < 3 or 3 ** levels != self.frames:
+      raise ValueError(f"TemporalLifter: expected frames a power of 3 (3, 9, 27, 81, ...), got {self.frames}")
+    if pose2d.ndim < 3 or pose2d.shape[-1] != 2:
+      raise ValueError(f"TemporalLifter: expected 2D pose windows [..., T, J, 2], got shape {tuple(pose2d.shape)}")
+    lead, (frames, num_joints) = pose2d.shape[:-3], pose2d.shape[-3:-1]
+    h = pose2d.reshape((-1, frames, num_joints * 2))
+    reach = self.frames // 2
+    h = jnp.pad(h, ((0, 0), (reach, reach), (0, 0)), mode="edge")
+    h = _temporal_conv(h, self.width, 3, 1, train, self.dtype)
+    for level in range(1, levels):
+      d = 3 ** level
+      r = _temporal_conv(h, self.width, 3, d, train, self.dtype)
+      if self.dropout > 0:
+        r = Dropout(self.dropout, self.dropout_rng)(r, deterministic=not train)
+      h = h[:, d:-d] + _temporal_conv(r, self.width, 1, 1, train, self.dtype)
+    init = nn.initializers.variance_scaling(1e-2, "fan_in", "truncated_normal")
+    out = nn.Dense(num_joints + int(self.elevation), kernel_init=init)(h)
+    out = out.reshape(lead + (frames, out.shape[-1]))
+    if self.elevation:
+      self.sow("intermediates", "elevation", self.elevation_limit * jnp.tanh(out[..., num_joints]))
+    return out[..., :num_joints]
+
+
 def lifted_points(pose2d: jax.Array, output: jax.Array, c: float) -> jax.Array:
   """``[..., J, 3]`` camera-frame joints from normalised ``pose2d [..., J, 2]`` and the `Lifter`'s output.
 
@@ -199,9 +255,14 @@ def speed_settings(config) -> dict:
   return dict(dropout_rng=config.model.dropout_rng, dtype=jnp.dtype(config.model.dtype))
 
 
-def lifter_from_config(config) -> Lifter:
-  """The lifter ``config.model`` describes (a module: nothing is initialised)."""
+def lifter_from_config(config) -> Lifter | TemporalLifter:
+  """The lifter ``config.model`` describes (a module: nothing is initialised): `TemporalLifter` when
+  ``model.lifter_frames > 1``, else the paper's single-frame `Lifter`."""
   m = config.model
+  if m.lifter_frames > 1:
+    return TemporalLifter(frames=m.lifter_frames, width=m.width, dropout=m.dropout,
+                          elevation=config.rotation.learned_elevation,
+                          elevation_limit=config.rotation.elevation_limit, **speed_settings(config))
   return Lifter(width=m.width, num_blocks=m.lifter_blocks, dropout=m.dropout, denoise=m.denoise,
                 elevation=config.rotation.learned_elevation, elevation_limit=config.rotation.elevation_limit,
                 **speed_settings(config))

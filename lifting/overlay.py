@@ -1,10 +1,11 @@
 """``overlay.mp4`` (``overlay.png`` for one image): a clip's own frames with each person's 2D skeleton drawn on
 them, beside each track's 3D lift turning slowly about its vertical axis.
 
-Drawing is plain numpy (thick segments stamped into the frame), so a frame costs well under a millisecond and
-the clip is written while it is decoded a second time (`lifting.frames.Frames.read`): nothing holds the whole
-video in memory. Encoding is by the ffmpeg that ``imageio-ffmpeg`` ships (H.264, ``yuv420p``: plays
-everywhere).
+The overlay is drawn at the size it is shown: the clip is decoded a second time (`lifting.frames.Frames.read`) by
+ffmpeg already scaled to at most `MAX_HEIGHT` pixels tall, the skeletons scaled alike, and each 3D panel a square
+as tall as that frame; nothing holds the whole video in memory. Drawing is plain numpy (thick segments stamped
+into the frame). Encoding is by the ffmpeg that ``imageio-ffmpeg`` ships (H.264 with the ``veryfast`` preset,
+``yuv420p``: plays everywhere), once, as the frames come.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from lifting import skeleton
 _LEFT, _RIGHT, _MIDDLE = (66, 135, 245), (245, 130, 48), (235, 235, 235)
 TRACK_COLOURS = ((46, 204, 113), (231, 76, 60), (52, 152, 219), (241, 196, 15), (155, 89, 182), (26, 188, 156))
 TURN_SECONDS = 8.0  # One full turn of the 3D view.
+MAX_HEIGHT = 720  # Pixels: the overlay's frames and 3D panels are drawn at most this tall (a 720p player).
 
 
 def _side_colour(name: str):
@@ -88,18 +90,29 @@ def compose(frame: np.ndarray, people: list[tuple[int, np.ndarray]], lifts: list
   return np.pad(out, ((0, pad_h), (0, pad_w), (0, 0))) if pad_h or pad_w else out
 
 
+def _shown(frames, people_at):
+  """``(frames decoded at most MAX_HEIGHT tall, people_at with the skeletons scaled to them)``."""
+  shown = frames.scaled(int(MAX_HEIGHT * max(frames.size) / frames.size[1]))
+  factor = shown.size[1] / frames.size[1]
+  if factor == 1:
+    return frames, people_at
+  return shown, lambda t: [(track, np.asarray(pose2d) * factor) for track, pose2d in people_at(t)]
+
+
 def write(path: str, frames, people_at, lifts_at, layout: str = "paper14") -> int:
   """Writes ``overlay.mp4`` to ``path`` from ``frames`` (`lifting.frames.Frames`) and, per frame index t,
-  ``people_at(t)`` (list of ``(track, pose2d)``) and ``lifts_at(t)`` (one 3D pose or ``None`` per track).
-  Returns the number of frames written."""
-  import imageio_ffmpeg  # pylint: disable=g-import-not-at-top
+  ``people_at(t)`` (list of ``(track, pose2d)`` in ``frames``' pixels) and ``lifts_at(t)`` (one 3D pose or ``None``
+  per track). Returns the number of frames written."""
+  import imageio_ffmpeg
+  frames, people_at = _shown(frames, people_at)
   writer, count = None, 0
   try:
     for t, frame in enumerate(frames.read()):
       picture = compose(frame, people_at(t), lifts_at(t), t / frames.fps, layout)
       if writer is None:
         writer = imageio_ffmpeg.write_frames(path, (picture.shape[1], picture.shape[0]), fps=frames.fps,
-                                             macro_block_size=1, quality=6, ffmpeg_log_level="error")
+                                             macro_block_size=1, quality=6, ffmpeg_log_level="error",
+                                             output_params=["-preset", "veryfast"])
         with frames_lib.quiet_fork():
           writer.send(None)  # Starts ffmpeg.
       writer.send(np.ascontiguousarray(picture))
@@ -112,6 +125,7 @@ def write(path: str, frames, people_at, lifts_at, layout: str = "paper14") -> in
 
 def write_picture(path: str, frames, people_at, lifts_at, layout: str = "paper14") -> None:
   """`write` for a one-frame input: the composed frame as a PNG."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import Image
+  frames, people_at = _shown(frames, people_at)
   frame = next(iter(frames.read()))
   Image.fromarray(compose(frame, people_at(0), lifts_at(0), 0.0, layout)).save(path)

@@ -13,19 +13,21 @@ to draw (root-centred; predictions aligned to ground truth).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import math
 import os
 import tempfile
-from collections.abc import Sequence
 
 import matplotlib
-import numpy as np
-from matplotlib import animation, cbook
+from matplotlib import animation
+from matplotlib import cbook
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.ticker import NullFormatter, ScalarFormatter
+from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import ScalarFormatter
 from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+import numpy as np
 
 from lifting import skeleton
 from lifting.metrics import LIMB_RATIO_NAMES
@@ -243,7 +245,7 @@ def pose_grid(items: list[dict], layout: skeleton.Layout | str, path, views=((10
 
 
 def _read_jsonl(path) -> list[dict]:
-  from lifting import logs  # pylint: disable=g-import-not-at-top  (jax only where logs are drawn)
+  from lifting import logs  # Jax only where logs are drawn.
   return logs.read_metrics(path)
 
 
@@ -603,7 +605,7 @@ def _animation(poses2d, poses3d, layout: skeleton.Layout | str, view=(10, -70), 
 def _ffmpeg() -> str | None:
   """An ffmpeg executable: imageio-ffmpeg's (a PyPI wheel that carries one), else one on the PATH."""
   try:
-    import imageio_ffmpeg  # pylint: disable=g-import-not-at-top
+    import imageio_ffmpeg
     return imageio_ffmpeg.get_ffmpeg_exe()
   except (ImportError, RuntimeError):
     return "ffmpeg" if animation.writers.is_available("ffmpeg") else None

@@ -11,8 +11,9 @@ from __future__ import annotations
 import flax
 import jax
 import jax.numpy as jnp
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P
 
 from lifting import configs
 from lifting import logs
@@ -151,7 +152,8 @@ def draw_batch(pool, key: jax.Array, num_windows: int, window, mesh=None, num_ex
   match the lifter's inputs), each ``num_windows`` windows of one sequence: ``[num_windows, T, J,
   2]``. ``window`` is T consecutive frames (an int), or the frames' offsets from the first
   (`lifting.configs.window_offsets`; the pool's starts must leave room for the largest). When the pool has
-  labelled frames, ``sup_x`` ``[num_windows, J, 2]`` and ``sup_3d`` ``[num_windows, J, 3]`` (labelled frames and their ground
+  labelled frames, ``sup_x`` ``[num_windows, J, 2]`` and ``sup_3d`` ``[num_windows, J, 3]`` (labelled frames and their
+  ground
   truth) come too; with ``num_extra`` and an ``extra`` pool, ``x_extra`` and ``real_extra``
   ``[num_extra, J, 2]`` (independent draws of extra single poses).
 

@@ -272,7 +272,7 @@ def to_motion(clip: Retargeted, frame_time: float):
 
   The root has position and rotation channels, every other joint rotations in `CHANNEL_ORDER`.
   """
-  from lifting.data import bvh  # pylint: disable=import-outside-toplevel
+  from lifting.data import bvh
 
   if not frame_time > 0:
     raise ValueError(f"to_motion: expected a positive frame time in seconds, got {frame_time}")

@@ -204,8 +204,8 @@ _LSP_ORDER = (
 _LSP_PARENTS = (1, 2, 12, 12, 3, 4, 7, 8, 12, 12, 9, 10, -1, 12)
 
 LAYOUTS: dict[str, Layout] = {
-  l.name: l
-  for l in [
+  lay.name: lay
+  for lay in [
     _layout(
       "paper14",
       _LSP_ORDER + ("neck", "head"),
@@ -480,7 +480,7 @@ def get_layout(name_or_layout: str | Layout) -> Layout:
   return LAYOUTS[name_or_layout]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _conversion(src: Layout, dst: Layout) -> tuple[np.ndarray, np.ndarray]:
   W = np.zeros((dst.num_joints, src.num_joints), np.float32)
   if src == dst:

@@ -78,3 +78,89 @@ def assign(poses: np.ndarray, usable: np.ndarray, frames: np.ndarray, max_distan
         tracks[p] = len(last)
       last[int(tracks[p])] = p
   return tracks
+
+
+# Relabellings `mend_swaps` tries on each frame, by name: the whole body's left and right, the legs' alone, the arms'.
+SWAPS = ("body", "legs", "arms")
+
+
+def swap_permutations(layout) -> dict[str, np.ndarray]:
+  """``{name: [J] joint order}`` of each `SWAPS` relabelling of ``layout`` (a `lifting.skeleton.Layout`)."""
+  flip = np.asarray(layout.flip_permutation)
+  out = {"body": flip}
+  for name, part in (("legs", ("hip", "knee", "ankle")), ("arms", ("shoulder", "elbow", "wrist"))):
+    perm = np.arange(layout.num_joints)
+    idx = [j for j, joint in enumerate(layout.joints) if joint.split("_", 1)[-1] in part]
+    perm[idx] = flip[idx]
+    out[name] = perm
+  return out
+
+
+def mend_swaps(poses: np.ndarray, usable: np.ndarray, lengths, layout, margin: float = 0.5, max_motion: float = 0.2,
+               min_shared: int = MIN_SHARED) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """Left/right label swaps of a detector, mended sequence by sequence (``lengths [S]``, one person's frames in
+  order each): every frame takes the relabelling (none, or one of `SWAPS`) that brings it closest to the frame
+  before it (`distance`), when that is under ``margin`` times the distance as labelled and under ``max_motion``
+  (body sizes: consecutive video frames differ by a few hundredths), so a body that turns (its left and right joints
+  crossing smoothly) keeps its labels, a jump of the labels is undone, and poses that are not one person's
+  consecutive frames (unrelated images) are left alone. The labelling most
+  frames of a sequence had is kept: when most frames were relabelled as a whole body, every frame is flipped.
+
+  Returns ``(poses [N, J, 2], usable [N, J], relabelled [N] int8)``: 0 where a frame kept its labels, else 1 + the
+  index in `SWAPS` of the relabelling applied.
+  """
+  poses, usable = np.array(poses, np.float64), np.array(usable, bool)
+  perms = swap_permutations(layout)
+  order = [np.arange(layout.num_joints)] + [perms[name] for name in SWAPS]
+  compose = {(0, 1): 1, (1, 1): 0, (2, 1): 3, (3, 1): 2}  # Applying the body's flip after each relabelling.
+  applied = np.zeros(len(poses), np.int8)
+  start = 0
+  for n in np.asarray(lengths, np.int64):
+    prev = start
+    for t in range(start + 1, start + n):
+      d = [distance(poses[prev], usable[prev], poses[t][p], usable[t][p], min_shared) for p in order]
+      best = int(np.argmin(d))
+      if best and d[best] < min(margin * d[0], max_motion):
+        poses[t], usable[t], applied[t] = poses[t][order[best]], usable[t][order[best]], best
+      prev = t
+    part = slice(start, start + n)
+    if np.sum(applied[part] == 1) * 2 > n:  # Most frames were the other way round: they were right.
+      for t in range(start, start + n):
+        poses[t], usable[t] = poses[t][order[1]], usable[t][order[1]]
+        applied[t] = compose[(int(applied[t]), 1)]
+    start += n
+  return poses, usable, applied
+
+
+def follow(poses: np.ndarray, usable: np.ndarray, frames: np.ndarray, count: int, size,
+           min_share: float = 0.05) -> tuple[np.ndarray, np.ndarray, dict]:
+  """The ``count`` people to follow in a clip, chosen on purpose rather than by who a detector found first: every
+  pose is tracked (`assign`), each track scored by the sum over its frames of its size (the bounding box's area,
+  a share of the ``size`` (width, height) image) times its centrality (1 at the image centre, 0 at a corner), and
+  the ``count`` best tracks kept, renumbered 0, 1, ... by score.
+
+  Returns ``(keep [N] bool, tracks [N] int, report)``: ``report`` says how many people were seen in at least
+  ``min_share`` of the frames, which tracks were followed, and the share of frames in which someone not followed
+  was seen (``others_share``: above ``min_share``, more people are in view than are followed).
+  """
+  poses, usable, frames = np.asarray(poses, np.float64), np.asarray(usable, bool), np.asarray(frames)
+  tracks = assign(poses, usable, frames)
+  w, h = size
+  scores = np.zeros(tracks.max() + 1 if len(tracks) else 0)
+  for i, t in enumerate(tracks):
+    pts = poses[i][usable[i]]
+    if not len(pts):
+      continue
+    lo, hi = pts.min(0), pts.max(0)
+    area = float(np.prod(np.clip(hi - lo, 0, None))) / (w * h)
+    off = np.linalg.norm((lo + hi) / 2 - np.array([w, h]) / 2) / (0.5 * np.hypot(w, h))
+    scores[t] += area * max(0.0, 1.0 - off)
+  ranked = list(np.argsort(-scores, kind="stable"))
+  chosen = ranked[:count]
+  renumber = {int(t): k for k, t in enumerate(chosen)}
+  keep = np.isin(tracks, chosen)
+  num_frames = max(len(np.unique(frames)), 1)
+  seen = [t for t in range(len(scores)) if len(np.unique(frames[tracks == t])) >= min_share * num_frames]
+  others = np.unique(frames[~keep]) if (~keep).any() else np.zeros(0)
+  report = {"people_seen": len(seen), "followed": len(chosen), "others_share": float(len(others) / num_frames)}
+  return keep, np.array([renumber.get(int(t), -1) for t in tracks], np.int64), report

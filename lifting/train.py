@@ -7,13 +7,11 @@
 
 from __future__ import annotations
 
-import math
 import os
 import time
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from lifting import checkpoint
 from lifting import configs
@@ -85,44 +83,6 @@ def check_states_finite(step: int, states) -> None:
   raise FloatingPointError(f"non-finite values in {bad[0]} (and {len(bad) - 1} more arrays) after step {step}")
 
 
-def finite_or_raise(step: int, scalars: dict) -> None:
-  """Fails fast, naming the term and step, when a logged loss, score or norm is NaN or infinite."""
-  for name, value in scalars.items():
-    if not math.isfinite(float(value)):
-      raise FloatingPointError(f"non-finite {name} = {float(value)} at step {step}; stopping the run")
-
-
-def _pending_rows(pending: list):
-  """``(step, metrics)`` of every step buffered in ``pending``, on the host: metrics stacked ``[k]``
-  (`lifting.train_step.make_multi_step`) are the k steps from ``step`` on."""
-  for (step, _), scalars in zip(pending, jax.device_get([m for _, m in pending])):
-    count = np.shape(next(iter(scalars.values())))[:1] or None
-    for i in range(count[0] if count else 1):
-      yield step + i, ({k: v[i] for k, v in scalars.items()} if count else scalars)
-
-
-def check_pending(pending: list) -> None:
-  """`finite_or_raise` on every buffered step's metrics, leaving them buffered (before a checkpoint)."""
-  for step, row in _pending_rows(pending):
-    finite_or_raise(step, row)
-
-
-def flush_metrics(pending: list, writer: logs.MetricWriter | None) -> dict[str, float]:
-  """Pulls the buffered ``(step, metrics)`` to the host, checks each step, logs their mean (with a
-  ``writer``) and returns it; empties ``pending``. Metrics stacked ``[k]`` (`lifting.train_step.make_multi_step`) are
-  the k steps from ``step`` on."""
-  rows, end = [], 0
-  for step, row in _pending_rows(pending):
-    finite_or_raise(step, row)
-    rows.append(row)
-    end = step + 1
-  means = {k: float(np.mean([r[k] for r in rows])) for k in rows[-1]}
-  if writer is not None:
-    writer.write_scalars(end, means)
-  pending.clear()
-  return means
-
-
 def _per_seed(pending: list, num_seeds: int) -> list[list]:
   """``pending`` split into each seed's: with several seeds in one program each metric's last axis is the seed.
   One transfer to the host for all of them, then numpy slices (not a dispatch per metric and seed)."""
@@ -150,8 +110,9 @@ def seed_config(config, seed: int):
   return one
 
 
-def train_and_evaluate(config, workdir: str) -> dict:
-  """Trains per ``config``, resuming from the latest checkpoint in ``workdir``; returns test metrics.
+def train_and_evaluate(config, workdir: str) -> dict[int, dict]:
+  """Trains per ``config``, resuming from the latest checkpoint in ``workdir``; returns ``{seed: that run's
+  results}`` (its test metrics), for one seed as for several.
 
   Writes ``config.json``, ``metrics.jsonl``, TensorBoard events and ``checkpoints/`` in
   ``workdir``. Everything random derives from ``config.seed`` and the step, so a run that is
@@ -160,12 +121,19 @@ def train_and_evaluate(config, workdir: str) -> dict:
   the trivial baselines beside them.
 
   With ``train.seeds = S > 1``, seeds ``config.seed`` .. ``config.seed + S - 1`` train as one compiled program
-  (`train_seeds`), each in ``workdir/seed<k>``; the results are ``{"seeds": {k: that run's results}}``.
+  (`train_seeds`), each in ``workdir/seed<k>`` (`run_folders`).
   """
-  if config.train.seeds > 1:
-    seeds = [config.seed + i for i in range(config.train.seeds)]
-    return {"seeds": dict(zip(seeds, train_seeds(config, seeds, [os.path.join(workdir, f"seed{k}") for k in seeds])))}
-  return train_seeds(config, [config.seed], [workdir])[0]
+  seeds, workdirs = run_folders(config, workdir)
+  return dict(zip(seeds, train_seeds(config, seeds, workdirs)))
+
+
+def run_folders(config, workdir: str) -> tuple[list[int], list[str]]:
+  """``(seeds, folders)`` of the runs ``config`` trains in ``workdir``: its seed in ``workdir`` itself, or with
+  ``train.seeds = S > 1`` seeds ``config.seed`` .. ``+ S - 1`` in ``workdir/seed<k>``."""
+  if config.train.seeds == 1:
+    return [config.seed], [workdir]
+  seeds = [config.seed + i for i in range(config.train.seeds)]
+  return seeds, [os.path.join(workdir, f"seed{k}") for k in seeds]
 
 
 class _Run:
@@ -212,6 +180,7 @@ def train_seeds(config, seeds: list[int], workdirs: list[str]) -> list[dict]:
       c.train.init_from = own if os.path.isdir(own) else config.train.init_from
   for workdir in workdirs:
     checkpoint.check_folder(os.path.join(workdir, "checkpoints"))
+  _check_layout(config, workdirs)
   for source in {c.train.init_from for c in runs_configs} - {""}:
     if not os.path.isdir(os.path.join(source, "checkpoints")):
       raise ValueError(f"train.init_from: no checkpoints/ folder in {source} to start from")
@@ -233,6 +202,61 @@ def train_seeds(config, seeds: list[int], workdirs: list[str]) -> list[dict]:
       run.close()
 
 
+def _check_layout(config, workdirs: list[str]) -> None:
+  """Refuses a run whose folder holds the other kind: one run where several seeds' runs are (``seed<k>/``), or
+  several seeds' runs inside one run's folder."""
+  if config.train.seeds == 1 and len(workdirs) == 1:
+    seeds = configs.seed_folders(workdirs[0])
+    if seeds and not os.path.isdir(os.path.join(workdirs[0], "checkpoints")):
+      raise ValueError(f"{workdirs[0]} holds the runs of several seeds ({', '.join(seeds)}): resume them with "
+                       f"--config.train.seeds={len(seeds)}, or one of them alone with "
+                       f"--workdir={os.path.join(workdirs[0], seeds[0])}")
+  if config.train.seeds > 1:
+    parent = os.path.dirname(os.path.normpath(workdirs[0]))
+    if all(os.path.dirname(os.path.normpath(w)) == parent for w in workdirs) and os.path.isdir(
+        os.path.join(parent, "checkpoints")):
+      raise ValueError(f"{parent} holds one run (train.seeds = 1): train.seeds = {config.train.seeds} puts each "
+                       "seed's run in a folder of its own; give another --workdir")
+
+
+def _resume(runs: list[_Run], fresh) -> list:
+  """Each run's states to train on (``fresh(run)``: new ones): its newest good checkpoint, or a warm start. Seeds
+  trained as one program must all be at one step: when a kill came between the seeds' saves (or one seed's newest
+  step is damaged), every seed resumes from the newest step all of them have, each seed's newer steps set aside
+  (``checkpoints.aside/``), which ends where an uninterrupted run does; with no such step, all start afresh."""
+  per_seed = []
+  for run in runs:
+    states = fresh(run)
+    if run.ckpt.all_steps():
+      resumed, states = run.ckpt.restore_with_step(states)
+      logs.log(f"resumed from step {resumed} in {run.workdir}")
+    elif run.config.train.init_from:
+      states = warm_start(states, run.config.train.init_from)
+    per_seed.append(states)
+  starts = [int(s.step) for s in per_seed]
+  if len(set(starts)) == 1:
+    return per_seed
+  shared = set.intersection(*(set(run.ckpt.all_steps()) for run in runs))
+  for step in sorted((s for s in shared if s <= min(starts)), reverse=True):
+    try:
+      states = [run.ckpt.restore_with_step(fresh(run), step)[1] for run in runs]
+    except checkpoint.CheckpointError:
+      continue  # One seed's copy of this step is damaged (and now set aside): an older one.
+    break
+  else:
+    step = None
+    states = [warm_start(fresh(run), run.config.train.init_from) if run.config.train.init_from else fresh(run)
+              for run in runs]
+  for run, was in zip(runs, starts):
+    moved = run.ckpt.set_aside_after(-1 if step is None else step)
+    if moved:
+      logs.log(f"{run.workdir} was at step {was}: its steps after {step or 0} set aside ({', '.join(moved)})")
+  logs.log(f"the seeds stopped at steps {starts}: "
+           + (f"all resume from step {step}, the newest they all have" if step is not None else
+              "they share no step, so all start afresh"))
+  return states
+
+
 def _stack(trees):
   """One tree with a leading axis over ``trees``' leaves (the first's static fields: each seed's states build an
   optimiser and bound apply functions of their own, equal but not identical)."""
@@ -243,26 +267,14 @@ def _stack(trees):
 def _train(config, runs: list[_Run], data, mesh, models, layout, window) -> list[dict]:
   many = len(runs) > 1
   take = (lambda tree, i: jax.tree.map(lambda x: x[i], tree)) if many else (lambda tree, i: tree)
-  per_seed = []
-  for run in runs:
-    states = train_step.init_states(run.config, models, layout, run.init_key, mesh)
-    if run.ckpt.all_steps():
-      resumed, states = run.ckpt.restore_with_step(states)
-      logs.log(f"resumed from step {resumed} in {run.workdir}")
-    elif run.config.train.init_from:
-      states = warm_start(states, run.config.train.init_from)
-    per_seed.append(states)
-  starts = [int(s.step) for s in per_seed]
-  if len(set(starts)) > 1:
-    raise ValueError("train.seeds: the seeds' runs stopped at different steps ("
-                     + ", ".join(f"{r.workdir}: {s}" for r, s in zip(runs, starts))
-                     + "); resume each alone (train.seeds = 1) to one step, then together")
-  start = starts[0]
+  per_seed = _resume(runs, lambda run: train_step.init_states(run.config, models, layout, run.init_key, mesh))
+  start = int(per_seed[0].step)
   states = _stack(per_seed) if many else per_seed[0]
   del per_seed
   train_key = _stack([r.train_key for r in runs]) if many else runs[0].train_key
   for run in runs:
     run.writer.truncate_after(start)
+    run.ckpt.prune()  # A kill right after a save can leave Orbax's deletion of the oldest step undone.
     run.saved = start if run.ckpt.all_steps() else None
   num_params = sum(x.size for x in jax.tree.leaves(take(states, 0).lifter.params))
   logs.log(f"{jax.device_count()} device(s) ({jax.devices()[0].platform}), {jax.process_count()} process(es); "
@@ -273,7 +285,8 @@ def _train(config, runs: list[_Run], data, mesh, models, layout, window) -> list
   if many:
     logs.log(f"{len(runs)} seeds in one program: {', '.join(str(r.config.seed) for r in runs)}")
   pool = pool_lib.make_pool(config, data, mesh)
-  prior = flow_lib.for_run(config, data.train_2d, runs[0].workdir)  # loss.w_flow's frozen 2D prior (saved for resuming).
+  # loss.w_flow's frozen 2D prior (saved for resuming).
+  prior = flow_lib.for_run(config, data.train_2d, runs[0].workdir)
   if prior is not None:
     logs.log(f"flow prior of the training 2D: {prior.dims} components, held-out NLL {prior.held_out_nll:.3f} per dim")
   step_fn = train_step.make_train_step(config, models, layout, mesh, prior)
@@ -291,7 +304,7 @@ def _train(config, runs: list[_Run], data, mesh, models, layout, window) -> list
     logs.log(f"compiled in {time.perf_counter() - t0:.1f} s")
   lift_all = evaluators.make_lift_fn(models, config.c, mesh, flip_permutation=evaluators.test_flip(config))
   # Intermediate evaluations score a fixed subsample; the last scores every test pose (eval.intermediate_poses).
-  intermediate = data.test_subset(config.eval.intermediate_poses)
+  intermediate = data.test_subset(config.eval.intermediate_poses, whole_sequences=config.model.lifter_frames > 1)
   wall_start, eval_s = time.perf_counter(), 0.0
   progress = logs.Progress(start, config.train.num_steps)
   pending: list = []  # (step, metrics) of every call since the last log, each metric [..., S] with many seeds.
@@ -299,8 +312,10 @@ def _train(config, runs: list[_Run], data, mesh, models, layout, window) -> list
 
   def evaluate(step, test_data):
     for i, run in enumerate(runs):
+      # A run killed after its last evaluation was logged has that step's rows already: not written twice.
+      logged = step in evaluators.eval_history(run.workdir, configs.reported_weights(run.config))[0]
       run.results, run.pred3d = evaluators.test_all_and_poses(run.config, lift_all, take(states, i), test_data,
-                                                              run.writer, step)
+                                                              None if logged else run.writer, step)
 
   step = start
   try:
@@ -310,12 +325,12 @@ def _train(config, runs: list[_Run], data, mesh, models, layout, window) -> list
       pending.append((step, step_metrics))
       step += n
       if step % t.log_every == 0 or step == last or step == start + n:  # Also after the first call.
-        rows = [flush_metrics(p, run.writer) for p, run in zip(_per_seed(pending, len(runs)), runs)]
+        rows = [logs.flush_metrics(p, run.writer) for p, run in zip(_per_seed(pending, len(runs)), runs)]
         pending.clear()
         logs.log(f"{progress.line(step)} | loss " + " ".join(f"{m['loss/total']:.4g}" for m in rows))
       if step % t.checkpoint_every == 0 or step == last:
         for p in _per_seed(pending, len(runs)):  # Every step since the last log, and the states: never save a NaN.
-          check_pending(p)
+          logs.check_pending(p)
         check_states_finite(step, states)
       if data.test_3d is not None and (step % t.eval_every == 0 or step == last):
         t0 = time.perf_counter()

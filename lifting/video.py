@@ -1,19 +1,26 @@
 """From a video (or an image, or a folder of images) to 3D motion: detect, lift, and write what animators use.
 
 `lift_video` reads the frames (`lifting.frames`), finds the people in them (`lifting.detector`, MediaPipe Pose
-by default), lifts them with a model (`lifting.inference.load`) exactly as a keypoint file is lifted, and writes:
+by default), chooses whom to follow (the largest and most central, `lifting.tracking.follow`, with a warning when
+more people are in view than ``num_people``), lifts each person's track as one sequence (a detector's left/right
+swaps mended; `lifting.lift_files.lift_tracks`), places the motion in the world (`lifting.motion`: the root's
+trajectory in metres from the body's height and the camera's focal length, the floor, foot contacts held still)
+and writes:
 
-* ``poses3d.json`` / ``poses3d.npz`` as for keypoint files, with each pose's time in seconds, the frame rate,
-  and the frames where nobody was found (``gaps``: they stay in the timeline, with no pose);
-* ``overlay.mp4`` (`lifting.overlay`): the clip's frames with the 2D skeletons, beside each track's 3D lift
-  (``overlay.png`` for one image);
-* with ``bvh``, ``motion.bvh`` per track (`lifting.retarget`): a rigid skeleton rooted at the pelvis, one
-  rotation per joint and frame, the clip's frame time. Frames of a track with no lift (gaps, poses too
+* ``poses3d.json`` / ``poses3d.npz`` as for keypoint files, with each pose's time in seconds, the frame rate, the
+  frames where nobody was found (``gaps``: they stay in the timeline, with no pose), each pose's root in the
+  camera frame (``root``, metres), its joints in the world (``world``: metres, y up, the floor at y = 0) and its
+  feet's contacts, and the camera, floor and foot measures of the clip;
+* ``overlay.mp4`` (`lifting.overlay`): the clip's frames with the 2D skeletons, beside each track's 3D lift, at
+  most `lifting.overlay.MAX_HEIGHT` pixels tall (``overlay.png`` for one image);
+* with ``bvh`` / ``glb``, ``motion.bvh`` / ``motion.glb`` per track (`lifting.animation`): a rigid skeleton with
+  root motion, one key per frame, its feet on the floor. Frames of a track with no lift (gaps, poses too
   incomplete to lift) are filled by linear interpolation between the lifts around them and listed in the
-  summary (``bvh_interpolated_frames``).
+  summary (``bvh_interpolated_frames``, for both).
 
-Everything is written to a temporary folder and moved into place only when all of it succeeded
-(`lifting.lift_files.replace_folder`), so bad input leaves nothing behind.
+Every flag is checked, and the model loaded, before the clip is read. Everything is written to a temporary folder
+and moved into place only when all of it succeeded (`lifting.lift_files.replace_folder`), so bad input leaves
+nothing behind.
 """
 
 from __future__ import annotations
@@ -27,23 +34,14 @@ from lifting import detector as detector_lib
 from lifting import frames as frames_lib
 from lifting import inference
 from lifting import lift_files
-from lifting import retarget
+from lifting import motion as motion_lib
+from lifting import tracking
 
 # MediaPipe's landmark visibility below which a joint is taken as missing (and completed, as in any lift).
 MIN_VISIBILITY = 0.5
 # --smooth for video: the width chosen on held-out training videos (README, "Smoothing lifted video").
 VIDEO_SMOOTH = 1.0
-BVH_HEIGHT_M = 1.6  # Ankles to the head joint (the ear midpoint for BlazePose): about a 1.75 m adult's.
-
-
-def _timeline(lifted, rows: np.ndarray, frame_of: np.ndarray, first: int, last: int):
-  """One track's poses on frames ``first..last``: ``([F, J, 3], lifted [F] bool)``, NaN where it has none."""
-  poses = np.full((last - first + 1,) + lifted.poses3d.shape[1:], np.nan)
-  ok = np.zeros(last - first + 1, bool)
-  for r in rows:
-    if lifted.valid[r]:
-      poses[frame_of[r] - first], ok[frame_of[r] - first] = lifted.poses3d[r], True
-  return poses, ok
+MAX_PEOPLE = 100  # People MediaPipe Pose looks for in a frame at most.
 
 
 def _interpolate(poses: np.ndarray, ok: np.ndarray) -> np.ndarray:
@@ -55,83 +53,111 @@ def _interpolate(poses: np.ndarray, ok: np.ndarray) -> np.ndarray:
   return out.reshape(poses.shape)
 
 
-def bvh_motion(poses3d: np.ndarray, fps: float, height_m: float = BVH_HEIGHT_M):
-  """A `lifting.data.bvh.Motion` of one person's ``poses3d [F, 14, 3]`` (unit head-to-root length, as
-  `lifting.inference.Lifted` gives them, every frame finite), scaled so the rest pose stands ``height_m``
-  metres from the ankles to the head joint, in centimetres, its ankles on the floor (y = 0)."""
-  if not height_m > 0:
-    raise ValueError(f"bvh height: expected metres > 0, got {height_m}")
-  unit = retarget.retarget(poses3d, units=1.0)
-  names = retarget.NAMES
-  leg = sum(abs(unit.offsets[names.index(n), 1]) for n in ("RightLeg", "RightFoot"))
-  height = leg + sum(abs(unit.offsets[names.index(n), 1]) for n in ("Neck", "Head"))
-  clip = retarget.retarget(poses3d, units=100.0 * height_m / height)
-  lift = np.array([0.0, leg * 100.0 * height_m / height, 0.0])
-  clip = dataclasses.replace(clip, root_positions=clip.root_positions + lift, positions=clip.positions + lift)
-  return retarget.to_motion(clip, 1.0 / fps), clip
+def track_timeline(values: np.ndarray, valid: np.ndarray, rows: np.ndarray, frame_of: np.ndarray):
+  """One track's ``values [N, ...]`` (its ``rows``) on every frame from its first to its last: ``(first frame,
+  [F, ...] with frames it has no valid value for interpolated, the frames interpolated)``."""
+  rows = rows[valid[rows]]
+  first, last = int(frame_of[rows].min()), int(frame_of[rows].max())
+  line = np.full((last - first + 1,) + values.shape[1:], np.nan)
+  ok = np.zeros(len(line), bool)
+  line[frame_of[rows] - first], ok[frame_of[rows] - first] = values[rows], True
+  return first, _interpolate(line, ok), [first + int(k) for k in np.flatnonzero(~ok)]
 
 
-def lift_video(workdir: str | None, input_path: str, output: str, detector=None, min_score: float = MIN_VISIBILITY,
-               smooth: float = VIDEO_SMOOTH, bvh: bool = False, overlay: bool = True, viewer: bool = False,
-               pictures: int = 0, track: int | None = None, max_side: int = frames_lib.MAX_SIDE, fps: float = 30.0,
-               completion: str | None = "auto", bvh_height_m: float = BVH_HEIGHT_M, num_people: int = 1) -> dict:
+def video_options(options: lift_files.LiftOptions | None = None, **fields) -> lift_files.LiftOptions:
+  """`lifting.lift_files.LiftOptions` with ``fields`` set and a video's defaults where they are ``None``: landmarks
+  below `MIN_VISIBILITY` missing, `VIDEO_SMOOTH` frames of smoothing, no pictures."""
+  o = lift_files.lift_options(options, **fields)
+  return dataclasses.replace(o, min_score=MIN_VISIBILITY if o.min_score is None else o.min_score,
+                             smooth=VIDEO_SMOOTH if o.smooth is None else o.smooth,
+                             pictures=0 if o.pictures is None else o.pictures)
+
+
+def check_options(o: lift_files.LiftOptions) -> None:
+  """The options' checks (`lifting.lift_files.LiftOptions.check`) and the video's own, each one line naming the flag."""
+  o.check()
+  if isinstance(o.num_people, bool) or not isinstance(o.num_people, int) or not 1 <= o.num_people <= MAX_PEOPLE:
+    raise ValueError(f"--num_people: expected 1 to {MAX_PEOPLE} people, got {o.num_people}")
+  if np.size(o.min_score) != 1:
+    raise ValueError("--min_score: one value for video input (MediaPipe's landmark visibility)")
+
+
+def lift_video(workdir: str | None, input_path: str, output: str, detector=None,
+               options: lift_files.LiftOptions | None = None, **fields) -> dict:
   """Lifts the people in a video, an image or a folder of images and writes the outputs to ``output``
-  (see the module docstring). ``detector``: any `lifting.detector` detector (default MediaPipe Pose);
-  ``min_score``: landmarks of lower visibility are missing; ``smooth``: Gaussian width in frames per track;
-  ``fps``: the frame rate of image inputs; ``num_people``: the most people the default detector looks for in a
-  frame. Returns a summary."""
+  (see the module docstring), with the model in ``workdir`` (``None``: the shipped one) and ``options``
+  (`lifting.lift_files.LiftOptions`, or its fields as keywords; `video_options` gives a video's defaults).
+  ``detector``: any `lifting.detector` detector (default MediaPipe Pose). Returns a summary."""
+  o = video_options(options, **fields)
   lift_files.check_output(output)
-  lift_files.check_smooth(smooth)
-  frames = frames_lib.open_frames(input_path, max_side, fps)
+  check_options(o)
+  # Before the clip is read: a bad --workdir fails in seconds.
+  model = inference.load(workdir, o.completion, discriminators=o.adapt_steps > 0)
+  frames = frames_lib.open_frames(input_path, o.max_side, o.fps)
   own = detector is None
-  if own:
-    detector = detector_lib.MediaPipeDetector(num_people, video=frames.kind != "image")
+  if own:  # One person more than followed, so a person in view who is not followed is noticed.
+    detector = detector_lib.MediaPipeDetector(o.num_people + 1, video=frames.kind != "image")
   try:
     kp, frame_of, num_frames = detector_lib.detect(frames, detector)
   finally:
     if own:
       detector.close()
   frames = dataclasses.replace(frames, num_frames=num_frames)
-  kp = inference.restrict(kp, min_score)
-  tracks = lift_files.assign_tracks(kp, frame_of, track)
-  model = inference.load(workdir, completion)
-  lifted = dataclasses.replace(model.lift_keypoints(kp), tracks=tracks, times=frame_of / frames.fps)
+  kp = inference.restrict(kp, float(np.ravel(o.min_score)[0]))
+  keep, tracks, people = tracking.follow(kp.poses, kp.mask, frame_of, o.num_people, frames.size)
+  kp = dataclasses.replace(kp, poses=kp.poses[keep], mask=kp.mask[keep], occluded=kp.occluded[keep],
+                           scores=kp.scores[keep], ids=tuple(np.asarray(kp.ids, dtype=object)[keep]))
+  frame_of, tracks = frame_of[keep], tracks[keep]
+  if o.track is not None and o.track not in set(tracks.tolist()):
+    raise ValueError(f"--track={o.track}: the clip has tracks {sorted(set(tracks.tolist()))}")
+  lifted, adapted = lift_files.lift_tracks(model, kp, tracks, frame_of, o.adapt_steps)
+  lifted = dataclasses.replace(lifted, times=frame_of / frames.fps)
   lift_files.check_liftable(lifted, input_path)
-  if track is not None:
-    keep = tracks == track
+  if o.track is not None:
+    keep = tracks == o.track
     lifted, frame_of = lifted.select(keep), frame_of[keep]
   track_ids = sorted(set(lifted.tracks.tolist()))
-  if smooth:  # On each track's full timeline, so a gap is not smoothed across as if its ends were neighbours.
-    from lifting import smoothing  # pylint: disable=g-import-not-at-top
+  if o.smooth:  # On each track's full timeline, so a gap is not smoothed across as if its ends were neighbours.
+    from lifting import smoothing
     poses3d = lifted.poses3d.copy()
     for t in track_ids:
       rows = np.flatnonzero(lifted.tracks == t)
       first, last = int(frame_of[rows].min()), int(frame_of[rows].max())
-      line, ok = _timeline(lifted, rows, frame_of, first, last)
-      smoothed = smoothing.gaussian(line, smooth, ok)
-      for r in rows:
-        if lifted.valid[r]:
-          poses3d[r] = smoothed[frame_of[r] - first]
+      line = np.full((last - first + 1,) + poses3d.shape[1:], np.nan)
+      ok = np.zeros(len(line), bool)
+      good = rows[lifted.valid[rows]]
+      line[frame_of[good] - first], ok[frame_of[good] - first] = lifted.poses3d[good], True
+      smoothed = smoothing.gaussian(line, o.smooth, ok)
+      poses3d[good] = smoothed[frame_of[good] - first]
     lifted = dataclasses.replace(lifted, poses3d=poses3d)
+  camera = motion_lib.intrinsics(frames.size, o.focal_mm, o.fov_deg, frames_lib.focal_mm_35(frames))
+  world = motion_lib.world_motion(lifted, frame_of, camera, frames.fps, o.height_m, o.pin_feet)
   gaps = sorted(set(range(num_frames)) - set(frame_of.tolist()))
-  meta = {**lift_files.summary(model, lifted, input_path, kp.layout, smooth, track), "input_kind": frames.kind,
+  meta = {**lift_files.summary(model, lifted, input_path, kp.layout, o.smooth, o.track), "input_kind": frames.kind,
           "detector": type(detector).__name__, "fps": frames.fps, "frames": num_frames,
           "frame_size": list(frames.size),
           "downscaled_from": None if frames.downscaled_from is None else list(frames.downscaled_from),
-          "gaps": gaps, "min_score": min_score}
-  motions = {}
-  if bvh:  # Solved before anything is written, so its gaps are in poses3d.json too.
+          "gaps": gaps, "min_score": float(np.ravel(o.min_score)[0]), "people": {**people, "num_people": o.num_people},
+          **({"clip_adaptation": adapted} if adapted else {})}
+  if people["others_share"] > 0.05:
+    meta["warnings"] = [f"more people are in view than --num_people={o.num_people}: someone else in "
+                        f"{100 * people['others_share']:.0f}% of the frames; followed the largest and most central "
+                        f"(--num_people={o.num_people + 1} lifts one more)"]
+  meta["world"] = motion_lib.summary(world, o.height_m, o.pin_feet)
+  animations = {}
+  if o.bvh or o.glb:  # Solved before anything is written, so a failure leaves nothing behind.
     meta["bvh_interpolated_frames"] = {}
     for t in track_ids:
       rows = np.flatnonzero(lifted.tracks == t)
-      good = rows[lifted.valid[rows]]
-      if len(good) < 2:
-        raise ValueError(f"--bvh: track {t} has {len(good)} lifted pose(s); a motion needs at least 2")
-      first, last = int(frame_of[good].min()), int(frame_of[good].max())
-      line, ok = _timeline(lifted, good, frame_of, first, last)
-      motions["motion.bvh" if len(track_ids) == 1 else f"motion_track{t}.bvh"] = bvh_motion(
-          _interpolate(line, ok), frames.fps, bvh_height_m)[0]
-      meta["bvh_interpolated_frames"][str(t)] = [first + int(k) for k in np.flatnonzero(~ok)]
+      if lifted.valid[rows].sum() < 2:
+        raise ValueError(f"--bvh/--glb: track {t} has {int(lifted.valid[rows].sum())} lifted pose(s); a motion needs "
+                         "at least 2")
+      _, line, filled = track_timeline(world.world, lifted.valid, rows, frame_of)
+      suffix = "" if len(track_ids) == 1 else f"_track{t}"
+      for kind, wanted in (("bvh", o.bvh), ("glb", o.glb)):
+        if wanted:
+          animations[f"motion{suffix}.{kind}"] = line
+      meta["bvh_interpolated_frames"][str(t)] = filled
   by_frame: dict[int, list[int]] = {}
   for r, f in enumerate(frame_of.tolist()):
     by_frame.setdefault(f, []).append(r)
@@ -144,21 +170,23 @@ def lift_video(workdir: str | None, input_path: str, output: str, detector=None,
     return [here.get(k) for k in track_ids[:4]]  # At most four 3D panels beside the frame.
 
   def write(tmp):
-    written = lift_files.write_outputs(lifted, tmp, meta, pictures, viewer=viewer)
-    if overlay:
-      from lifting import overlay as overlay_lib  # pylint: disable=g-import-not-at-top
+    written = lift_files.write_outputs(lifted, tmp, meta, o.pictures, viewer=o.viewer, world=world)
+    if o.overlay:
+      from lifting import overlay as overlay_lib
       if frames.kind == "image":
         overlay_lib.write_picture(os.path.join(tmp, "overlay.png"), frames, people_at, lifts_at)
         written.append("overlay.png")
       else:
         overlay_lib.write(os.path.join(tmp, "overlay.mp4"), frames, people_at, lifts_at)
         written.append("overlay.mp4")
-    if motions:
-      from lifting.data import bvh as bvh_lib  # pylint: disable=g-import-not-at-top
-      for name, motion in motions.items():
-        bvh_lib.write_bvh(os.path.join(tmp, name), motion)
+    if animations:
+      from lifting import animation
+      for name, line in animations.items():
+        (animation.write_bvh if name.endswith(".bvh") else animation.write_glb)(os.path.join(tmp, name), line,
+                                                                                 frames.fps)
         written.append(name)
     return written
 
   written = lift_files.replace_folder(output, write)
   return {**meta, "output": os.path.abspath(output), "files": written}
+

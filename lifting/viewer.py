@@ -19,7 +19,11 @@ import numpy as np
 
 from lifting import plots
 from lifting import skeleton
-from lifting.plots import CENTER_COLOR, FLAGS, LEFT_COLOR, RIGHT_COLOR, bone_side  # noqa: F401 (re-exported)
+from lifting.plots import CENTER_COLOR
+from lifting.plots import FLAGS
+from lifting.plots import LEFT_COLOR
+from lifting.plots import RIGHT_COLOR
+from lifting.plots import bone_side
 
 _SIDES = (("left", LEFT_COLOR), ("right", RIGHT_COLOR), ("center", CENTER_COLOR))
 
@@ -79,18 +83,18 @@ def _ranges_2d(p2: np.ndarray) -> list[tuple[list[float], list[float]]]:
     pad = 0.1 * max(hi - lo) + 1e-6
     return lo - pad, hi + pad
   per_pose = [box(p) for p in p2]
-  size = np.array([max(h - l) for l, h in per_pose])
+  size = np.array([max(hi - lo) for lo, hi in per_pose])
   moved = np.nanmean(np.linalg.norm(p2[1:] - p2[:-1], axis=-1), axis=-1) / size[1:]  # [N - 1]
   video = len(p2) == 1 or np.nanmedian(moved) < 0.25
   boxes = [box(p2.reshape(-1, 2))] * len(p2) if video else per_pose
-  return [([float(l[0]), float(h[0])], [float(h[1]), float(l[1])]) for l, h in boxes]
+  return [([float(lo[0]), float(hi[0])], [float(hi[1]), float(lo[1])]) for lo, hi in boxes]
 
 
 def figure(poses3d, poses2d, layout: skeleton.Layout | str, flags=None, titles=None, title: str = ""):
   """The viewer's ``plotly.graph_objects.Figure`` (see the module docstring); shapes ``[N, J, 3]``, ``[N, J, 2]``,
   ``flags [N, J]`` (values of `lifting.plots.FLAGS`), ``titles [N]``."""
-  import plotly.graph_objects as go  # pylint: disable=g-import-not-at-top
-  from plotly.subplots import make_subplots  # pylint: disable=g-import-not-at-top
+  import plotly.graph_objects as go
+  from plotly.subplots import make_subplots
 
   layout = skeleton.get_layout(layout)
   p3, p2, fl, titles = _check(poses3d, poses2d, layout, flags, titles)

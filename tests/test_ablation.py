@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import scipy.io
 
-from experiments.drivers import ablation
 from experiments import tiny
+from experiments.drivers import ablation
 from lifting.data import synthetic
 
 _ROW_CONFIG = ablation.row_config  # As the driver has it (the fixture below shrinks it for tiny runs).
@@ -104,8 +104,8 @@ def test_rows_seeds_resume_and_table(finished):
 
 
 def test_unknown_row_is_rejected(tmp_path):
-  from absl import app  # pylint: disable=import-outside-toplevel
-  from absl.testing import flagsaver  # pylint: disable=import-outside-toplevel
+  from absl import app
+  from absl.testing import flagsaver
   ablation.flags.FLAGS(["ablation", f"--out={tmp_path}"])
   with flagsaver.flagsaver(only=["ss", "nope"]), pytest.raises(app.UsageError, match="nope"):
     ablation.main([])
@@ -124,7 +124,7 @@ def test_figures_from_finished_runs(finished):
 
 
 def test_every_row_config_validates_and_semi_rows_differ_only_in_what_they_sample():
-  from lifting import configs  # pylint: disable=import-outside-toplevel
+  from lifting import configs
   for row in ablation.ROWS:
     configs.validate(ablation.row_config(row, 0, "/tmp/out", "cpu", 0))
   rows = {r.slug: r for r in ablation.ROWS}
@@ -139,7 +139,7 @@ def test_every_row_config_validates_and_semi_rows_differ_only_in_what_they_sampl
 def test_every_row_config_trains_on_its_benchmark_by_itself():
   """What `python run.py --config=experiments/<row>.py` trains is what the driver trains: the driver only adds the
   seed, the run folders (fine-tuning's start, the prepared in-the-wild poses) and smoke-test overrides."""
-  import importlib  # pylint: disable=import-outside-toplevel
+  import importlib
   for row in ablation.ROWS:
     own = importlib.import_module(f"experiments.{row.slug}").get_config("cpu")
     assert own.data.source == "bandai", row.slug
@@ -168,7 +168,7 @@ def test_detector_like_rows_evaluate_runs_without_training_them(finished):
 
 
 def test_robustness_sweep_reproduces_the_exact_2d_result_at_scale_zero(finished, tmp_path):
-  from experiments.drivers import robustness  # pylint: disable=import-outside-toplevel
+  from experiments.drivers import robustness
   out, done = finished
   config = ablation.row_config(ablation.ROWS_BY_SLUG["adv_ss_td"], 0, out, "cpu")
   dirs = {s: [ablation.run_dir(out, s, 0)] for s in ("adv_ss_td", "supervised")}

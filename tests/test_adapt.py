@@ -15,8 +15,8 @@ from experiments import tiny
 from lifting import adapt
 from lifting import configs
 from lifting import losses
-from lifting import skeleton
 from lifting import pool as pool_lib
+from lifting import skeleton
 from lifting import train_step
 from lifting.data import pipeline
 from lifting.data import synthetic

@@ -190,7 +190,7 @@ def test_real_test_split_is_actor_c_filmed_by_four_cameras(real, tmp_path):
 
 
 def test_bandai_config_loads_through_the_pipeline(root, tmp_path):
-  from experiments import bandai as bandai_config  # pylint: disable=import-outside-toplevel
+  from experiments import bandai as bandai_config
   config = bandai_config.get_config()
   config.data.bandai.root = root
   config.data.bandai.cache_dir = str(tmp_path / "cache")
@@ -233,7 +233,7 @@ def test_turned_rig_turns_each_take_by_its_own_seeded_azimuth(root, tmp_path):
 
 
 def test_real_turned_rig_covers_every_view(real, tmp_path):
-  from lifting import metrics  # pylint: disable=import-outside-toplevel
+  from lifting import metrics
   shares = {}
   for kind in ("fixed", "turned"):
     seqs = bandai.load(real, ("A", "B"), stride=10, cache_dir=str(tmp_path), rig_kind=kind)

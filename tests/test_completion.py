@@ -8,7 +8,8 @@ import jax
 import numpy as np
 import pytest
 
-from lifting import completion, models
+from lifting import completion
+from lifting import models
 
 J = 14
 MAX_MISSING = 4

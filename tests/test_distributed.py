@@ -14,8 +14,8 @@ import pytest
 from experiments import tiny
 from lifting import configs
 from lifting import distributed
-from lifting import skeleton
 from lifting import pool as pool_lib
+from lifting import skeleton
 from lifting import train_step
 from lifting.data import pipeline
 
@@ -164,7 +164,7 @@ def spy_save(self, step, states):  # Every local replica of the states, before t
   saved["leaves"] = [[np.asarray(s.data) for s in leaf.addressable_shards] for leaf in jax.tree.leaves(states)]
   save(self, step, states)
 pool_lib.make_pool, checkpoint.Checkpointer.save = spy_pool, spy_save
-results = train.train_and_evaluate(config, workdir)
+(results,) = train.train_and_evaluate(config, workdir).values()
 
 # This process's devices hold its own shard, zero-padded, and nothing of the other's.
 data, pool = seen["data"], seen["pool"]

@@ -22,8 +22,8 @@ from lifting import evaluators
 from lifting import inference
 from lifting import lift_files
 from lifting import skeleton
-from lifting import train_step
 from lifting import train
+from lifting import train_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -212,8 +212,8 @@ def test_torn_and_malformed_log_lines_are_dropped_on_resume(reference, tmp_path,
 
 
 def test_tensorboard_failures_never_stop_a_run_and_a_failed_save_stops_it_at_once(tmp_path, monkeypatch, caplog):
-  import orbax.checkpoint as ocp  # pylint: disable=import-outside-toplevel
-  import tensorboardX  # pylint: disable=import-outside-toplevel
+  import orbax.checkpoint as ocp
+  import tensorboardX
 
   def full(*args, **kwargs):
     raise OSError(28, "No space left on device")

@@ -172,7 +172,7 @@ def test_denoising_body_scale_step_with_learned_elevation_trains_every_term():
   assert not np.allclose(kernel(before)[:, -1], kernel(after)[:, -1])
   config.rotation.elevation_limit = 2.0
   with pytest.raises(ValueError, match="rotation.elevation_limit: expected an angle in"):
-    from lifting import configs  # pylint: disable=import-outside-toplevel
+    from lifting import configs
     configs.validate(config)
   config.rotation.elevation_limit = 0.5
   config.model.denoise = False
@@ -218,7 +218,7 @@ def test_generalisation_scores_the_lift_path_and_agrees_with_the_normalised_one_
   states = train_step.init_states(config, models, LAYOUT, jax.random.key(0), mesh)
   lift_all = evaluators.make_lift_fn(models, config.c, mesh)
   half = len(data.test_3d) // 2
-  from lifting.data.sequences import PoseSequences  # pylint: disable=import-outside-toplevel
+  from lifting.data.sequences import PoseSequences
   other = PoseSequences(data.test_pixels[:half] * 2.0 + 7.0, data.test_3d[:half], np.array([half]), ("x",), ("jump",))
   out = evaluators.generalisation(config, models, lift_all, states.lifter, data, {"other": other})
   assert set(out) == {"test", "other"}
@@ -235,7 +235,7 @@ def test_generalisation_scores_the_lift_path_and_agrees_with_the_normalised_one_
                     reason="Bandai Namco mocap not found beside the checkout; get it from "
                            "github.com/BandaiNamcoResearchInc/Bandai-Namco-Research-Motiondataset")
 def test_real_generalisation_sets_are_what_the_protocol_says(tmp_path):
-  from experiments import bandai as bandai_config  # pylint: disable=import-outside-toplevel
+  from experiments import bandai as bandai_config
   config = bandai_config.get_config()
   config.data.bandai.cache_dir = str(tmp_path)
   config.eval.generalisation.update(num_bodies=2, cross_body_stride=64)
@@ -249,7 +249,7 @@ def test_real_generalisation_sets_are_what_the_protocol_says(tmp_path):
 
 
 def test_flow_prior_fits_scores_saves_and_trains_the_lifter(tmp_path):
-  from lifting import flow  # pylint: disable=import-outside-toplevel
+  from lifting import flow
   config = _body_config()
   data = pipeline.load(config)
   prior = flow.fit(data.train_2d, dims=8, num_layers=2, width=16, num_steps=200, batch_size=64)
@@ -271,7 +271,7 @@ def test_flow_prior_fits_scores_saves_and_trains_the_lifter(tmp_path):
   models = train_step.build_models(config)
   assert models.pose_disc is None
   mesh = train_step.make_mesh()
-  from lifting import pool as pool_lib  # pylint: disable=import-outside-toplevel
+  from lifting import pool as pool_lib
   states = train_step.init_states(config, models, LAYOUT, jax.random.key(0), mesh)
   step_fn = train_step.compile_train_step(train_step.make_train_step(config, models, LAYOUT, mesh, prior), mesh)
   states, metrics = step_fn(states, pool_lib.make_pool(config, data, mesh), jax.random.key(1))

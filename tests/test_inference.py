@@ -250,6 +250,11 @@ def test_export_round_trip_lifts_identically_without_the_training_machines_paths
     config = json.load(f)
   config["model"]["width"] = 8
   (folder / "config.json").write_text(json.dumps(config))
+  with pytest.raises(ValueError, match=r"config\.json: checksum mismatch"):  # model.json holds every file's SHA-256.
+    inference.load(str(folder))
+  meta = json.loads((folder / "model.json").read_text())
+  del meta["sha256"]  # As a model exported before the checksums: the weights themselves are checked.
+  (folder / "model.json").write_text(json.dumps(meta))
   with pytest.raises(ValueError, match=r"lifter\.msgpack: .*shape"):
     inference.load(str(folder))
 
@@ -259,7 +264,7 @@ def test_shipped_model_loads_without_a_workdir_and_lifts():
   assert model.workdir == inference.DEFAULT_MODEL and model.completion is not None
   assert model.layout.name == "paper14" and model.step > 0
   assert os.path.getsize(os.path.join(inference.DEFAULT_MODEL, inference.LIFTER_FILE)) < 10_000_000
-  from lifting.data import synthetic  # pylint: disable=import-outside-toplevel
+  from lifting.data import synthetic
   demo = synthetic.make_demo_data(seed=1, num_train_sequences=1, num_test_sequences=1, num_frames=8, num_cameras=1)
   out = model.lift(demo.test_2d[0])
   assert out.valid.all() and np.isfinite(out.poses3d).all()
@@ -275,7 +280,7 @@ def test_the_input_is_checked_before_any_model_is_loaded(tmp_path):
 
 
 def test_lift_file_smooths_a_video_when_asked(run, tmp_path):
-  from lifting import smoothing  # pylint: disable=import-outside-toplevel
+  from lifting import smoothing
   arr = tmp_path / "seq.npy"
   np.save(arr, run[1][:12].astype(np.float32))
   plain = lift_files.lift_file(run[0], str(arr), str(tmp_path / "a"), layout="paper14", pictures=0)
@@ -322,8 +327,8 @@ def test_cli_tracks_two_people_in_an_openpose_folder(run, tmp_path):
 
 
 def test_output_folder_permissions_a_kill_and_an_unwritable_parent(tmp_path, monkeypatch):
-  import signal  # pylint: disable=import-outside-toplevel
-  import tempfile  # pylint: disable=import-outside-toplevel
+  import signal
+  import tempfile
 
   def write(folder):
     with open(os.path.join(folder, "poses3d.json"), "w") as f:

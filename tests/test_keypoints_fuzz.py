@@ -14,16 +14,17 @@ import os
 import re
 import tempfile
 
+from hypothesis import HealthCheck
+from hypothesis import given
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as npst
 import numpy as np
 import pytest
 import scipy.io
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as npst
 
 from lifting import skeleton
 from lifting.data import keypoints as K
-
 
 # KEYPOINTS_FUZZ_SCALE=20 multiplies every example count, for a longer hunt than the default run of a few seconds.
 _SCALE = int(os.environ.get("KEYPOINTS_FUZZ_SCALE", "1"))

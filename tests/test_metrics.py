@@ -4,7 +4,8 @@ import jax
 import numpy as np
 import pytest
 
-from lifting import metrics, skeleton
+from lifting import metrics
+from lifting import skeleton
 
 BATCH = [(), (3,), (2, 3)]
 J = 6
@@ -444,7 +445,7 @@ def test_depth_spread_ratio_sees_a_flattened_lift():
 def test_the_evaluation_program_holds_one_svd():
   """Two SVD kernels in one CPU program can deadlock on a 2-thread pool (jaxlib's LAPACK SVD blocks on parts of its
   batch it queued to that pool): the depth-mirrored lifts are solved in the same batch as the lifts."""
-  import re  # pylint: disable=import-outside-toplevel
+  import re
   layout = skeleton.get_layout("paper14")
   rng = np.random.default_rng(0)
   pred = rng.normal(size=(16, 14, 3)).astype(np.float32) + np.float32([0, 0, 5])

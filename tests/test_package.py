@@ -42,20 +42,20 @@ def test_wheel_installs_the_command_configs_and_shipped_model(tmp_path):
   assert (elsewhere / "out" / "poses3d.npz").exists()
   out = run("--show_config", "--config.train.num_steps=5")
   assert out.returncode == 0, out.stderr[-2000:]
-  assert str(target / "lifting" / "_configs" / "experiments" / "demo.py") in out.stdout.splitlines()[0]
+  assert str(target / "lifting" / "demo_config.py") in out.stdout.splitlines()[0]  # The package's own default.
   assert "config.train.num_steps = 5" in out.stdout.splitlines()
   out = run("--mode=lift", "--input=nope.json", "--output=o")
   assert out.returncode != 0 and out.stderr.strip().splitlines()[-1].startswith("lifting: error: ")
 
 
 def _walk() -> np.ndarray:
-  from lifting.data import synthetic  # pylint: disable=import-outside-toplevel
+  from lifting.data import synthetic
   demo = synthetic.make_demo_data(seed=1, num_train_sequences=1, num_test_sequences=1, num_frames=5, num_cameras=1)
   return demo.test_2d[0]
 
 
 def test_requirements_txt_is_pyproject_dependencies_plus_test_extra():
-  import tomllib  # pylint: disable=import-outside-toplevel
+  import tomllib
   with open(os.path.join(ROOT, "pyproject.toml"), "rb") as f:
     project = tomllib.load(f)["project"]
   with open(os.path.join(ROOT, "requirements.txt")) as f:
@@ -65,7 +65,7 @@ def test_requirements_txt_is_pyproject_dependencies_plus_test_extra():
 
 def _module_imports(root: str) -> dict[str, set[str]]:
   """``lifting`` module -> the ``lifting`` modules it imports at module level (not inside functions)."""
-  import ast  # pylint: disable=import-outside-toplevel
+  import ast
   graph = {}
   for folder, _, files in os.walk(os.path.join(root, "lifting")):
     for name in files:

@@ -4,13 +4,14 @@ import json
 import re
 import subprocess
 
-import numpy as np
-import pytest
 from matplotlib import colors
 from matplotlib.figure import Figure
 from matplotlib.image import imread
+import numpy as np
+import pytest
 
-from lifting import plots, skeleton
+from lifting import plots
+from lifting import skeleton
 
 DPI = 30  # tiny images: these tests check files and conventions, not looks
 LAYOUT = skeleton.get_layout("paper14")

@@ -29,7 +29,7 @@ def _example(marker):
 
 def test_readme_geometry_example_runs():
   namespace = {}
-  exec(compile(_example("geometry as geo"), "README.md", "exec"), namespace)  # noqa: S102
+  exec(compile(_example("geometry as geo"), "README.md", "exec"), namespace)
   assert namespace["y"].shape == (8, 14, 2) and namespace["aligned"].shape == (8, 14, 3)
 
 
@@ -40,7 +40,7 @@ def test_readme_keypoints_example_runs(monkeypatch):
     pytest.skip(f"LSP annotations not found at {os.path.normpath(os.path.join(ROOT, path))}")
   monkeypatch.chdir(ROOT)
   namespace = {}
-  exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
+  exec(compile(code, "README.md", "exec"), namespace)
   assert namespace["lsp"].poses.shape == (2000, 14, 2) and namespace["lsp"].mask.all()
   assert 0.07 < namespace["lsp"].occluded.mean() < 0.075
 
@@ -114,7 +114,7 @@ def test_readme_lift_example_runs(monkeypatch, tmp_path):
   """The 'Lift your own keypoints' example, with the shipped model, from another directory."""
   monkeypatch.chdir(tmp_path)
   namespace = {}
-  exec(compile(_example("inference.load"), "README.md", "exec"), namespace)  # noqa: S102
+  exec(compile(_example("inference.load"), "README.md", "exec"), namespace)
   assert namespace["out"].poses3d.shape == (30, 14, 3) and namespace["in_pixels"].shape == (30, 14, 3)
   line = _bash_line("--input=walk.npy")
   args = shlex.split(line.split("#")[0])

@@ -4,12 +4,14 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import adv_ss_td, default
+from experiments import adv_ss_td
+from experiments import default
 from lifting import configs
 from lifting import optim
 from lifting import skeleton
 from lifting import train_step
-from tests.test_train import one_step, shrink
+from tests.test_train import one_step
+from tests.test_train import shrink
 
 
 def test_ema_decay_warms_up_then_holds():

@@ -70,3 +70,28 @@ def test_too_few_shared_joints_or_too_far_starts_a_new_track():
 def test_frames_from_reader_ids():
   ids = ["clip_0#person0", "clip_0#person1", "clip_2#person0", "7#det0", "7#det1", "frame000001", "frame000002"]
   assert list(tracking.frames_of(ids)) == [0, 0, 1, 2, 2, 3, 4]
+
+
+def test_left_right_swaps_are_mended_per_sequence_and_unrelated_poses_left_alone():
+  from lifting.data import synthetic
+  layout = skeleton.get_layout("paper14")
+  demo = synthetic.make_demo_data(seed=4, num_train_sequences=2, num_test_sequences=1, num_frames=40, num_cameras=1)
+  clip = demo.train_2d[0].astype(np.float64)  # [40, 14, 2] one person walking
+  perms = tracking.swap_permutations(layout)
+  swapped = clip.copy()
+  swapped[10:16] = swapped[10:16][:, perms["body"]]
+  swapped[25:28] = swapped[25:28][:, perms["legs"]]
+  usable = np.ones(clip.shape[:2], bool)
+  mended, _, applied = tracking.mend_swaps(swapped, usable, [40], layout)
+  np.testing.assert_allclose(mended, clip)
+  assert set(np.flatnonzero(applied == 1)) == set(range(10, 16)) and set(np.flatnonzero(applied == 2)) == {25, 26, 27}
+  # Mostly swapped: the labels most frames had are kept (here the swapped ones), every frame relabelled alike.
+  mostly = clip.copy()
+  mostly[5:] = mostly[5:][:, perms["body"]]
+  mended, _, _ = tracking.mend_swaps(mostly, usable, [40], layout)
+  np.testing.assert_allclose(mended, clip[:, perms["body"]])
+  # Two sequences are mended apart, and poses of other people (photographs) are not relabelled.
+  unrelated = np.stack([demo.train_2d[0][0], demo.train_2d[1][20][perms["body"]], demo.test_2d[0][7]])
+  out, _, applied = tracking.mend_swaps(unrelated, np.ones((3, 14), bool), [3], layout)
+  np.testing.assert_array_equal(out, unrelated)
+  assert not applied.any()

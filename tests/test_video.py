@@ -29,7 +29,7 @@ HAVE_MEDIAPIPE = importlib.util.find_spec("mediapipe") is not None
 
 
 def _write_video(path, frames, fps=25):
-  import imageio_ffmpeg  # pylint: disable=g-import-not-at-top
+  import imageio_ffmpeg
   h, w = frames[0].shape[:2]
   writer = imageio_ffmpeg.write_frames(str(path), (w, h), fps=fps, macro_block_size=1, ffmpeg_log_level="error")
   with frames_lib.quiet_fork():
@@ -97,7 +97,7 @@ def clip(tmp_path_factory):
 
 
 def test_frames_of_a_video_an_image_and_a_folder(clip, tmp_path):
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import Image
   f = frames_lib.open_frames(clip)
   assert (f.kind, f.fps, f.size, f.num_frames) == ("video", 25.0, (96, 64), 12)
   got = list(f.read())
@@ -122,7 +122,7 @@ def test_frames_of_a_video_an_image_and_a_folder(clip, tmp_path):
     ("truncated", "not a video or image ffmpeg can read"), ("mixed", "also holds 1 other files"),
     ("sizes", "differ in size"), ("empty", "a folder without images"), ("bad_image", "not a readable image")])
 def test_bad_media_is_one_line(clip, tmp_path, case, message):
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import Image
   path = tmp_path / case
   if case == "garbage":
     path = tmp_path / "garbage.mp4"
@@ -192,11 +192,13 @@ def test_lift_video_writes_times_gaps_overlay_and_bvh(clip, tmp_path):
 
 def test_two_people_get_a_track_and_a_bvh_each(clip, tmp_path):
   out = tmp_path / "out"
-  summary = video.lift_video(None, clip, str(out), detector=FakeDetector(people=2), bvh=True, overlay=False)
+  summary = video.lift_video(None, clip, str(out), detector=FakeDetector(people=2), bvh=True, overlay=False,
+                             num_people=2)
   assert summary["tracks"] == [0, 1]
   assert sorted(summary["files"]) == ["motion_track0.bvh", "motion_track1.bvh", "poses3d.json", "poses3d.npz"]
   one = tmp_path / "one"
-  summary = video.lift_video(None, clip, str(one), detector=FakeDetector(people=2), track=1, overlay=False)
+  summary = video.lift_video(None, clip, str(one), detector=FakeDetector(people=2), track=1, overlay=False,
+                             num_people=2)
   assert summary["tracks"] == [1] and summary["valid_poses"] == 10
 
 
@@ -257,7 +259,7 @@ def test_mediapipe_finds_the_skier_where_a_body_is():
 
 def test_a_clip_made_from_the_photo_goes_through_the_cli(tmp_path):
   _need_real_detector()
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  from PIL import Image
   photo = Image.open(SKIER).convert("RGB")
   frames = []
   for t in range(16):  # A pan and a zoom over the photo, and two frames of nobody.

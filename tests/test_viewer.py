@@ -99,7 +99,7 @@ def test_viewer_renders_in_headless_chromium(tmp_path):
   run = subprocess.run(common + [f"--screenshot={shot}", f"file://{page}"], capture_output=True, text=True,
                        timeout=120)
   assert run.returncode == 0 and shot.exists(), run.stderr[-1500:]
-  import matplotlib.image  # pylint: disable=import-outside-toplevel
+  import matplotlib.image
   pixels = matplotlib.image.imread(str(shot))[..., :3]
   scene = pixels[150:520, 650:1150]  # the 3D panel: more than a blank background
   dark = (scene.mean(-1) < 0.45).mean()

@@ -27,13 +27,14 @@ _TABLE = flags.DEFINE_string("table", "", "Also write a markdown table of the ru
 
 def diagnose(workdir: str) -> dict:
   """The diagnostics of one finished run (see the module docstring); also written to ``diagnose.json``."""
-  import jax  # pylint: disable=import-outside-toplevel
-  import numpy as np  # pylint: disable=import-outside-toplevel
+  import jax
+  import numpy as np
 
-  from lifting import geometry, skeleton  # pylint: disable=import-outside-toplevel
-  from lifting import configs  # pylint: disable=import-outside-toplevel
-  from lifting import evaluators  # pylint: disable=import-outside-toplevel
-  from lifting.data import pipeline  # pylint: disable=import-outside-toplevel
+  from lifting import configs
+  from lifting import evaluators
+  from lifting import geometry
+  from lifting import skeleton
+  from lifting.data import pipeline
 
   run = evaluators.restore_run(workdir)
   config, layout = run.config, skeleton.get_layout(run.config.layout)
@@ -73,7 +74,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv):
-  from lifting import logs  # pylint: disable=import-outside-toplevel
+  from lifting import logs
   logs.setup_cli_logging()
   if len(argv) < 2:
     raise app.UsageError("expected one or more run workdirs")

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 from absl import logging
+import numpy as np
 
+from lifting import evaluators
 from lifting import geometry
 from lifting import metrics
 from lifting import plots
-from lifting import evaluators
 from lifting.data import keypoints
 from lifting.data import pipeline
 

@@ -54,10 +54,11 @@ LIFTERS = (("adv_ss_td", "Adv+SS+TD, trained on exact 2D", "exact"),
 def completers(config, train) -> dict:
   """The completion network of each kind of training 2D (`LIFTERS`), as `pipeline.add_detector_noise` trains it:
   on the complete poses of the exact, or of the detector-like (scale 1), training 2D."""
-  from lifting.data import pipeline  # pylint: disable=import-outside-toplevel
+  from lifting import completion
+  from lifting.data import pipeline
   noisy, missing, _ = pipeline.detector_like(_with_scale(config, 1.0), {"train": train})
-  return {"exact": pipeline.fit_completion(config, train.pose2d),
-          "noisy": pipeline.fit_completion(config, noisy["train"][~missing["train"].any(axis=1)])}
+  return {"exact": completion.from_config(config, train.pose2d),
+          "noisy": completion.from_config(config, noisy["train"][~missing["train"].any(axis=1)])}
 
 
 def _with_scale(config, scale: float):
@@ -73,11 +74,11 @@ def sweep(config, workdirs: dict[str, list[str]], kinds: dict[str, str], scales:
   the training 2D of its completion network. Returns ``{"scales", "lifters": {slug: {"per_seed": [[mm per
   scale]], "mean", "std"}}}``.
   """
-  from lifting import evaluators  # pylint: disable=import-outside-toplevel
-  from lifting import inference  # pylint: disable=import-outside-toplevel
-  from lifting import metrics  # pylint: disable=import-outside-toplevel
-  from lifting import skeleton  # pylint: disable=import-outside-toplevel
-  from lifting.data import pipeline  # pylint: disable=import-outside-toplevel
+  from lifting import evaluators
+  from lifting import inference
+  from lifting import metrics
+  from lifting import skeleton
+  from lifting.data import pipeline
 
   config = config.copy_and_resolve_references()
   config.data.noise_2d.update(train=False, test=True)
@@ -120,9 +121,9 @@ def sweep(config, workdirs: dict[str, list[str]], kinds: dict[str, str], scales:
 
 def draw(result: dict, labels: dict[str, str], path: str) -> str:
   """PA-MPJPE against noise scale, one line (mean, with a band of ± sd) per lifter."""
-  import matplotlib  # pylint: disable=import-outside-toplevel
+  import matplotlib
   matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=import-outside-toplevel
+  import matplotlib.pyplot as plt
   fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
   scales = np.asarray(result["scales"])
   for slug, r in result["lifters"].items():
@@ -147,7 +148,7 @@ def draw(result: dict, labels: dict[str, str], path: str) -> str:
 
 def main(argv):
   del argv
-  from lifting import logs  # pylint: disable=import-outside-toplevel
+  from lifting import logs
   logs.setup_cli_logging()
   out = common.OUT.value
   workdirs, kinds = {}, {}

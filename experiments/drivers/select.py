@@ -103,7 +103,8 @@ _RECIPE = {
                                        "supervised, turned rig, 16000 steps", _SUPERVISED),
     # Fixes the view diagnostics suggest, each on top of turned_8k (the protocol the first rows chose).
     "disc_every_1": Candidate({**_TURNED_8K, "optim.disc_every": 1},
-                              "turned_8k with the pose and temporal discriminators updated every step, not every third"),
+                              "turned_8k with the pose and temporal discriminators updated every step, not every "
+                              "third"),
     "r1": Candidate({**_TURNED_8K, "loss.r1": 1e-3}, "turned_8k + R1 gradient penalty 1e-3 on real 2D"),
     "flip": Candidate({**_TURNED_8K, "loss.w_flip": 1.0}, "turned_8k + left-right flip consistency, weight 1"),
     "td_m3": Candidate({**_TURNED_8K, "model.temporal_neighbours": 3}, "turned_8k with TD windows of M = 3 neighbours"),
@@ -195,7 +196,7 @@ def selection_config(sweep: Sweep, name: str, seed: int, steps: int = 0):
 
 def validation_error(workdir: str, last: int = 3) -> float:
   """Mean validation PA-MPJPE of the reported weights over a run's last ``last`` evaluations."""
-  from lifting import evaluators  # pylint: disable=import-outside-toplevel
+  from lifting import evaluators
   with open(os.path.join(workdir, "results.json")) as f:
     weights = json.load(f).get("weights", "raw")
   _, values = evaluators.eval_history(workdir, weights)
@@ -230,7 +231,8 @@ def summarise(folder: str, sweep: Sweep, last: int) -> dict:
            "| --- | --- | ---: | --- | --- | --- | ---: | ---: |"]
   for name, s in sorted(summary.items(), key=lambda kv: kv[1]["val_pa_mpjpe"]):
     lines.append(f"| {name} | {s['question']} | {common.mean_sd(s['per_seed'])} | "
-                 f"{', '.join(f'{e:.1f}' for e in s['per_seed'])} | {', '.join(f'{e:.1f}' for e in s['depth_flip_pct'])} | "
+                 f"{', '.join(f'{e:.1f}' for e in s['per_seed'])} | "
+                 f"{', '.join(f'{e:.1f}' for e in s['depth_flip_pct'])} | "
                  f"{', '.join(f'{e:.1f}' for e in s['worst_yaw_pa_mpjpe'])} | {s['flat_pa_mpjpe']:.1f} | "
                  f"{statistics.mean(s['wall_s']) / 60:.1f} |")
   with open(os.path.join(folder, "selection.md"), "w") as f:
@@ -243,9 +245,10 @@ def summarise(folder: str, sweep: Sweep, last: int) -> dict:
 def curves(folder: str, summary: dict) -> list[str]:
   """``curves.png`` (the adversarial candidates) and ``curves_supervised.png``: validation PA-MPJPE of the
   reported weights over training, a thin line per seed and a thick one for the mean."""
-  from lifting import plots  # pylint: disable=import-outside-toplevel
+  from lifting import plots
   paths = []
-  for suffix, pick in (("", lambda s: s["config"] != _SUPERVISED), ("_supervised", lambda s: s["config"] == _SUPERVISED)):
+  for suffix, pick in (("", lambda s: s["config"] != _SUPERVISED),
+                       ("_supervised", lambda s: s["config"] == _SUPERVISED)):
     groups = {name: [os.path.join(folder, f"{name}-seed{k}", "metrics.jsonl") for k in s["seeds"]]
               for name, s in sorted(summary.items(), key=lambda kv: kv[1]["val_pa_mpjpe"]) if pick(s)}
     if groups:
@@ -258,7 +261,7 @@ def curves(folder: str, summary: dict) -> list[str]:
 
 def main(argv):
   del argv
-  from lifting import logs  # pylint: disable=import-outside-toplevel
+  from lifting import logs
 
   logs.setup_cli_logging()
   if _SWEEP.value not in SWEEPS:

@@ -40,9 +40,10 @@ import json
 import os
 import time
 
-import numpy as np
 from absl import logging
+import numpy as np
 
+from lifting import cache
 from lifting import skeleton
 from lifting.data import bvh
 from lifting.data import cameras as cameras_lib
@@ -169,10 +170,6 @@ def _signature(takes: list[Take], joint_map: dict[str, str]) -> str:
   return h.hexdigest()[:16]
 
 
-def default_cache_dir() -> str:
-  return os.environ.get("LIFTING_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "lifting"))
-
-
 def load_takes(root: str, dataset: int, joint_map="bandai", cache_dir: str | None = None):
   """Reads (or loads from the ``.npz`` cache) every take of ``dataset``.
 
@@ -183,10 +180,10 @@ def load_takes(root: str, dataset: int, joint_map="bandai", cache_dir: str | Non
   """
   joint_map = resolve_joint_map(joint_map)
   takes = find_takes(root, dataset)
-  cache_dir = cache_dir or default_cache_dir()
-  cache = os.path.join(cache_dir, f"bandai-{dataset}-{_signature(takes, joint_map)}.npz")
-  if os.path.exists(cache):
-    with np.load(cache) as z:
+  cache_dir = cache_dir or cache.folder()
+  stored = os.path.join(cache_dir, f"bandai-{dataset}-{_signature(takes, joint_map)}.npz")
+  if os.path.exists(stored):
+    with np.load(stored) as z:
       lengths, frames, names = z["lengths"], z["positions"], list(z["names"])
     kept = {t.name: t for t in takes}
     splits = np.split(frames, np.cumsum(lengths)[:-1])
@@ -211,12 +208,12 @@ def load_takes(root: str, dataset: int, joint_map="bandai", cache_dir: str | Non
                sum(len(p) for p in positions), len(failed), time.perf_counter() - t0)
   try:
     os.makedirs(cache_dir, exist_ok=True)
-    tmp = cache + f".tmp{os.getpid()}.npz"
+    tmp = stored + f".tmp{os.getpid()}.npz"
     np.savez(tmp, positions=np.concatenate(positions), lengths=np.array([len(p) for p in positions]),
              names=np.array([t.name for t in good]))
-    os.replace(tmp, cache)
+    os.replace(tmp, stored)
   except OSError as e:
-    logging.warning("could not write the Bandai cache %s (%s); the next load will re-read the BVH files", cache, e)
+    logging.warning("could not write the Bandai cache %s (%s); the next load will re-read the BVH files", stored, e)
   return good, positions
 
 
@@ -266,7 +263,8 @@ def film(world: np.ndarray, cameras: list[cameras_lib.Camera]) -> tuple[np.ndarr
 
 def _film_takes(selected, cameras: list[cameras_lib.Camera], stride: int, rig_kind: str, rig_seed: int,
                 label=lambda take: take.content) -> PoseSequences:
-  """Films ``(take, world [F, 14, 3])`` pairs with the rig; one sequence per (take, camera), labelled ``label(take)``."""
+  """Films ``(take, world [F, 14, 3])`` pairs with the rig; one sequence per (take, camera), labelled
+  ``label(take)``."""
   pose2d, pose3d, lengths, names, actions = [], [], [], [], []
   for take, world in selected:
     world = world[::stride]
@@ -280,7 +278,7 @@ def _film_takes(selected, cameras: list[cameras_lib.Camera], stride: int, rig_ki
       names.append(f"{take.name}/cam{k}")
       actions.append(label(take))
   return PoseSequences(np.concatenate(pose2d), np.concatenate(pose3d), np.asarray(lengths, np.int64), tuple(names),
-                       tuple(actions))
+                       tuple(actions), stride)
 
 
 def load(root: str, actors=TRAIN_ACTORS, extra_dataset1: bool = False, joint_map="bandai",
@@ -423,5 +421,6 @@ def load_cross_body(root: str, bodies: list[dict[str, float]], actors=TEST_ACTOR
     for k, factors in enumerate(bodies):
       world = bvh.forward_kinematics(rescale_motion(motion, factors), names, scale=UNITS_TO_MM).astype(np.float32)
       parts.append((k, take, world))
-  return sequences.concatenate([_film_takes([(take, world)], cameras, 1, rig_kind, rig_seed,
-                                            label=lambda _, k=k: f"body{k}") for k, take, world in parts])
+  films = sequences.concatenate([_film_takes([(take, world)], cameras, 1, rig_kind, rig_seed,
+                                             label=lambda _, k=k: f"body{k}") for k, take, world in parts])
+  return dataclasses.replace(films, frame_step=stride)

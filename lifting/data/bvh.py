@@ -21,9 +21,9 @@ Malformed input raises `BVHError` with the path and the 1-based line number.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import dataclasses
 import os
-from collections.abc import Sequence
 
 import numpy as np
 

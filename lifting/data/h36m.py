@@ -20,19 +20,20 @@ full model recovers it exactly. A reprojection RMS over ``MAX_RMS_PX`` means the
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import json
 import os
 import re
-from collections.abc import Sequence
 
+from absl import logging
 import numpy as np
 import scipy.linalg
 import scipy.optimize
-from absl import logging
 from scipy.spatial.transform import Rotation
 
 from lifting import skeleton
-from lifting.data.sequences import PoseSequences, concatenate
+from lifting.data.sequences import PoseSequences
+from lifting.data.sequences import concatenate
 
 TRAIN_SUBJECTS = ("S1", "S5", "S6", "S7", "S8")
 TEST_SUBJECTS = ("S9", "S11")

@@ -18,8 +18,8 @@ import glob
 import json
 import os
 
-import numpy as np
 from absl import logging
+import numpy as np
 
 from lifting import skeleton
 
@@ -115,7 +115,7 @@ def read_lsp(path, variant: str | None = None, image_size: tuple[int, int] | Non
     raise ValueError(f"variant must be 'lsp', 'lspet' or None, got {variant!r}")
   if os.path.getsize(path) == 0:
     raise KeypointFileError(path, "file is empty")
-  import scipy.io  # pylint: disable=g-import-not-at-top  (a third of a second: only for .mat files)
+  import scipy.io  # A third of a second: only for .mat files.
   try:
     mat = scipy.io.loadmat(path)
   except Exception as e:  # scipy signals bad files with many types (MatReadError, ValueError, TypeError, ...)

@@ -62,7 +62,7 @@ DOWNLOAD = ("get MPI-INF-3DHP from its authors (https://vcai.mpi-inf.mpg.de/3dhp
 
 def _import_h5py():
   try:
-    import h5py  # pylint: disable=g-import-not-at-top
+    import h5py
   except ImportError:
     raise ValueError("reading MPI-INF-3DHP's MATLAB v7.3 files needs h5py: pip install h5py") from None
   return h5py
@@ -180,7 +180,7 @@ def load_test(root: str, sequences=TEST_SEQUENCES, stride: int = 1, universal: b
 
 def _read_train_mat(path: str) -> dict:
   """``annot2`` / ``annot3``: lists, one ``[N, K]`` array per camera, from a v5 or v7.3 ``annot.mat``."""
-  import scipy.io  # pylint: disable=g-import-not-at-top
+  import scipy.io
   try:
     mat = scipy.io.loadmat(path)
     return {k: [np.asarray(mat[k][c, 0], np.float64) for c in range(mat[k].shape[0])] for k in ("annot2", "annot3")}

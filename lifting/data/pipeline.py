@@ -17,14 +17,14 @@ import dataclasses
 import json
 import os
 
-import numpy as np
 from absl import logging
+import numpy as np
 
 from lifting import geometry
 from lifting import skeleton
 from lifting.data.sequences import PoseSequences
 
-SOURCES = ("synthetic", "bandai", "h36m", "mpi_inf_3dhp")
+SOURCES = ("synthetic", "demo", "bandai", "footage", "h36m", "mpi_inf_3dhp")
 SCALE_MODES = ("dataset", "pose", "body")
 MAX_ABS_PIXELS = 1e5  # Beyond this a coordinate is a unit or parsing error, not a point off the image.
 
@@ -50,6 +50,7 @@ class PoseData:
       never the temporal discriminator's windows. ``None`` without extras.
     test_pixels: ``[M, J, 2]`` the test inputs before normalisation (pixels), for scoring the path a
       user takes (`lifting.inference.Model.lift`), or ``None``.
+    test_lengths: ``[S']`` frames per test sequence (summing to ``M``), for a temporal lifter, or ``None``.
   """
   train_2d: np.ndarray
   sequence_lengths: np.ndarray
@@ -62,16 +63,30 @@ class PoseData:
   train_names: tuple[str, ...] | None = None
   extra_2d: np.ndarray | None = None
   test_pixels: np.ndarray | None = None
+  test_lengths: np.ndarray | None = None
 
-  def test_subset(self, count: int) -> "PoseData":
+  def test_subset(self, count: int, whole_sequences: bool = False) -> PoseData:
     """The same data with ``count`` evenly spaced test poses (all of them when ``count`` is 0 or at least
-    their number): a cheaper evaluation that is the same set every time it is drawn."""
+    their number): a cheaper evaluation that is the same set every time it is drawn. With ``whole_sequences``
+    (a temporal lifter) evenly spaced whole test sequences, until they hold at least ``count`` poses."""
     if self.test_2d is None or count <= 0 or count >= len(self.test_2d):
       return self
-    keep = np.linspace(0, len(self.test_2d) - 1, count).round().astype(np.int64)
+    lengths = None
+    if whole_sequences and self.test_lengths is not None:
+      lengths = np.asarray(self.test_lengths, np.int64)
+      for k in range(1, len(lengths) + 1):
+        chosen = np.unique(np.linspace(0, len(lengths) - 1, k).round().astype(np.int64))
+        if lengths[chosen].sum() >= count:
+          break
+      starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+      keep = np.concatenate([starts[i] + np.arange(lengths[i]) for i in chosen])
+      lengths = lengths[chosen]
+    else:
+      keep = np.linspace(0, len(self.test_2d) - 1, count).round().astype(np.int64)
     pick = lambda a: None if a is None else a[keep]  # noqa: E731
     return dataclasses.replace(self, test_2d=self.test_2d[keep], test_3d=pick(self.test_3d),
-                               test_actions=pick(self.test_actions), test_pixels=pick(self.test_pixels))
+                               test_actions=pick(self.test_actions), test_pixels=pick(self.test_pixels),
+                               test_lengths=lengths)
 
   @property
   def has_sequences(self) -> bool:
@@ -152,7 +167,7 @@ def normalization_stats(config, data: PoseData) -> dict:
   in-the-wild pose is scaled to (its head and neck may mean other points, its limbs do not);
   ``mean_pose``: the mean normalised training pose ``[J, 2]``.
   """
-  from lifting.data import wild  # pylint: disable=g-import-not-at-top
+  from lifting.data import wild
   try:
     body = float(np.median(wild.body_size(data.train_2d, data.layout)))
   except ValueError:  # A layout without the eight limb bones.
@@ -165,7 +180,7 @@ def normalization_stats(config, data: PoseData) -> dict:
 def write_normalization(workdir: str, config, data: PoseData) -> None:
   """``normalization.json`` in ``workdir``: `normalization_stats`, what `lifting.inference.load` scales a user's
   keypoints by (process 0 of a multi-host run writes it)."""
-  import jax  # pylint: disable=g-import-not-at-top
+  import jax
   if jax.process_index() == 0:
     os.makedirs(workdir, exist_ok=True)
     with open(os.path.join(workdir, "normalization.json"), "w") as f:
@@ -199,7 +214,7 @@ def clean(seqs: PoseSequences, what: str) -> PoseSequences:
     raise ValueError(f"{what}: every frame was dropped as non-finite or out of range")
   return PoseSequences(seqs.pose2d[keep], None if seqs.pose3d is None else seqs.pose3d[keep],
                        lengths.astype(np.int64), tuple(seqs.names[i] for i in owner),
-                       tuple(seqs.actions[i] for i in owner))
+                       tuple(seqs.actions[i] for i in owner), seqs.frame_step)
 
 
 def from_pose_sequences(train: PoseSequences, test: PoseSequences | None, c: float, mode: str,
@@ -219,7 +234,8 @@ def from_pose_sequences(train: PoseSequences, test: PoseSequences | None, c: flo
     test_2d, _ = normalize(test.pose2d, layout, c, mode, None if test_own_scale else scale)
     test_3d, actions = test.pose3d, test.frame_actions
   return PoseData(frames, np.asarray(train.lengths, np.int64), scale, test_2d, test_3d, layout, train_3d, actions,
-                  tuple(train.names), test_pixels=None if test is None else test.pose2d)
+                  tuple(train.names), test_pixels=None if test is None else test.pose2d,
+                  test_lengths=None if test is None else test.sequence_lengths)
 
 
 def _path(value: str) -> str:
@@ -231,7 +247,7 @@ def load_splits(config) -> tuple[PoseSequences, PoseSequences | None]:
   """The raw training and test splits a config names (``config.data.source``), cleaned."""
   source = config.data.source
   if source == "synthetic":
-    from lifting.data import synthetic  # pylint: disable=g-import-not-at-top
+    from lifting.data import synthetic
     s = config.data.synthetic
     demo = synthetic.make_demo_data(seed=s.seed, num_train_sequences=s.num_train_sequences,
                                     num_test_sequences=s.num_test_sequences, num_frames=s.num_frames,
@@ -242,8 +258,11 @@ def load_splits(config) -> tuple[PoseSequences, PoseSequences | None]:
     m = demo.test_2d.shape[0]
     test = PoseSequences(demo.test_2d.reshape(-1, j, 2), demo.test_3d.reshape(-1, j, 3), np.full(m, f, np.int64),
                          tuple(f"test{i}" for i in range(m)), ("demo",) * m)
+  elif source == "demo":  # A small piece of the bandai benchmark shipped with the package (lifting.data.demo).
+    from lifting.data import demo
+    train, test, _ = demo.load()
   elif source == "bandai":
-    from lifting.data import bandai  # pylint: disable=g-import-not-at-top
+    from lifting.data import bandai
     b = config.data.bandai
     cams = bandai.rig(b.num_cameras, b.camera_distance_mm, b.camera_height_mm, b.focal_px, tuple(b.image_size))
     common = dict(joint_map=b.joint_map, cameras=cams, cache_dir=_path(b.cache_dir) if b.cache_dir else None,
@@ -251,15 +270,19 @@ def load_splits(config) -> tuple[PoseSequences, PoseSequences | None]:
     actors = lambda v: tuple(str(v).replace(",", "").replace(" ", "").upper())  # noqa: E731  "A,B" or "AB"
     train = bandai.load(_path(b.root), actors(b.train_actors), b.extra_dataset1, stride=b.train_stride, **common)
     test = bandai.load(_path(b.root), actors(b.test_actors), stride=b.test_stride, **common)
+  elif source == "footage":
+    f = config.data.footage
+    train = load_footage(config, "train", f.train_stride, f.detector_2d.train, f.detector_2d.train_swaps, f.bandai_rig)
+    test = load_footage(config, "test", f.test_stride, f.detector_2d.test)
   elif source == "h36m":
-    from lifting.data import h36m  # pylint: disable=g-import-not-at-top
+    from lifting.data import h36m
     h = config.data.h36m
     common = dict(path_3d=_path(h.path_3d), path_2d_gt=_path(h.path_2d_gt),
                   path_2d=_path(h.path_2d) if h.path_2d else None, cameras=_path(h.cameras) if h.cameras else None)
     train = h36m.load(subjects=tuple(h.train_subjects), stride=h.train_stride, **common)
     test = h36m.load(subjects=tuple(h.test_subjects), stride=h.test_stride, **common)
   elif source == "mpi_inf_3dhp":
-    from lifting.data import mpi_inf_3dhp  # pylint: disable=g-import-not-at-top
+    from lifting.data import mpi_inf_3dhp
     m = config.data.mpi_inf_3dhp
     train = mpi_inf_3dhp.load_train(_path(m.root), tuple(m.train_subjects), tuple(m.train_cameras), m.train_stride)
     test = None if test_source(config) != source else _load_3dhp_test(config)
@@ -273,26 +296,50 @@ def load_splits(config) -> tuple[PoseSequences, PoseSequences | None]:
   return clean(train, f"{source} train"), (None if test is None else clean(test, f"{test_source(config)} test"))
 
 
+def load_footage(config, split: str, stride: int, detector_2d: bool, swaps: bool = True,
+                 bandai_rig: bool = False) -> PoseSequences:
+  """The footage protocol's ``split`` (`lifting.data.footage`) as ``config.data.footage`` asks, from the bandai files
+  of ``config.data.bandai.root``; with ``detector_2d``, a video detector's errors on the 2D (its left/right swaps
+  only with ``swaps``)."""
+  from lifting.data import footage
+  f, b = config.data.footage, config.data.bandai
+  habits = None
+  if detector_2d:
+    habits = footage.Habits() if swaps else footage.Habits(body_swap=0.0, leg_swap=0.0)
+  return footage.load(_path(b.root), split, cameras=f.cameras, seed=f.seed, stride=stride, habits=habits,
+                      joint_map=b.joint_map, cache_dir=_path(b.cache_dir) if b.cache_dir else None,
+                      bandai_rig=bandai_rig)
+
+
 GENERALISATION_SETS = ("dataset1_dev", "dataset1_test", "cross_body")
 
 
 def load_generalisation(config) -> dict[str, PoseSequences]:
-  """The generalisation test sets of a bandai config (``eval.generalisation``), in pixels and camera-frame mm:
-  ``dataset1_dev`` / ``dataset1_test`` (other motions: dataset-1's dev and held-out contents, labelled by
-  content) and ``cross_body`` (the test actors' motions on other bodies, labelled ``body<k>``); filmed by the
-  benchmark's rig. Empty for other sources or with ``eval.generalisation`` off."""
+  """The generalisation test sets of a bandai or footage config (``eval.generalisation``), in pixels and
+  camera-frame mm: ``dataset1_dev`` / ``dataset1_test`` (other motions: dataset-1's dev and held-out contents,
+  labelled by content) and ``cross_body`` (the test actors' motions on other bodies, labelled ``body<k>``);
+  filmed by the benchmark's rig. A footage run also scores the footage protocol's test and dev contents
+  (``footage_test``, again with its cameras' pairs for view consistency, and ``footage_dev``) and the bandai
+  protocol's test actor (``actor_c``, every ``dataset1_stride``-th frame), so
+  the bandai protocols keep being reported. Empty for other sources or with ``eval.generalisation`` off."""
   g = config.eval.generalisation
-  if config.data.source != "bandai" or not g.enabled:
+  if config.data.source not in ("bandai", "footage") or not g.enabled:
     return {}
-  from lifting.data import bandai  # pylint: disable=g-import-not-at-top
+  from lifting.data import bandai
   b = config.data.bandai
   cams = bandai.rig(b.num_cameras, b.camera_distance_mm, b.camera_height_mm, b.focal_px, tuple(b.image_size))
   rig = dict(cameras=cams, rig_kind=b.rig, rig_seed=b.rig_seed, joint_map=b.joint_map)
   cache = _path(b.cache_dir) if b.cache_dir else None
   root = _path(b.root)
-  sets = {f"dataset1_{split}": bandai.load_dataset1(root, split, stride=g.dataset1_stride, cache_dir=cache, **rig)
-          for split in ("dev", "test")}
+  sets = {}
   actors = tuple(str(b.test_actors).replace(",", "").replace(" ", "").upper())
+  if config.data.source == "footage":
+    f = config.data.footage
+    sets["footage_test"] = load_footage(config, "test", f.test_stride, f.detector_2d.test)
+    sets["footage_dev"] = load_footage(config, "dev", f.test_stride, f.detector_2d.test)
+    sets["actor_c"] = bandai.load(root, actors, stride=g.dataset1_stride, cache_dir=cache, **rig)
+  sets.update({f"dataset1_{split}": bandai.load_dataset1(root, split, stride=g.dataset1_stride, cache_dir=cache,
+                                                          **rig) for split in ("dev", "test")})
   sets["cross_body"] = bandai.load_cross_body(root, bandai.sample_bodies(g.num_bodies, g.body_seed), actors,
                                               stride=g.cross_body_stride, **rig)
   return {name: clean(seqs, name) for name, seqs in sets.items()}
@@ -304,7 +351,7 @@ def test_source(config) -> str:
 
 
 def _load_3dhp_test(config) -> PoseSequences:
-  from lifting.data import mpi_inf_3dhp  # pylint: disable=g-import-not-at-top
+  from lifting.data import mpi_inf_3dhp
   m = config.data.mpi_inf_3dhp
   return mpi_inf_3dhp.load_test(_path(m.root), tuple(m.test_sequences), m.test_stride, m.universal)
 
@@ -324,7 +371,7 @@ def detector_like(config, splits: dict[str, PoseSequences]) -> tuple[dict, dict,
   in ``splits`` (``config.data.noise_2d``'s model; the training split draws with its seed, any other with
   seed + 1), its missing joints ``[N, J]`` and its counts. Sized in pixels by each pose's root depth and a focal
   length fitted to the split's 2D/3D pairs (`focal_from_pairs`), so the splits need camera-frame 3D."""
-  from lifting.data import detector_noise  # pylint: disable=g-import-not-at-top
+  from lifting.data import detector_noise
   layout = skeleton.get_layout(config.layout)
   base = detector_noise.from_config(config.data.noise_2d)
   noisy, masks, report = {}, {}, {}
@@ -341,21 +388,13 @@ def detector_like(config, splits: dict[str, PoseSequences]) -> tuple[dict, dict,
   return noisy, masks, report
 
 
-def fit_completion(config, poses2d: np.ndarray):
-  """The completion network (`lifting.completion`, sized by ``config.adapt.completion``) of complete 2D poses."""
-  from lifting import completion as completion_lib  # pylint: disable=g-import-not-at-top
-  c = config.adapt.completion
-  return completion_lib.train_completer(poses2d, width=c.width, num_layers=c.layers, num_steps=c.num_steps,
-                                        batch_size=c.batch_size, learning_rate=c.lr,
-                                        seed=config.data.noise_2d.seed)
-
-
 def add_detector_noise(config, train: PoseSequences, test: PoseSequences | None, completion=None,
                        what: tuple[str, ...] | None = None):
   """``(train, test, report)``: the splits with detector-like 2D (`detector_like`) where ``config.data.noise_2d``
   asks (``train``, ``test``; or the splits named in ``what``), unchanged elsewhere.
 
-  Missing joints are filled by ``completion``, or else by a completion network trained on the complete poses of
+  Missing joints are filled by ``completion``, or else by a completion network trained
+  (`lifting.completion.from_config`) on the complete poses of
   the training 2D as it comes in (noisy where the training split is); with ``noise_2d.complete`` False they keep
   the detector's guess. A pose may miss at most the network's ``max_missing`` joints; beyond that its last ones
   keep the detector's guess. ``report`` counts every kind of error per split.
@@ -367,10 +406,10 @@ def add_detector_noise(config, train: PoseSequences, test: PoseSequences | None,
     return train, test, {}
   noisy, masks, report = detector_like(config, splits)
   if block.complete and any(m.any() for m in masks.values()):
-    from lifting import completion as completion_lib  # pylint: disable=g-import-not-at-top
+    from lifting import completion as completion_lib
     if completion is None:
       pool = noisy["train"][~masks["train"].any(axis=1)] if "train" in noisy else train.pose2d
-      completion = fit_completion(config, pool)
+      completion = completion_lib.from_config(config, pool)
     for name, missing in masks.items():
       visible = ~missing | (np.cumsum(missing, axis=1) > completion.max_missing)  # Beyond: the guess stays.
       noisy[name] = completion_lib.complete(completion, noisy[name], visible).astype(np.float32)
@@ -387,7 +426,7 @@ def load(config, extra: bool = True) -> PoseData:
   data = from_pose_sequences(train, test, config.c, config.data.scale, config.layout,
                              test_own_scale=test_source(config) != config.data.source)
   if extra and config.data.extra.kind != "none":
-    from lifting.data import wild  # pylint: disable=g-import-not-at-top
+    from lifting.data import wild
     poses = wild.read_extra(config, data.layout.num_joints)
     if config.data.scale == "body":  # The adapter's corrections move the limbs a little: back to the pool's size.
       poses, _ = normalize(poses, data.layout, config.c, "body")

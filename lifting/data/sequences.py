@@ -11,6 +11,8 @@ import dataclasses
 
 import numpy as np
 
+VIDEO_RATE = 2  # At most this many source frames (15 fps from 30) between stored frames: a sequence at video rate.
+
 
 @dataclasses.dataclass(frozen=True)
 class PoseSequences:
@@ -23,12 +25,26 @@ class PoseSequences:
     lengths: ``[S]`` int64 frames per sequence, summing to ``N``.
     names: ``S`` sequence names, e.g. ``"S9/Walking 1/cam2"``.
     actions: ``S`` action labels for per-action breakdowns, e.g. ``"Walking"``.
+    frame_step: source frames between two stored frames of a sequence: 1 for every frame of a video, more for a
+      subsample. A video-rate sequence (`VIDEO_RATE`) is one person's motion frame by frame, which a temporal lifter
+      and the mending of a detector's swaps take as such; a sparser one is lifted pose by pose.
   """
   pose2d: np.ndarray
   pose3d: np.ndarray | None
   lengths: np.ndarray
   names: tuple[str, ...]
   actions: tuple[str, ...]
+  frame_step: int = 1
+
+  @property
+  def video_rate(self) -> bool:
+    return self.frame_step <= VIDEO_RATE
+
+  @property
+  def sequence_lengths(self) -> np.ndarray | None:
+    """``lengths`` where the frames are at video rate (what `lifting.inference.Model.lift` takes as sequences),
+    else ``None`` (each pose alone)."""
+    return self.lengths if self.video_rate else None
 
   def __post_init__(self):
     n = int(np.sum(self.lengths))
@@ -51,16 +67,16 @@ class PoseSequences:
   def num_frames(self) -> int:
     return int(self.pose2d.shape[0])
 
-  def take(self, sequence_mask: np.ndarray) -> "PoseSequences":
+  def take(self, sequence_mask: np.ndarray) -> PoseSequences:
     """The sequences where ``sequence_mask [S]`` is true."""
     sequence_mask = np.asarray(sequence_mask, bool)
     frames = np.repeat(sequence_mask, self.lengths)
     return PoseSequences(
         self.pose2d[frames], None if self.pose3d is None else self.pose3d[frames], self.lengths[sequence_mask],
         tuple(n for n, k in zip(self.names, sequence_mask) if k),
-        tuple(a for a, k in zip(self.actions, sequence_mask) if k))
+        tuple(a for a, k in zip(self.actions, sequence_mask) if k), self.frame_step)
 
-  def subsample(self, stride: int) -> "PoseSequences":
+  def subsample(self, stride: int) -> PoseSequences:
     """Every ``stride``-th frame of every sequence (sequences stay sequences at a lower rate)."""
     if stride < 1:
       raise ValueError(f"stride: expected an integer >= 1, got {stride}")
@@ -70,7 +86,7 @@ class PoseSequences:
     keep = np.concatenate([s + np.arange(0, n, stride) for s, n in zip(starts, self.lengths)] or [np.zeros(0, int)])
     lengths = np.array([len(range(0, n, stride)) for n in self.lengths], np.int64)
     return PoseSequences(self.pose2d[keep], None if self.pose3d is None else self.pose3d[keep], lengths,
-                         self.names, self.actions)
+                         self.names, self.actions, self.frame_step * stride)
 
 
 def concatenate(parts: list[PoseSequences]) -> PoseSequences:
@@ -82,4 +98,4 @@ def concatenate(parts: list[PoseSequences]) -> PoseSequences:
       np.concatenate([p.pose2d for p in parts]),
       np.concatenate([p.pose3d for p in parts]) if has3d else None,
       np.concatenate([p.lengths for p in parts]).astype(np.int64),
-      sum((p.names for p in parts), ()), sum((p.actions for p in parts), ()))
+      sum((p.names for p in parts), ()), sum((p.actions for p in parts), ()), max(p.frame_step for p in parts))

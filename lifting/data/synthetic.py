@@ -31,8 +31,10 @@ import dataclasses
 import numpy as np
 
 from lifting import skeleton
-from lifting.data.cameras import Camera, camera_to_pixels, world_to_camera
+from lifting.data.cameras import Camera
+from lifting.data.cameras import camera_to_pixels
 from lifting.data.cameras import ring_cameras as demo_cameras
+from lifting.data.cameras import world_to_camera
 
 __all__ = ["Camera", "camera_to_pixels", "demo_cameras", "world_to_camera", "make_demo_data", "sample_sequences"]
 

@@ -21,11 +21,12 @@ import hashlib
 import json
 import os
 
-import numpy as np
 from absl import logging
+import numpy as np
 
+from lifting import cache
+from lifting import geometry
 from lifting import skeleton
-from lifting.data import bandai
 from lifting.data import keypoints
 
 EXTRA_KINDS = ("none", "adapted", "raw")
@@ -106,14 +107,14 @@ def read_sources(entries, min_visible: int = 10, occluded_missing: bool = False,
 
 
 def body_size(pose2d: np.ndarray, layout="paper14") -> np.ndarray:
-  """``[...]``: mean 2D length of the eight limb bones (`lifting.skeleton.LIMB_BONES`) of ``[..., J, 2]`` poses."""
+  """``[...]``: `lifting.geometry.limb_size` of ``[..., J, 2]`` poses of ``layout`` over its eight limb bones
+  (`lifting.skeleton.LIMB_BONES`), in float64, the poses' shape checked."""
   layout = skeleton.get_layout(layout)
   pose2d = np.asarray(pose2d, np.float64)
   if pose2d.ndim < 2 or pose2d.shape[-2:] != (layout.num_joints, 2):
     raise ValueError(f"body_size: expected poses [..., {layout.num_joints}, 2] of layout {layout.name!r}, "
                      f"got shape {pose2d.shape}")
-  bones = np.asarray(layout.limb_bones)  # Raises for a layout without the eight limb joints.
-  return np.mean(np.linalg.norm(pose2d[..., bones[:, 0], :] - pose2d[..., bones[:, 1], :], axis=-1), axis=-1)
+  return geometry.limb_size(pose2d, layout.limb_bones)  # limb_bones raises for a layout without the eight limbs.
 
 
 def scale_to(pose2d: np.ndarray, size: float, layout="paper14") -> np.ndarray:
@@ -154,7 +155,7 @@ def extra_path(config) -> str:
   """The prepared-poses file of ``config``: ``data.extra.path``, or the cache file its settings map to."""
   if config.data.extra.path:
     return os.path.abspath(os.path.expanduser(os.path.expandvars(config.data.extra.path)))
-  return os.path.join(bandai.default_cache_dir(), "adapted", f"{config.data.source}-{cache_key(config)}.npz")
+  return cache.folder("adapted", f"{config.data.source}-{cache_key(config)}.npz")
 
 
 def write_extra(path: str, adapted: np.ndarray, raw: np.ndarray, completed: np.ndarray, source: np.ndarray,

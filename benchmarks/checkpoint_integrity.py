@@ -1,4 +1,5 @@
-"""What the checkpoints' checksums cost at the paper profile's size (lifting/checkpoint.py, README "Reliability").
+"""What the checkpoints' checksums cost at the paper profile's size (lifting/training/checkpoint.py, README
+"Reliability").
 
     python -m benchmarks.checkpoint_integrity --out=benchmarks/results
 
@@ -40,9 +41,9 @@ def main(argv):
 
   from benchmarks import common
   from experiments import adv_ss_td
-  from lifting import checkpoint
-  from lifting import skeleton
-  from lifting import train_step
+  from lifting.core import skeleton
+  from lifting.training import checkpoint
+  from lifting.training import train_step
 
   config = adv_ss_td.get_config("paper")
   layout = skeleton.get_layout(config.layout)

@@ -10,10 +10,10 @@ from typing import Any
 import jax
 
 from lifting import configs
-from lifting import pool as pool_lib
-from lifting import skeleton
-from lifting import train_step
+from lifting.core import skeleton
 from lifting.data import pipeline
+from lifting.training import pool as pool_lib
+from lifting.training import train_step
 
 
 @dataclasses.dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 
 def mlp_flops(n: int, d_in: int, width: int, blocks: int, d_out: int) -> float:
-  """Forward matmul FLOPs of `lifting.models.ResidualMLP` on ``n`` rows: input Dense, 2 Dense per block, output."""
+  """Forward matmul FLOPs of `lifting.core.models.ResidualMLP` on ``n`` rows: input Dense, 2 Dense per block, output."""
   return 2.0 * n * (d_in * width + 2 * blocks * width * width + width * d_out)
 
 

@@ -42,13 +42,14 @@ def lift_sequences(model, seqs):
 
 def scores(model, seqs) -> dict:
   """Every number of the module docstring for one set."""
-  from lifting import evaluators
-  from lifting import metrics
+  from lifting.core import metrics
+  from lifting.evaluators import baselines
+  from lifting.evaluators import generalisation
   lifted, seconds = lift_sequences(model, seqs)
   ok = lifted.valid
   user = metrics.dataset_metrics(lifted.poses3d[ok], seqs.pose3d[ok], "paper14", seqs.frame_actions[ok])
-  flat = metrics.dataset_metrics(evaluators.flat_poses(seqs.pose2d[ok]), seqs.pose3d[ok], "paper14")
-  views = evaluators.view_consistency(lifted.poses3d, seqs, ok)
+  flat = metrics.dataset_metrics(baselines.flat_poses(seqs.pose2d[ok]), seqs.pose3d[ok], "paper14")
+  views = generalisation.view_consistency(lifted.poses3d, seqs, ok)
   return {"pa_mpjpe": user["pa_mpjpe"], "flat_pa_mpjpe": flat["pa_mpjpe"], "ratio_to_flat": user["pa_mpjpe"] /
           flat["pa_mpjpe"], "view_consistency_mm": views["mm"] if views else None, "jitter": jitter(lifted, seqs),
           "per_joint": user["per_joint"], "per_content": {a: v["pa_mpjpe"] for a, v in user["per_action"].items()},
@@ -58,9 +59,9 @@ def scores(model, seqs) -> dict:
 def jitter(lifted, seqs) -> float:
   """Mean acceleration error (mm per frame squared) of every clip's lifts, each frame sized by the truth's
   head-to-root length, against the truth (root-centred)."""
-  from lifting import geometry
-  from lifting import skeleton
-  from lifting import smoothing
+  from lifting.app import smoothing
+  from lifting.core import geometry
+  from lifting.core import skeleton
   layout = skeleton.get_layout("paper14")
   truth = np.asarray(geometry.root_centred(seqs.pose3d.astype(np.float64), layout.root_joints))
   size = np.linalg.norm(truth[:, layout.head], axis=-1)
@@ -75,7 +76,7 @@ def jitter(lifted, seqs) -> float:
 
 
 def _pa(lifted, clip) -> float:
-  from lifting import metrics
+  from lifting.core import metrics
   return metrics.dataset_metrics(lifted.poses3d, clip.pose3d, "paper14")["pa_mpjpe"]
 
 
@@ -106,9 +107,9 @@ def adaptation(model, seqs, steps: int, clips: int, lr: float) -> dict:
 def main(argv):
   del argv
   from experiments import default
-  from lifting import inference
-  from lifting import logs
+  from lifting.app import inference
   from lifting.data import footage
+  from lifting.training import logs
 
   logs.setup_cli_logging()
   root = _ROOT.value or default.get_config().data.bandai.root

@@ -1,4 +1,4 @@
-"""Lift throughput of a trained checkpoint: poses per second through `lifting.inference`.
+"""Lift throughput of a trained checkpoint: poses per second through `lifting.app.inference`.
 
     python -m benchmarks.lift_throughput --workdir=results/runs/adv_ss-seed0
     python -m benchmarks.lift_throughput --workdir=runs/x --num_poses=100000 --repeats=5
@@ -20,7 +20,7 @@ from absl import flags
 import jax
 import numpy as np
 
-from lifting import inference
+from lifting.app import inference
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A trained run (config.json + checkpoints/).", required=True)
 _NUM = flags.DEFINE_integer("num_poses", 100_000, "Poses per timed call.")

@@ -18,7 +18,7 @@ accelerator); the input pipeline's share of the step: the step's batch draw time
 bound; the JSON also holds the step minus the same step on a batch drawn beforehand, which at
 these sizes is within the step's own noise).
 Then the lifter alone: inference at batch 65,536 per width. The malloc setting of
-`lifting.allocator` is on unless ``LIFTING_MALLOC=default``. Results go to
+`lifting.training.allocator` is on unless ``LIFTING_MALLOC=default``. Results go to
 ``OUT/performance.json`` and ``OUT/performance.md``; the device is named in both.
 """
 
@@ -104,8 +104,8 @@ def run_case(width: int, batch: int, repeats: int) -> dict:
   """Compiles and times the full step at ``width`` and ``batch`` (in this process)."""
   from benchmarks import common
   from lifting import configs
-  from lifting import pool as pool_lib
-  from lifting import train_step
+  from lifting.training import pool as pool_lib
+  from lifting.training import train_step
 
   config = case_config(width, batch)
   s = common.setup(config)
@@ -161,7 +161,7 @@ def run_case(width: int, batch: int, repeats: int) -> dict:
 
 def inference(width: int, batch: int) -> dict:
   """The lifter alone (eval mode) on a device-resident batch: poses/s and matmul FLOP/s."""
-  from lifting import models as models_lib
+  from lifting.core import models as models_lib
 
   lifter = models_lib.Lifter(width=width, dtype=jnp.dtype(_DTYPE.value))
   x = jax.random.normal(jax.random.key(0), (batch, 14, 2), jnp.float32) * 0.1
@@ -210,7 +210,7 @@ def markdown(result: dict) -> str:
 
 def _settings_line(result: dict) -> str:
   st = result.get("settings", {"dropout_rng": "bernoulli", "dtype": "float32", "steps_per_call": 1})
-  malloc = "tuned (lifting.allocator)" if result.get("malloc_tuned") else "glibc defaults"
+  malloc = "tuned (lifting.training.allocator)" if result.get("malloc_tuned") else "glibc defaults"
   return (f"Step: Adv+SS+TD, every term on; dropout masks {st['dropout_rng']}, matmuls {st['dtype']}, "
           f"{st['steps_per_call']} step(s) per call, malloc {malloc}. Input: the batch draw compiled and timed alone "
           "(dispatch included), as a share of the step; inside the step it is fused, so this is an upper bound.")
@@ -218,7 +218,7 @@ def _settings_line(result: dict) -> str:
 
 def main(argv):
   del argv
-  from lifting import allocator
+  from lifting.training import allocator
   tuned = allocator.tune()  # As run.py does; LIFTING_MALLOC=default measures glibc's defaults.
   # On a GPU each case runs in a child process beside this one: neither may grab most of the memory up front.
   os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")

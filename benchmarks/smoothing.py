@@ -4,7 +4,7 @@
     python -m benchmarks.smoothing --model=DIR --bandai_root=PATH/bandai_namco_motion
 
 Every test video (one take seen by one camera) of an actor is lifted from its pixel keypoints as a
-user's video is (`Model.lift`), then smoothed over time (`lifting.smoothing.gaussian`) with each
+user's video is (`Model.lift`), then smoothed over time (`lifting.app.smoothing.gaussian`) with each
 ``--sigmas`` width (frames at 30 fps; 0 = no smoothing). Reported per actor and width: PA-MPJPE
 (mm; each frame aligned to the truth) and the acceleration error (mm per frame squared; each video
 root-centred and scaled to the truth with one factor, so alignment adds no jitter of its own). The
@@ -27,7 +27,7 @@ _STRIDE = flags.DEFINE_integer("stride", 1, "Use every k-th video (1: all).")
 
 def _videos(model, actor: str, root: str):
   """(pixels [T, J, 2], truth [T, J, 3] root-centred mm) per test video of ``actor``."""
-  from lifting import geometry
+  from lifting.core import geometry
   from lifting.data import pipeline
   config = model.config.copy_and_resolve_references()
   config.data.bandai.root = root
@@ -45,8 +45,8 @@ def _videos(model, actor: str, root: str):
 
 
 def _scores(videos: list, sigma: float) -> dict:
-  from lifting import metrics
-  from lifting import smoothing
+  from lifting.app import smoothing
+  from lifting.core import metrics
   pa, accel, frames = [], [], 0
   for lifted, truth in videos:
     pred = smoothing.gaussian(lifted, sigma)
@@ -60,7 +60,7 @@ def _scores(videos: list, sigma: float) -> dict:
 def main(argv):
   del argv
   from experiments import default
-  from lifting import inference
+  from lifting.app import inference
 
   sigmas = [float(s) for s in _SIGMAS.value]
   try:

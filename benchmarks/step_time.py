@@ -19,8 +19,8 @@ from ml_collections import config_flags
 
 from benchmarks import common
 from lifting import configs
-from lifting import pool as pool_lib
-from lifting import train_step
+from lifting.training import pool as pool_lib
+from lifting.training import train_step
 
 config_flags.DEFINE_config_file("config", "experiments/default.py", "Config to time.", lock_config=True)
 _STEPS = flags.DEFINE_integer("steps", 10, "Timed steps after warm-up.")

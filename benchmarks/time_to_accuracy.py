@@ -10,7 +10,7 @@ process):
 
 - ``before``: the step as it was before the speed work: Flax Bernoulli dropout masks (one
   random float per unit) and glibc's default malloc (``LIFTING_MALLOC=default``);
-- ``after``: the defaults (2-bit dropout masks, `lifting.allocator.tune`);
+- ``after``: the defaults (2-bit dropout masks, `lifting.training.allocator.tune`);
 - ``bfloat16``: ``after`` with bfloat16 hidden matmuls (``model.dtype``), for its accuracy; on a
   CPU without bfloat16 matrix units its time says little.
 
@@ -51,14 +51,15 @@ VARIANTS = {"before": ({"dropout_rng": "bernoulli"}, "default"),
 
 def run(variant: str, seed: int) -> dict:
   """Trains one run in this process, timing the steps; evaluates every ``--eval_every`` steps."""
-  from lifting import allocator
+  from lifting.training import allocator
   allocator.tune()
   import jax
 
   from benchmarks import common
   from experiments import adv_ss_td
-  from lifting import evaluators
-  from lifting import train_step
+  from lifting.evaluators import lifts
+  from lifting.evaluators import test_set
+  from lifting.training import train_step
 
   config = adv_ss_td.get_config("cpu")
   # The CPU profile as it was when this benchmark was run (before the converged recipe), so that its
@@ -74,7 +75,7 @@ def run(variant: str, seed: int) -> dict:
   config.model.update(VARIANTS[variant][0])
   s = common.setup(config, key=jax.random.split(jax.random.key(seed))[0])
   step = train_step.compile_train_step(train_step.make_train_step(config, s.models, s.layout, s.mesh), s.mesh)
-  lift_all = evaluators.make_lift_fn(s.models, config.c, s.mesh, flip_permutation=evaluators.test_flip(config))
+  lift_all = lifts.make_lift_fn(s.models, config.c, s.mesh, flip_permutation=lifts.test_flip(config))
   train_key = jax.random.split(jax.random.key(seed))[1]
   states, curve, clock = s.states, [], 0.0
   for done in range(_EVAL_EVERY.value, _STEPS.value + 1, _EVAL_EVERY.value):
@@ -83,7 +84,7 @@ def run(variant: str, seed: int) -> dict:
       states, metrics = step(states, s.pool, train_key)
     jax.block_until_ready(metrics)
     clock += time.perf_counter() - t0
-    pa = evaluators.evaluate_poses(lift_all(states.lifter, s.data.test_2d), s.data.test_3d, s.layout,
+    pa = test_set.evaluate_poses(lift_all(states.lifter, s.data.test_2d), s.data.test_3d, s.layout,
                                      views=False)["pa_mpjpe"]
     curve.append({"step": done, "train_s": clock, "pa_mpjpe": pa})
   return summarise({"variant": variant, "seed": seed, "curve": curve,

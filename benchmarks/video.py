@@ -61,9 +61,9 @@ def _bvh_errors(folder: str) -> dict:
   against the world joints of poses3d.npz."""
   import bvhio
 
-  from lifting import animation
-  from lifting import retarget
-  from lifting import video
+  from lifting.app import animation
+  from lifting.app import retarget
+  from lifting.app import video
   from lifting.data import bvh
   with np.load(os.path.join(folder, "poses3d.npz")) as z:
     world, valid = z["world"], z["valid"]
@@ -110,9 +110,9 @@ def _command(clip: str, target: str, n: int, *flags_) -> dict:
 
 def main(argv):
   del argv
-  from lifting import detector
-  from lifting import frames
-  from lifting import inference
+  from lifting.app import detector
+  from lifting.app import frames
+  from lifting.app import inference
   if not os.path.exists(_PHOTO.value):
     sys.exit(f"no photo at {_PHOTO.value}: pass --photo=PATH")
   size = tuple(int(v) for v in _SIZE.value.lower().split("x"))

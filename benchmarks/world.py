@@ -1,5 +1,5 @@
 """World-grounded motion on mocap filmed by a known static camera: trajectory, floor and feet, before and after
-the feet are pinned (`lifting.motion`).
+the feet are pinned (`lifting.app.motion`).
 
     python -m benchmarks.world                                  # the shipped model, the bandai walks and runs
     python -m benchmarks.world --model=DIR --bandai_root=PATH --detector_2d
@@ -46,9 +46,9 @@ def _camera(path_mid: np.ndarray, seed: str):
 
 
 def _chain_height(world_m: np.ndarray) -> float:
-  """The stature `lifting.motion.metres_per_unit` assumes for a body (its head-to-root length and legs)."""
-  from lifting import motion
-  from lifting import skeleton
+  """The stature `lifting.app.motion.metres_per_unit` assumes for a body (its head-to-root length and legs)."""
+  from lifting.app import motion
+  from lifting.core import skeleton
   layout = skeleton.get_layout("paper14")
   root = world_m[:, list(layout.root_joints)].mean(axis=1)
   h2r = np.median(np.linalg.norm(world_m[:, layout.head] - root, axis=-1))
@@ -60,7 +60,7 @@ def _chain_height(world_m: np.ndarray) -> float:
 
 def take_scores(model, take, world_mm: np.ndarray, habits) -> dict:
   """Every number of the module docstring for one take."""
-  from lifting import motion
+  from lifting.app import motion
   from lifting.data import cameras
   from lifting.data import footage
   root_w = world_mm[:, [2, 3]].mean(axis=1)
@@ -94,10 +94,10 @@ def take_scores(model, take, world_mm: np.ndarray, habits) -> dict:
 def main(argv):
   del argv
   from experiments import default
-  from lifting import inference
-  from lifting import logs
+  from lifting.app import inference
   from lifting.data import bandai
   from lifting.data import footage
+  from lifting.training import logs
 
   logs.setup_cli_logging()
   root = _ROOT.value or default.get_config().data.bandai.root

@@ -1,4 +1,4 @@
-"""Adv + Flow + SS + TD, body-size normalisation: ElePose's 2D flow prior (`lifting.flow`) beside the pose
+"""Adv + Flow + SS + TD, body-size normalisation: ElePose's 2D flow prior (`lifting.core.flow`) beside the pose
 discriminator rather than in its place, at a tenth of the adversarial weight (beyond the paper).
 
     python run.py --config=experiments/adv_flow_ss_td_body.py --workdir=runs/adv_flow_ss_td_body

@@ -1,7 +1,7 @@
 """Adv + SS + TD with per-pose body-size normalisation (beyond the paper; issue "Generalise").
 
 The paper normalises 2D with one dataset-level scale. A user's keypoints have no dataset scale, so
-`lifting.inference.Model.lift` scales each pose by its limb size; here training does the same
+`lifting.app.inference.Model.lift` scales each pose by its limb size; here training does the same
 (``data.scale = "body"``: every 2D pose, real or randomly projected, gets limb size
 ``geometry.LIMB_SIZE / c``), so the lifter is trained on exactly the inputs a user gives it and the
 normalised path and ``Model.lift`` agree. Trains on the bandai benchmark by itself:

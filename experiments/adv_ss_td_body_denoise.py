@@ -1,6 +1,6 @@
 """Adv + SS + TD, body-size normalisation, with a denoising lifter (beyond the paper; issue "Generalise").
 
-Half of the lifter's inputs in every batch carry generic detector-like errors (`lifting.augment.corrupt_2d`);
+Half of the lifter's inputs in every batch carry generic detector-like errors (`lifting.core.augment.corrupt_2d`);
 the lifter outputs a 2D correction beside each depth (``model.denoise``), its corrected 2D is pulled to the
 clean pose (``loss.w_denoise``, the loop-closure weight w2D) and the loop closure closes against the clean
 pose, so it learns to lift noisy keypoints without any 3D:

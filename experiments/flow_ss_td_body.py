@@ -1,7 +1,7 @@
 """ElePose's 2D prior in place of the pose discriminator (beyond the paper; issue "Generalise"): Flow + SS + TD.
 
 Wandt et al. (CVPR 2022, ElePose) score the random projections of lifted poses by their likelihood under a
-normalizing flow fitted beforehand to the real 2D (`lifting.flow`), instead of a discriminator trained beside
+normalizing flow fitted beforehand to the real 2D (`lifting.core.flow`), instead of a discriminator trained beside
 the lifter. Here the flow replaces the pose discriminator (``loss.w_adv = 0``, ``loss.w_flow = 1``); the loop
 closure, the temporal discriminator and the body-size normalisation stay as in `adv_ss_td_body.py`. ElePose's
 learned camera elevation is not built.

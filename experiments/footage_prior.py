@@ -1,4 +1,4 @@
-"""The footage row with the elevation prior (beyond the paper; `lifting.losses.elevation_prior`).
+"""The footage row with the elevation prior (beyond the paper; `lifting.core.losses.elevation_prior`).
 
 `footage.py` (ElePose's learned camera elevation) converges, in one seed of three, to a lifter that mirrors every
 pose in depth: its elevation estimates run to -20 degrees where the footage cameras' mean is +9, and the 2D is

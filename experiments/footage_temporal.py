@@ -1,4 +1,4 @@
-"""The footage row with a lifter that sees 9 frames (beyond the paper; `lifting.models.TemporalLifter`).
+"""The footage row with a lifter that sees 9 frames (beyond the paper; `lifting.core.models.TemporalLifter`).
 
 `footage_clean.py` with VideoPose3D's dilated temporal convolutions (Pavllo et al., CVPR 2019) in place of the
 single-frame lifter, trained with the same unsupervised losses on windows of 9 frames: each random view turns

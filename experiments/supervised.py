@@ -1,7 +1,7 @@
 """Reference row "supervised": the same lifter trained with a 3D loss on the training actors.
 
 The ceiling every unsupervised row is read against: on the "bandai" protocol it sees the 3D of
-actors A and B (never of the test actor C). The loss is `lifting.losses.supervised_3d`; no
+actors A and B (never of the test actor C). The loss is `lifting.core.losses.supervised_3d`; no
 discriminator, no loop closure, no random rotations.
 
     python run.py --config=experiments/supervised.py --workdir=runs/supervised

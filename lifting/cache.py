@@ -1,7 +1,7 @@
 """Where the library keeps what it computes once and reuses: ``$LIFTING_CACHE``, else ``~/.cache/lifting``.
 
 It holds the parsed-BVH arrays of the bandai benchmark (`lifting.data.bandai`), the prepared in-the-wild poses
-(`lifting.data.wild`), MediaPipe's model bundle (`lifting.detector`) and XLA's compiled lift functions (the
+(`lifting.data.wild`), MediaPipe's model bundle (`lifting.app.detector`) and XLA's compiled lift functions (the
 command line's ``--mode=lift``). Everything in it can be deleted; it is made again when needed.
 """
 

@@ -5,10 +5,10 @@ With no arguments it trains the shared default (the paper's Adv + SS) on the emb
 poses for a few minutes on a CPU, then prints the test error. Training resumes by itself from
 the newest good checkpoint in ``--workdir`` (damaged steps are set aside; README, "Reliability").
 ``--mode=eval`` evaluates the newest good checkpoint (``--results_dir`` puts its results elsewhere);
-``--mode=adapt`` prepares in-the-wild 2D poses for ``config.data.extra`` (`lifting.adapt`);
+``--mode=adapt`` prepares in-the-wild 2D poses for ``config.data.extra`` (`lifting.training.adapt`);
 ``--mode=lift --input=FILE --output=DIR`` lifts 2D keypoints, with the shipped model unless
 ``--workdir`` names a run. With ``--config.distributed=True`` run one copy per host
-(`lifting.distributed`); only process 0 prints, logs and writes.
+(`lifting.training.distributed`); only process 0 prints, logs and writes.
 """
 
 import os
@@ -67,7 +67,7 @@ _SMOOTH = flags.DEFINE_float("smooth", 0.0, "lift: average each joint over time 
                              "was chosen on held-out training videos (README: smoothing lifted video).")
 _TRACK = flags.DEFINE_integer("track", None, "lift: keep one person's track only (inputs with several people per "
                                "frame are tracked; poses3d.json gives each pose's track).")
-# --mode=lift on a video, an image or a folder of images (lifting/video.py; the [video] extra).
+# --mode=lift on a video, an image or a folder of images (lifting/app/video.py; the [video] extra).
 _OVERLAY = flags.DEFINE_bool("overlay", True, "lift, video input: overlay.mp4, the frames with the 2D skeletons "
                              "beside each person's 3D lift turning slowly.")
 _BVH = flags.DEFINE_bool("bvh", False, "lift, video input: motion.bvh per person (centimetres): a rigid skeleton with "
@@ -100,11 +100,11 @@ _COMPLETION = flags.DEFINE_string("completion", "auto", "lift: completion networ
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  from lifting import allocator
-  allocator.tune()  # Before JAX starts its threads (lifting/allocator.py says why).
+  from lifting.training import allocator
+  allocator.tune()  # Before JAX starts its threads (lifting/training/allocator.py says why).
   import jax  # Imported here so that --help is fast; importing touches no backend.
 
-  from lifting import logs
+  from lifting.training import logs
 
   logs.setup_cli_logging()
 
@@ -127,9 +127,9 @@ def main(argv):
     for name, value in leaves(config.to_dict(), "config."):
       print(f"{name} = {value!r}")
     return
-  from lifting import distributed
-  from lifting import evaluators
-  from lifting import train
+  from lifting.evaluators import reports
+  from lifting.training import distributed
+  from lifting.training import train
   try:
     if "://" in _WORKDIR.value:
       raise ValueError(f"--workdir: expected a filesystem path (with --config.distributed=True, one every host "
@@ -138,7 +138,7 @@ def main(argv):
     distributed.initialize(config.distributed)  # Before anything touches a JAX backend.
     first = jax.process_index() == 0  # Only process 0 prints (and, in lifting, logs and writes).
     if _MODE.value == "adapt":
-      from lifting import adapt
+      from lifting.training import adapt
       meta = adapt.prepare(config, _WORKDIR.value)
       if first:
         print(adapt.summary(meta))
@@ -149,7 +149,7 @@ def main(argv):
       config = _eval_config(config)
       if _RESULTS_DIR.value:
         os.makedirs(_RESULTS_DIR.value, exist_ok=True)
-      results = evaluators.evaluate(config, _WORKDIR.value, results_dir=_RESULTS_DIR.value)
+      results = reports.evaluate(config, _WORKDIR.value, results_dir=_RESULTS_DIR.value)
   except (ValueError, OSError, FloatingPointError) as e:  # Config, data, file and divergence problems: one line.
     sys.exit(f"{_PROG}: error: {e}")
   if not first:
@@ -206,7 +206,7 @@ def _lift():
   import jax
 
   from lifting import cache
-  from lifting import lift_files
+  from lifting.app import lift_files
   # Compiled lift functions persist between commands, so a second lift skips XLA's compile
   # ($LIFTING_CACHE/jax, default ~/.cache/lifting/jax; the same folder holds the parsed-BVH cache).
   jax.config.update("jax_compilation_cache_dir", cache.folder("jax"))
@@ -235,7 +235,7 @@ def _lift():
       image_size=size, bvh=_BVH.value, glb=_GLB.value, overlay=_OVERLAY.value, max_side=_MAX_SIDE.value,
       num_people=_NUM_PEOPLE.value, pin_feet=_PIN_FEET.value)
   workdir = _WORKDIR.value if given("workdir") else None  # None: the shipped model.
-  from lifting import frames
+  from lifting.app import frames
   if frames.is_media(_INPUT.value):
     _lift_video(workdir, options)
     return
@@ -255,7 +255,7 @@ def _lift():
 
 
 def _lift_video(workdir, options):
-  from lifting import video
+  from lifting.app import video
   for name in ("format", "layout", "image_size", "contact_sheet", "animate"):
     if flags.FLAGS[name].present:
       raise ValueError(f"--{name} applies to keypoint files; {_INPUT.value} is read as a video or images")

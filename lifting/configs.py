@@ -10,11 +10,11 @@ import os
 import ml_collections
 
 from lifting import default_config
-from lifting import losses
-from lifting import models
-from lifting import optim
-from lifting import skeleton
+from lifting.core import losses
+from lifting.core import models
+from lifting.core import skeleton
 from lifting.data import pipeline
+from lifting.training import optim
 
 MATMUL_DTYPES = ("float32", "bfloat16")
 
@@ -302,6 +302,8 @@ def validate(config) -> None:
         raise ValueError(f"data.footage.detector_2d.{name}: expected True or False, got {footage.detector_2d[name]!r}")
     if not isinstance(footage.bandai_rig, bool):
       raise ValueError(f"data.footage.bandai_rig: expected True or False, got {footage.bandai_rig!r}")
+  if config.data.source in pipeline.SOURCES:
+    pipeline.evaluation_set_names(config)  # Names the protocol does not offer fail here, before anything is built.
   if not 0 < config.rotation.elevation_limit < math.pi / 2:
     raise ValueError(f"rotation.elevation_limit: expected an angle in (0, pi/2) radians, got "
                      f"{config.rotation.elevation_limit}")

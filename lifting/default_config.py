@@ -33,13 +33,13 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   config.seed = 0
   config.layout = "paper14"
   config.c = 10.0  # Depth of the skeleton's plane; 2D head-to-root is normalised to 1 / c.
-  # One process per host of a pod or cluster (lifting/distributed.py); False: this process's devices only.
+  # One process per host of a pod or cluster (lifting/training/distributed.py); False: this process's devices only.
   config.distributed = False
 
   config.data = ml_collections.ConfigDict()
   config.data.source = "synthetic"  # Procedural demo poses (lifting.data.synthetic); not a benchmark.
   config.data.scale = "dataset"     # 2D scale: "dataset" (one scale, as the paper says) or "pose".
-  # Beyond the paper (lifting/augment.py): the first lift sees a share of the inputs with generic detector-like
+  # Beyond the paper (lifting/core/augment.py): the first lift sees a share of the inputs with generic detector-like
   # errors (jitter up to `jitter` limb sizes, joints landing on other joints, left/right swaps); 0: off.
   config.data.train_noise = ml_collections.ConfigDict(dict(share=0.0, jitter=0.15, gross_rate=0.05, swap_rate=0.02))
   config.data.supervised_fraction = 1.0  # Share of the training takes (or frames) whose 3D the supervised term uses.
@@ -140,15 +140,15 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   config.model.dtype = "float32"  # Of the hidden matmuls; "bfloat16" for bfloat16 hardware (GPU, TPU).
   config.model.temporal_neighbours = 1  # M: frames after the current one that T sees.
   # Beyond the paper: 1 is the paper's single-frame lifter; 3^k (9, 27, 81) a lifter that sees that many frames
-  # around each one (lifting.models.TemporalLifter), trained on windows of as many frames.
+  # around each one (lifting.core.models.TemporalLifter), trained on windows of as many frames.
   config.model.lifter_frames = 1
   # Beyond the paper: the pose discriminator also sees the Gram matrix of the 2D bone vectors
   # (kinematic chain space, Wandt and Rosenhahn, CVPR 2019): projected bone lengths and angles.
   config.model.disc_kcs = False
-  # Beyond the paper: the lifter also outputs a 2D correction per joint (lifting.models.lifted_points), trained
+  # Beyond the paper: the lifter also outputs a 2D correction per joint (lifting.core.models.lifted_points), trained
   # to undo data.train_noise's errors, so noisy keypoints are lifted from a cleaned 2D pose.
   config.model.denoise = False
-  # The 2D prior of loss.w_flow (lifting/flow.py): RealNVP couplings over the leading principal components of
+  # The 2D prior of loss.w_flow (lifting/core/flow.py): RealNVP couplings over the leading principal components of
   # the training 2D, fitted once per run before training.
   config.model.flow = ml_collections.ConfigDict(dict(dims=20, layers=6, width=128, num_steps=2000, batch_size=1024,
                                                      lr=1e-3))
@@ -162,13 +162,13 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   config.rotation.roll_range = (0.0, 0.0)
   # Beyond the paper (ElePose, Wandt et al., CVPR 2022): the lifter also estimates each input's camera
   # elevation; random views turn the upright pose about its own vertical and draw their elevation from the
-  # estimates' batch mean and sd (elevation_range is then unused). See lifting.train_step.make_update.
+  # estimates' batch mean and sd (elevation_range is then unused). See lifting.training.train_step.make_update.
   config.rotation.learned_elevation = False
   # The estimates' bound (radians). Unbounded, the estimate ran to -82 degrees within 600 steps: tilting every
   # lifted pose onto the line of sight makes each random turn a turn in the image plane, which shows no depth.
   config.rotation.elevation_limit = math.pi / 6
   # Beyond the paper: like learned_elevation, but the elevation (and roll) of each lifted pose is read off its own
-  # body's vertical, ankles to neck (lifting.geometry.body_tilt), instead of a learned estimate; the random views
+  # body's vertical, ankles to neck (lifting.core.geometry.body_tilt), instead of a learned estimate; the random views
   # draw theirs from normals with the batch's means and sds. Excludes learned_elevation.
   config.rotation.body_elevation = False
   config.rotation.elevation_prior_min = 0.0  # Radians; see loss.w_elevation_prior.
@@ -223,8 +223,8 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   config.train.eval_every = 5_000
   config.train.checkpoint_every = 5_000
   config.train.max_checkpoints = 3
-  # Seeds trained together as one compiled program (lifting.train.train_seeds), in workdir/seed<k>: each seed its
-  # own initialisation, batches and random draws, the program and the devices shared.
+  # Seeds trained together as one compiled program (lifting.training.train.train_seeds), in workdir/seed<k>: each
+  # seed its own initialisation, batches and random draws, the program and the devices shared.
   config.train.seeds = 1
   config.train.init_from = ""  # A workdir whose latest parameters start this run (fine-tuning).
   # At the end, with a 3D test set: results.json, results.md and test_poses.png (best, typical and worst
@@ -242,18 +242,20 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   # are evaluated during training (test/... and test_ema/... in metrics.jsonl).
   config.eval.weights = "ema"
   # Beyond the paper: every lift (evaluation and Model.lift) is averaged with the mirrored lift of the mirrored
-  # pose (lifting.geometry.flip_average).
+  # pose (lifting.core.geometry.flip_average).
   config.eval.flip_average = False
   # The evaluations during training (every train.eval_every steps) score this many evenly spaced test poses,
   # the same ones every time; the last one scores them all (0: all, every time). Keeps evaluating to a few
   # percent of a run (results.json's "timing") without losing the curve.
   config.eval.intermediate_poses = 16_384
-  # Generalisation test sets (bandai only; lifting/data/bandai.py), scored at the end of training and by
-  # --mode=eval, through Model.lift from pixels and through the normalised path: dataset-1's contents (other
-  # motions; the dev half for choosing things, the test half for reporting) and the test actor's motions
-  # re-posed on num_bodies seeded bodies of other proportions (cross-body).
+  # Evaluation sets scored beside the test set at the end of training and by --mode=eval, through Model.lift from
+  # pixels and through the normalised path. Each protocol offers its own (lifting.data.pipeline.protocol_module):
+  # bandai (lifting/data/bandai.py) dataset-1's contents (other motions; the dev half for choosing things, the test
+  # half for reporting) and the test actor's motions re-posed on num_bodies seeded bodies of other proportions
+  # (cross-body); footage (lifting/data/footage.py) its test and dev contents and bandai's. sets: comma-separated
+  # names, or "" for the protocol's defaults (its EVAL_SETS).
   config.eval.generalisation = ml_collections.ConfigDict(dict(
-      enabled=True, dataset1_stride=4, num_bodies=8, body_seed=0, cross_body_stride=8))
+      enabled=True, sets="", dataset1_stride=4, num_bodies=8, body_seed=0, cross_body_stride=8))
 
   if profile in ("cpu", "fast"):
     # ---- CPU-sized overrides: `python run.py` finishes in minutes on 2 cores. ----

@@ -12,15 +12,15 @@ import pytest
 import scipy.io
 
 from experiments import tiny
-from lifting import adapt
 from lifting import configs
-from lifting import losses
-from lifting import pool as pool_lib
-from lifting import skeleton
-from lifting import train_step
+from lifting.core import losses
+from lifting.core import skeleton
 from lifting.data import pipeline
 from lifting.data import synthetic
 from lifting.data import wild
+from lifting.training import adapt
+from lifting.training import pool as pool_lib
+from lifting.training import train_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LAYOUT = skeleton.get_layout("paper14")
@@ -177,7 +177,7 @@ def test_batch_split():
 def test_draw_batch_with_extras():
   frames = jnp.arange(20 * 14 * 2, dtype=jnp.float32).reshape(20, 14, 2)
   extra = -1.0 - jnp.arange(7 * 14 * 2, dtype=jnp.float32).reshape(7, 14, 2)
-  # One device block (`lifting.pool.device_pool`'s layout): arrays [1, ...] and their row counts [1].
+  # One device block (`lifting.training.pool.device_pool`'s layout): arrays [1, ...] and their row counts [1].
   pool = {"frames": frames[None], "starts": jnp.arange(19, dtype=jnp.int32)[None], "num_starts": jnp.array([19]),
           "extra": extra[None], "num_extra": jnp.array([7])}
   batch = jax.jit(lambda k: pool_lib.draw_batch(pool, k, 3, 2, num_extra=5))(jax.random.key(0))

@@ -1,4 +1,4 @@
-"""Tests for lifting.allocator: when it tunes malloc, and that tuned malloc reuses freed pages."""
+"""Tests for lifting.training.allocator: when it tunes malloc, and that tuned malloc reuses freed pages."""
 
 import os
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from lifting import allocator
+from lifting.training import allocator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc's (Linux)")
@@ -14,7 +14,7 @@ linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ma
 # Allocates, touches and frees 64 MiB with malloc ten times; prints the minor page faults of the last nine.
 _FAULTS = r"""
 import ctypes, resource, sys
-from lifting import allocator
+from lifting.training import allocator
 if sys.argv[1] == "tuned":
   assert allocator.tune()
 libc = ctypes.CDLL(None)

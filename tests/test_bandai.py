@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from lifting import skeleton
+from lifting.core import skeleton
 from lifting.data import bandai
 from lifting.data import pipeline
 
@@ -233,7 +233,7 @@ def test_turned_rig_turns_each_take_by_its_own_seeded_azimuth(root, tmp_path):
 
 
 def test_real_turned_rig_covers_every_view(real, tmp_path):
-  from lifting import metrics
+  from lifting.core import metrics
   shares = {}
   for kind in ("fixed", "turned"):
     seqs = bandai.load(real, ("A", "B"), stride=10, cache_dir=str(tmp_path), rig_kind=kind)

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 
 from benchmarks import flops as performance
 from experiments import tiny
-from lifting import models
+from lifting.core import models
 
 
 def _xla_flops(fn, *args) -> float:

@@ -1,4 +1,4 @@
-"""Tests for lifting.completion: the visible frame, masks, loss, baseline, training and completion.
+"""Tests for lifting.training.completion: the visible frame, masks, loss, baseline, training and completion.
 
 One small completer is trained once for the module (a synthetic pose family: a mean pose plus a
 few linear modes, randomly scaled and shifted), so the whole file runs in seconds.
@@ -8,8 +8,8 @@ import jax
 import numpy as np
 import pytest
 
-from lifting import completion
-from lifting import models
+from lifting.core import models
+from lifting.training import completion
 
 J = 14
 MAX_MISSING = 4

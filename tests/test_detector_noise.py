@@ -7,7 +7,7 @@ import pytest
 
 from experiments import tiny
 from lifting import configs
-from lifting import skeleton
+from lifting.core import skeleton
 from lifting.data import detector_noise
 from lifting.data import pipeline
 

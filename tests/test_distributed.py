@@ -13,11 +13,11 @@ import pytest
 
 from experiments import tiny
 from lifting import configs
-from lifting import distributed
-from lifting import pool as pool_lib
-from lifting import skeleton
-from lifting import train_step
+from lifting.core import skeleton
 from lifting.data import pipeline
+from lifting.training import distributed
+from lifting.training import pool as pool_lib
+from lifting.training import train_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -142,9 +142,9 @@ jax.distributed.initialize(coordinator_address=f"localhost:{port}", num_processe
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 from experiments import ss
-from lifting import checkpoint, logs, train
-from lifting import pool as pool_lib
-from lifting import train_step
+from lifting.training import checkpoint, logs, train
+from lifting.training import pool as pool_lib
+from lifting.training import train_step
 from lifting.data import pipeline
 from tests.test_train import shrink
 assert (jax.process_count(), jax.local_device_count(), jax.device_count()) == (2, 2, 4)

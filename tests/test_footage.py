@@ -10,18 +10,18 @@ import numpy as np
 import pytest
 
 from experiments import tiny
-from lifting import geometry
-from lifting import inference
-from lifting import losses
-from lifting import metrics
-from lifting import models
-from lifting import skeleton
-from lifting import temporal
-from lifting import train
+from lifting.app import inference
+from lifting.core import geometry
+from lifting.core import losses
+from lifting.core import metrics
+from lifting.core import models
+from lifting.core import skeleton
+from lifting.core import temporal
 from lifting.data import bandai
 from lifting.data import footage
 from lifting.data import keypoints
 from lifting.data import synthetic
+from lifting.training import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BANDAI = os.path.join(ROOT, "..", "shared", "data", "bandai_namco_motion")

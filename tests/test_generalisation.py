@@ -9,16 +9,17 @@ import numpy as np
 import pytest
 
 from experiments import tiny
-from lifting import augment
-from lifting import evaluators
-from lifting import geometry
-from lifting import models as models_lib
-from lifting import skeleton
-from lifting import train_step
+from lifting.core import augment
+from lifting.core import geometry
+from lifting.core import models as models_lib
+from lifting.core import skeleton
 from lifting.data import bandai
 from lifting.data import bvh
 from lifting.data import pipeline
 from lifting.data import wild
+from lifting.evaluators import generalisation
+from lifting.evaluators import lifts
+from lifting.training import train_step
 from tests.test_bandai import _write_take
 from tests.test_train import one_step
 
@@ -216,16 +217,16 @@ def test_generalisation_scores_the_lift_path_and_agrees_with_the_normalised_one_
   mesh = train_step.make_mesh()
   models = train_step.build_models(config)
   states = train_step.init_states(config, models, LAYOUT, jax.random.key(0), mesh)
-  lift_all = evaluators.make_lift_fn(models, config.c, mesh)
+  lift_all = lifts.make_lift_fn(models, config.c, mesh)
   half = len(data.test_3d) // 2
   from lifting.data.sequences import PoseSequences
   other = PoseSequences(data.test_pixels[:half] * 2.0 + 7.0, data.test_3d[:half], np.array([half]), ("x",), ("jump",))
-  out = evaluators.generalisation(config, models, lift_all, states.lifter, data, {"other": other})
+  out = generalisation.score_state(config, models, lift_all, states.lifter, data, {"other": other})
   assert set(out) == {"test", "other"}
   for name in out:
     assert out[name]["lift"]["pa_mpjpe"] == pytest.approx(out[name]["normalised"]["pa_mpjpe"], abs=1e-3)
   # The user's path ignores where and how large the keypoints are: the scaled, shifted copy scores as the original.
-  first = evaluators.generalisation(config, models, lift_all, states.lifter, data, {})
+  first = generalisation.score_state(config, models, lift_all, states.lifter, data, {})
   assert out["other"]["lift"]["per_group"] == {"jump": pytest.approx(out["other"]["lift"]["pa_mpjpe"])}
   assert first["test"]["lift"]["pa_mpjpe"] == pytest.approx(out["test"]["lift"]["pa_mpjpe"])
 
@@ -239,17 +240,42 @@ def test_real_generalisation_sets_are_what_the_protocol_says(tmp_path):
   config = bandai_config.get_config()
   config.data.bandai.cache_dir = str(tmp_path)
   config.eval.generalisation.update(num_bodies=2, cross_body_stride=64)
-  sets = pipeline.load_generalisation(config)
-  assert set(sets) == set(pipeline.GENERALISATION_SETS)
+  sets = pipeline.load_evaluation_sets(config)
+  assert set(sets) == set(bandai.EVAL_SETS)
   assert sets["dataset1_dev"].num_frames + sets["dataset1_test"].num_frames == 32188  # Every 4th frame, 4 cameras.
   assert set(sets["dataset1_test"].actions) == set(bandai.DATASET1_SPLIT["test"]) - {"dance-long"}  # Not in the copy.
   assert set(sets["cross_body"].actions) == {"body0", "body1"}
   config.data.source = "synthetic"
-  assert pipeline.load_generalisation(config) == {}
+  assert pipeline.load_evaluation_sets(config) == {}
+
+
+def test_the_config_chooses_the_evaluation_sets_among_its_protocols():
+  from experiments import bandai as bandai_config
+  from experiments import default
+  from experiments import footage as footage_config
+  from lifting import configs
+  from lifting.data import footage
+  config = bandai_config.get_config()
+  assert pipeline.evaluation_set_names(config) == bandai.EVAL_SETS
+  config.eval.generalisation.sets = "cross_body, actor_c"
+  assert pipeline.evaluation_set_names(config) == ("cross_body", "actor_c")
+  config.eval.generalisation.sets = "cross_body,footage_test"  # Another protocol's set: named, before any data.
+  with pytest.raises(ValueError, match=r"eval.generalisation.sets: data.source 'bandai' offers .*'footage_test'"):
+    configs.validate(config)
+  config.eval.generalisation.enabled = False
+  assert pipeline.evaluation_set_names(config) == ()
+  assert pipeline.evaluation_set_names(footage_config.get_config()) == footage.EVAL_SETS
+  assert footage.EVAL_SETS[:2] == footage.MULTI_VIEW_SETS and set(bandai.AVAILABLE_EVAL_SETS) < set(footage.EVAL_SETS)
+  config = default.get_config()
+  config.data.source = "synthetic"
+  assert pipeline.evaluation_set_names(config) == ()
+  config.eval.generalisation.sets = "cross_body"
+  with pytest.raises(ValueError, match="offers none: it has no evaluation sets"):
+    pipeline.evaluation_set_names(config)
 
 
 def test_flow_prior_fits_scores_saves_and_trains_the_lifter(tmp_path):
-  from lifting import flow
+  from lifting.core import flow
   config = _body_config()
   data = pipeline.load(config)
   prior = flow.fit(data.train_2d, dims=8, num_layers=2, width=16, num_steps=200, batch_size=64)
@@ -271,7 +297,7 @@ def test_flow_prior_fits_scores_saves_and_trains_the_lifter(tmp_path):
   models = train_step.build_models(config)
   assert models.pose_disc is None
   mesh = train_step.make_mesh()
-  from lifting import pool as pool_lib
+  from lifting.training import pool as pool_lib
   states = train_step.init_states(config, models, LAYOUT, jax.random.key(0), mesh)
   step_fn = train_step.compile_train_step(train_step.make_train_step(config, models, LAYOUT, mesh, prior), mesh)
   states, metrics = step_fn(states, pool_lib.make_pool(config, data, mesh), jax.random.key(1))

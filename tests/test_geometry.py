@@ -1,4 +1,4 @@
-"""Tests for lifting.geometry against independent numpy references."""
+"""Tests for lifting.core.geometry against independent numpy references."""
 
 import functools
 import math
@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lifting import geometry as geo
+from lifting.core import geometry as geo
 
 BATCH = [(), (3,), (2, 3)]
 J = 5

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from lifting import skeleton
+from lifting.core import skeleton
 from lifting.data import h36m
 
 H17 = skeleton.get_layout("h36m17")

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from experiments import tiny
-from lifting import completion as completion_lib
-from lifting import inference
-from lifting import lift_files
-from lifting import skeleton
-from lifting import train
+from lifting.app import inference
+from lifting.app import lift_files
+from lifting.core import skeleton
 from lifting.data import pipeline
+from lifting.training import completion as completion_lib
+from lifting.training import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER14 = skeleton.get_layout("paper14")
@@ -280,7 +280,7 @@ def test_the_input_is_checked_before_any_model_is_loaded(tmp_path):
 
 
 def test_lift_file_smooths_a_video_when_asked(run, tmp_path):
-  from lifting import smoothing
+  from lifting.app import smoothing
   arr = tmp_path / "seq.npy"
   np.save(arr, run[1][:12].astype(np.float32))
   plain = lift_files.lift_file(run[0], str(arr), str(tmp_path / "a"), layout="paper14", pictures=0)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from lifting import skeleton
+from lifting.core import skeleton
 from lifting.data import keypoints as K
 
 DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")

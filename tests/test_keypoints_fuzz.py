@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from lifting import skeleton
+from lifting.core import skeleton
 from lifting.data import keypoints as K
 
 # KEYPOINTS_FUZZ_SCALE=20 multiplies every example count, for a longer hunt than the default run of a few seconds.

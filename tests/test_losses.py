@@ -1,12 +1,12 @@
-"""Tests for lifting.losses against independent numpy references."""
+"""Tests for lifting.core.losses against independent numpy references."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lifting import losses
-from lifting import skeleton
+from lifting.core import losses
+from lifting.core import skeleton
 
 BATCH = [(), (3,), (2, 3)]
 LAYOUT = skeleton.get_layout("paper14")

@@ -1,11 +1,11 @@
-"""Tests for lifting.metrics against independent numpy references."""
+"""Tests for lifting.core.metrics against independent numpy references."""
 
 import jax
 import numpy as np
 import pytest
 
-from lifting import metrics
-from lifting import skeleton
+from lifting.core import metrics
+from lifting.core import skeleton
 
 BATCH = [(), (3,), (2, 3)]
 J = 6
@@ -24,10 +24,11 @@ def np_n_mpjpe(pred, target):
   return np_mpjpe(s[..., None, None] * pred, target)
 
 
-def np_pa_mpjpe(pred, target):
-  """Similarity Procrustes (Kabsch on pred^T target, no reflection), then MPJPE; loops the batch."""
-  out = np.zeros(pred.shape[:-2])
-  for idx in np.ndindex(out.shape):
+def np_pa_mpjpe(pred, target, per_joint=False):
+  """Similarity Procrustes (Kabsch on pred^T target, no reflection), then MPJPE (``[...]``; with ``per_joint``, each
+  joint's error ``[..., J]``); loops the batch."""
+  out = np.zeros(pred.shape[:-1] if per_joint else pred.shape[:-2])
+  for idx in np.ndindex(pred.shape[:-2]):
     p, q = pred[idx], target[idx]
     p0, q0 = p - p.mean(0), q - q.mean(0)
     u, sv, vt = np.linalg.svd(p0.T @ q0)
@@ -36,7 +37,8 @@ def np_pa_mpjpe(pred, target):
     rot = vt.T @ np.diag(sign) @ u.T
     s = (sv * sign).sum() / (p0**2).sum()
     aligned = s * p0 @ rot.T + q.mean(0)
-    out[idx] = np.sqrt(((aligned - q) ** 2).sum(-1)).mean()
+    error = np.sqrt(((aligned - q) ** 2).sum(-1))
+    out[idx] = error if per_joint else error.mean()
   return out
 
 
@@ -286,8 +288,8 @@ def _centred(x):
 def test_evaluate_against_metrics():
   pred, target, _ = _eval_data(40)
   got = metrics.dataset_metrics(pred, target, PAPER14)
-  assert set(got) == {"pa_mpjpe", "n_mpjpe", "mpjpe", "pck", "auc", "limb_ratio_error", "num_poses"}
-  assert all(type(v) is float for v in got.values())
+  assert set(got) == {"pa_mpjpe", "n_mpjpe", "mpjpe", "pck", "auc", "limb_ratio_error", "num_poses", "per_joint"}
+  assert all(type(v) is float for k, v in got.items() if k != "per_joint")
   p, t = _centred(pred.astype(np.float64)), _centred(target.astype(np.float64))
   np.testing.assert_allclose(got["mpjpe"], np_mpjpe(p, t).mean(), rtol=1e-5)
   np.testing.assert_allclose(got["n_mpjpe"], np_n_mpjpe(p, t).mean(), rtol=1e-5)
@@ -298,6 +300,8 @@ def test_evaluate_against_metrics():
   ratio_err = np.abs(np.asarray(metrics.limb_ratios(p, PAPER14)) - np.asarray(metrics.limb_ratios(t, PAPER14)))
   np.testing.assert_allclose(got["limb_ratio_error"], ratio_err.mean(), rtol=1e-4)
   assert got["num_poses"] == 40.0
+  assert list(got["per_joint"]) == list(PAPER14.joints)
+  np.testing.assert_allclose(list(got["per_joint"].values()), np_pa_mpjpe(p, t, per_joint=True).mean(0), rtol=1e-4)
   # Layout names work as well as Layout objects.
   assert metrics.dataset_metrics(pred, target, "paper14") == got
 
@@ -330,7 +334,9 @@ def test_evaluate_chunking_matches_unchunked():
   assert metrics._pose_metrics._cache_size() - before <= 1  # the padded last chunk reuses the compilation
   assert chunked.keys() == whole.keys() and chunked["per_action"].keys() == whole["per_action"].keys()
   for key in whole:
-    if key != "per_action":
+    if key == "per_joint":
+      np.testing.assert_allclose(list(chunked[key].values()), list(whole[key].values()), rtol=1e-5, err_msg=key)
+    elif key != "per_action":
       np.testing.assert_allclose(chunked[key], whole[key], rtol=1e-5, err_msg=key)
   for action in whole["per_action"]:
     for key in whole["per_action"][action]:
@@ -347,7 +353,9 @@ def test_evaluate_root_centring():
   )
   for other in (shifted, per_pose_shift):
     for key in got:
-      if key != "per_action":
+      if key == "per_joint":
+        np.testing.assert_allclose(list(other[key].values()), list(got[key].values()), rtol=1e-4, atol=1e-6)
+      elif key != "per_action":
         np.testing.assert_allclose(other[key], got[key], rtol=1e-4, atol=1e-6, err_msg=key)
     for action in got["per_action"]:
       for key in got["per_action"][action]:

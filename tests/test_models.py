@@ -1,4 +1,4 @@
-"""Tests for lifting.models: shapes, parameter structure, dropout/BatchNorm behaviour.
+"""Tests for lifting.core.models: shapes, parameter structure, dropout/BatchNorm behaviour.
 
 Shapes and parameter structure are checked with ``jax.eval_shape`` (no compilation); only a few
 small forward passes are compiled.
@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lifting import models
-from lifting import skeleton
+from lifting.core import models
+from lifting.core import skeleton
 
 J, M, B = 5, 2, 4
 KEY = jax.random.key(0)

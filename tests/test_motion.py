@@ -7,11 +7,11 @@ import subprocess
 import numpy as np
 import pytest
 
-from lifting import animation
-from lifting import inference
-from lifting import motion
-from lifting import retarget
-from lifting import skeleton
+from lifting.app import animation
+from lifting.app import inference
+from lifting.app import motion
+from lifting.app import retarget
+from lifting.core import skeleton
 from lifting.data import bvh
 from lifting.data import cameras
 from lifting.data import synthetic

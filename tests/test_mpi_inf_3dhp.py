@@ -11,11 +11,12 @@ h5py = pytest.importorskip("h5py")
 
 from experiments import default  # noqa: E402
 from experiments import tiny  # noqa: E402
-from lifting import evaluators  # noqa: E402
-from lifting import metrics  # noqa: E402
-from lifting import skeleton  # noqa: E402
+from lifting.core import metrics  # noqa: E402
+from lifting.core import skeleton  # noqa: E402
 from lifting.data import mpi_inf_3dhp  # noqa: E402
 from lifting.data import pipeline  # noqa: E402
+from lifting.evaluators import reports  # noqa: E402
+from lifting.evaluators import test_set  # noqa: E402
 
 L17 = skeleton.get_layout("mpi_inf_3dhp17")
 F, CX, CY = 1500.0, 1024.0, 1000.0
@@ -215,9 +216,9 @@ def test_cross_dataset_config_tests_on_3dhp_with_its_protocol(test_root):
   lay = data.layout
   head_root = np.linalg.norm(data.test_2d[:, lay.head] - data.test_2d[:, list(lay.root_joints)].mean(axis=1), axis=-1)
   assert np.mean(head_root) == pytest.approx(1 / config.c, rel=1e-3)
-  assert evaluators.protocol(config) == "mpi_inf_3dhp (trained on synthetic)"
+  assert reports.protocol(config) == "mpi_inf_3dhp (trained on synthetic)"
   states = types.SimpleNamespace(lifter=None, step=0)
-  results, _ = evaluators.test_all_and_poses(config, lambda _s, x, _k: np.asarray(data.test_3d) * 0.001, states, data)
+  results, _ = test_set.test_all_and_poses(config, lambda _s, x, _k, _l=None: np.asarray(data.test_3d) * 0.001, states, data)
   assert results["mpi_inf_3dhp"]["procrustes"]["pck"] == pytest.approx(100)
   assert set(results["mpi_inf_3dhp"]["scale"]["per_activity"]) == {"stand/walk", "reach/crouch", "sports"}
   config.data.test_source = "lsp"

@@ -1,4 +1,4 @@
-"""Tests for lifting.plots: bone colouring, drawing conventions, and that every figure writes a PNG."""
+"""Tests for lifting.app.plots: bone colouring, drawing conventions, and that every figure writes a PNG."""
 
 import json
 import re
@@ -10,8 +10,8 @@ from matplotlib.image import imread
 import numpy as np
 import pytest
 
-from lifting import plots
-from lifting import skeleton
+from lifting.app import plots
+from lifting.core import skeleton
 
 DPI = 30  # tiny images: these tests check files and conventions, not looks
 LAYOUT = skeleton.get_layout("paper14")

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 
 from experiments import tiny
-from lifting import checkpoint
 from lifting import configs
-from lifting import inference
-from lifting import lift_files
-from lifting import skeleton
-from lifting import train
-from lifting import train_step
+from lifting.app import inference
+from lifting.app import lift_files
+from lifting.core import skeleton
+from lifting.training import checkpoint
+from lifting.training import train
+from lifting.training import train_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -196,7 +196,7 @@ def test_a_bad_model_json_is_one_line_naming_it(exported, tmp_path, text, match)
 
 
 def test_damaged_completion_files_and_a_missing_normalisation_are_named(exported, tmp_path):
-  from lifting import completion as completion_lib
+  from lifting.training import completion as completion_lib
   folder = _copy_model(exported, tmp_path, checksums=False)
   comp = folder / "completion"
   comp.mkdir()
@@ -236,7 +236,7 @@ def test_extreme_smoothing_widths_are_refused(smooth):
 
 @pytest.mark.parametrize("fps", [float("inf"), 1e-20, 0.0, 5000.0])
 def test_extreme_frame_rates_are_refused(tmp_path, fps):
-  from lifting import frames
+  from lifting.app import frames
   with pytest.raises(ValueError, match=r"--fps: expected a frame rate in \[0\.1, 1000\]"):
     frames.open_frames(str(tmp_path), fps=fps)
 
@@ -250,7 +250,7 @@ def test_extreme_frame_rates_are_refused(tmp_path, fps):
     ({"workdir": "/nonexistent/run"}, r"/nonexistent/run: no config\.json"),
 ])
 def test_video_flags_and_the_workdir_are_checked_before_the_clip_is_read(tmp_path, kwargs, match):
-  from lifting import video
+  from lifting.app import video
   args = {"workdir": None, **kwargs}
   # The input does not exist: each check must come before the clip is opened.
   with pytest.raises(ValueError, match=match):
@@ -258,7 +258,7 @@ def test_video_flags_and_the_workdir_are_checked_before_the_clip_is_read(tmp_pat
 
 
 def test_an_output_under_a_file_and_an_empty_image_folder_say_what_is_wrong(tmp_path):
-  from lifting import frames
+  from lifting.app import frames
   (tmp_path / "file").write_text("x")
   with pytest.raises(ValueError, match=r"file is a file, so no folder can be made under it"):
     lift_files.check_output(str(tmp_path / "file" / "sub" / "out"))
@@ -270,7 +270,7 @@ def test_an_output_under_a_file_and_an_empty_image_folder_say_what_is_wrong(tmp_
 
 
 def test_ffmpeg_errors_are_quoted_from_what_ffmpeg_said(tmp_path):
-  from lifting import frames
+  from lifting.app import frames
   bad = tmp_path / "bad.mp4"
   bad.write_bytes(b"\0" * 1000)
   with pytest.raises(ValueError) as e:

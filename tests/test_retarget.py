@@ -5,8 +5,8 @@ import os
 import numpy as np
 import pytest
 
-from lifting import retarget
-from lifting import skeleton
+from lifting.app import retarget
+from lifting.core import skeleton
 from lifting.data import bvh
 
 LAYOUT = skeleton.get_layout("paper14")

@@ -1,11 +1,11 @@
-"""Tests for lifting.skeleton: layout definitions and converters."""
+"""Tests for lifting.core.skeleton: layout definitions and converters."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from lifting import skeleton as sk
+from lifting.core import skeleton as sk
 
 ALL = sorted(sk.LAYOUTS)
 PAPER14 = (

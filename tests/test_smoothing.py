@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lifting import smoothing
+from lifting.app import smoothing
 
 
 def _reference(poses, sigma, ok):

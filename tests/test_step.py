@@ -7,9 +7,9 @@ import pytest
 from experiments import adv_ss_td
 from experiments import default
 from lifting import configs
-from lifting import optim
-from lifting import skeleton
-from lifting import train_step
+from lifting.core import skeleton
+from lifting.training import optim
+from lifting.training import train_step
 from tests.test_train import one_step
 from tests.test_train import shrink
 

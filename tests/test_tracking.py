@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from lifting import skeleton
-from lifting import tracking
+from lifting.app import tracking
+from lifting.core import skeleton
 
 PAPER14 = skeleton.get_layout("paper14")
 

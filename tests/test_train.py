@@ -19,16 +19,17 @@ from experiments import ss
 from experiments import ss_symm
 from experiments import supervised
 from experiments import tiny
-from lifting import checkpoint
 from lifting import configs
-from lifting import evaluators
-from lifting import logs
-from lifting import pool as pool_lib
-from lifting import skeleton
-from lifting import train
-from lifting import train_step
+from lifting.core import skeleton
 from lifting.data import pipeline
 from lifting.data import sequences
+from lifting.evaluators import baselines
+from lifting.evaluators import history
+from lifting.training import checkpoint
+from lifting.training import logs
+from lifting.training import pool as pool_lib
+from lifting.training import train
+from lifting.training import train_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ABLATIONS = {"ss": ss, "ss_symm": ss_symm, "adv": adv, "adv_ss": adv_ss, "adv_ss_td": adv_ss_td,
@@ -115,10 +116,11 @@ import jax, numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 from tests.test_train import one_step, shrink
 from experiments import adv_ss_td
-from lifting import train
-from lifting import evaluators
-from lifting import pool as pool_lib
-from lifting import train_step
+from lifting.training import train
+from lifting.evaluators import baselines
+from lifting.evaluators import history
+from lifting.training import pool as pool_lib
+from lifting.training import train_step
 from lifting.data import pipeline
 assert jax.device_count() == 4, jax.devices()
 config = shrink(adv_ss_td.get_config())
@@ -377,7 +379,7 @@ def test_run_py_help_exits_0_and_show_config_prints_overrides(tmp_path):
   assert out.returncode == 0 and "--mode" in out.stdout and "experiments/default.py" in out.stdout, out.stderr[-500:]
   out = _run_py("--config=experiments/tiny.py", "--config.train.num_steps=7", "--show_config", f"--workdir={tmp_path}")
   assert out.returncode == 0, out.stderr[-1000:]
-  assert "config.train.num_steps = 7" in out.stdout.splitlines() and "default.py" in out.stdout.splitlines()[0]
+  assert "config.train.num_steps = 7" in out.stdout.splitlines() and "default_config.py" in out.stdout.splitlines()[0]
   assert not os.listdir(tmp_path)
 
 
@@ -410,9 +412,9 @@ def test_run_py_train_then_eval(tmp_path):
     rows = [json.loads(line) for line in f]
   assert [r["step"] for r in rows if "test/pa_mpjpe" in r] == [r["step"] for r in rows if "test_ema/pa_mpjpe" in r] \
       == [3, 6]
-  assert evaluators.eval_history(str(tmp_path), "ema")[0] == [3, 6]
-  assert evaluators.swing(str(tmp_path), "ema", last=2)["steps"] == [3, 6]
-  assert evaluators.swing(str(tmp_path), "ema", last=5) is None
+  assert history.eval_history(str(tmp_path), "ema")[0] == [3, 6]
+  assert history.swing(str(tmp_path), "ema", last=2)["steps"] == [3, 6]
+  assert history.swing(str(tmp_path), "ema", last=5) is None
   table = (tmp_path / "results.md").read_text()
   assert "| baseline: flat |" in table and f"| {tmp_path.name} | 6 |" in table and table in out.stdout
   out = _run_py("--config=experiments/tiny.py", f"--workdir={tmp_path / 'empty'}", "--mode=eval")
@@ -457,7 +459,7 @@ def test_mean_depth_baseline_recovers_the_depth_of_weak_perspective_poses():
   gt -= gt[:, list(layout.root_joints)].mean(1, keepdims=True)
   scale = rng.uniform(0.5, 2.0, (50, 1, 1)).astype(np.float32)
   pose2d = gt[..., :2] * scale / 10.0  # Weak perspective at depth c = 10, any per-pose scale.
-  d = evaluators.mean_depth_offsets(pose2d, gt, layout, c=10.0)
+  d = baselines.mean_depth_offsets(pose2d, gt, layout, c=10.0)
   np.testing.assert_allclose(d, np.mean(scale[:, 0] * gt[..., 2], axis=0), rtol=1e-4, atol=1e-4)
 
 

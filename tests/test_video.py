@@ -14,12 +14,12 @@ import sys
 import numpy as np
 import pytest
 
-from lifting import detector as detector_lib
-from lifting import frames as frames_lib
-from lifting import overlay
-from lifting import retarget
-from lifting import skeleton
-from lifting import video
+from lifting.app import detector as detector_lib
+from lifting.app import frames as frames_lib
+from lifting.app import overlay
+from lifting.app import retarget
+from lifting.app import video
+from lifting.core import skeleton
 from lifting.data import bvh
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -8,8 +8,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from lifting import skeleton
-from lifting import viewer
+from lifting.app import viewer
+from lifting.core import skeleton
 
 PAPER14 = skeleton.get_layout("paper14")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

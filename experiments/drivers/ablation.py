@@ -11,7 +11,7 @@ stopped and restarted.
 Writes ``OUT/table.md``, ``OUT/table.json`` and ``OUT/figures/*.png``.
 
 The DA rows and their controls read in-the-wild poses prepared by ``run.py --mode=adapt``
-(`lifting.adapt.prepare`); the command prepares them first, once per adapt setting, in
+(`lifting.training.adapt.prepare`); the command prepares them first, once per adapt setting, in
 ``OUT/runs/adapt-<key>`` (adapted and raw poses, adapter, counts and diagnostics).
 """
 
@@ -34,7 +34,7 @@ from experiments.drivers import common
 _PROFILE = flags.DEFINE_enum("profile", "cpu", ["cpu", "fast", "paper"], "Config profile of every row ('fast': "
                              "the time-to-accuracy recipe; give it its own --out).")
 _ONE_PROGRAM = flags.DEFINE_bool("seeds_in_one_program", True, "Train the unfinished seeds of a multi-seed row "
-                                 "together, as one compiled program (train.seeds; lifting.train.train_seeds).")
+                                 "together, as one compiled program (train.seeds; lifting.training.train.train_seeds).")
 _FIGURES = flags.DEFINE_bool("figures", True, "Draw the figures after the table.")
 _DATA = flags.DEFINE_string("data", "", "data.source of every row ('': the row's own benchmark; 'synthetic' for a "
                             "dry run).")
@@ -187,7 +187,7 @@ def seeds_of(row: Row, num_seeds: int) -> list[int]:
 
 def run_one(row: Row, seed: int, out: str, profile: str, steps: int, source: str = "") -> dict:
   """Trains (resuming) and evaluates one run, or evaluates another row's (``eval_of``); returns its results."""
-  from lifting import evaluators
+  from lifting.evaluators import reports
 
   workdir = run_dir(out, row.slug, seed)
   results = common.finished(workdir)
@@ -200,7 +200,7 @@ def run_one(row: Row, seed: int, out: str, profile: str, steps: int, source: str
       run_one(ROWS_BY_SLUG[row.eval_of], seed, out, profile, steps, source)
     os.makedirs(workdir, exist_ok=True)
     t0 = time.time()
-    results = evaluators.evaluate(config, source_dir, results_dir=workdir)
+    results = reports.evaluate(config, source_dir, results_dir=workdir)
     return common.mark_finished(workdir, {**results, "eval_of": source_dir}, time.time() - t0)
   return _train(config, row.slug, [seed], out)[0]
 
@@ -218,7 +218,7 @@ def run_seeds(row: Row, seeds: list[int], out: str, profile: str, steps: int, so
 def _train(config, slug: str, seeds: list[int], out: str) -> list[dict]:
   """Trains the runs of ``slug`` for ``seeds`` as one program, after preparing the in-the-wild poses it reads."""
   if config.data.extra.kind != "none":
-    from lifting import adapt
+    from lifting.training import adapt
     # Reuses an earlier preparation; the command draws the adapter's figures with the others.
     adapt.prepare(config, adapt_dir(out, config), figures=False)
   return common.train_runs(config, seeds, [run_dir(out, slug, s) for s in seeds])
@@ -468,7 +468,7 @@ def yaw_table(protocol: str, rows: list[Row], done: dict, first: dict) -> list[s
 
 def main(argv):
   del argv
-  from lifting import logs
+  from lifting.training import logs
 
   logs.setup_cli_logging()
   rows = [r for r in ROWS if not common.ONLY.value or r.slug in common.ONLY.value]
@@ -501,7 +501,7 @@ def draw_figures(out: str, done: dict, profile: str, steps: int = 0, source: str
                            run_dirs=lambda slug: [run_dir(out, slug, s) for s in range(len(done[slug]))])
   da = next((r for r in ROWS if r.slug == "adv_ss_da" and done.get(r.slug)), None)
   if da is not None:  # Fig. 5, the mean corrections and the ratio distributions of the DA rows' adapter.
-    from lifting import adapt
+    from lifting.training import adapt
     config = row_config(da, 0, out, profile, steps, source)
     if os.path.exists(config.data.extra.path):
       paths += adapt.figures_from_cache(config, os.path.join(out, "figures"))

@@ -42,16 +42,17 @@ def finished(workdir: str) -> dict | None:
 
 def mark_finished(workdir: str, results: dict, wall_s: float) -> dict:
   """Writes ``results`` with their wall time as the run's results (json and markdown); returns them."""
-  from lifting import evaluators
+  from lifting.evaluators import reports
   results = {**results, "wall_s": round(wall_s, 1)}
-  evaluators.write_results(workdir, results)
+  reports.write_results(workdir, results)
   return results
 
 
 def train_runs(config, seeds: list[int], workdirs: list[str]) -> list[dict]:
   """Trains (resuming) and evaluates a run of ``config`` per seed, all in one compiled program
-  (`lifting.train.train_seeds`), then marks each finished with the wall time of every attempt of the program."""
-  from lifting import train
+  (`lifting.training.train.train_seeds`), then marks each finished with the wall time of every attempt of the
+  program."""
+  from lifting.training import train
   spent = 0.0
   for workdir in workdirs:
     os.makedirs(workdir, exist_ok=True)

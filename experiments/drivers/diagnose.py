@@ -6,7 +6,7 @@ validation) set with the weights the run reports and writes ``diagnose.json`` be
 * ``per_joint``: PA-MPJPE of each joint (mm);
 * ``lateral_mm`` / ``depth_mm``: the mean per-joint error after the Procrustes alignment, split into
   its image-plane (x, y) and depth (z) parts in the camera frame;
-* ``depth_spread_ratio`` and the other view diagnostics of `lifting.metrics.dataset_metrics`.
+* ``depth_spread_ratio`` and the other view diagnostics of `lifting.core.metrics.dataset_metrics`.
 
     python -m experiments.drivers.diagnose results/selection/recipe/no_dropout-seed0 results/runs/adv_ss_td-seed0
     python -m experiments.drivers.diagnose --table=results/diagnose.md results/runs/*-seed0
@@ -31,17 +31,19 @@ def diagnose(workdir: str) -> dict:
   import numpy as np
 
   from lifting import configs
-  from lifting import evaluators
-  from lifting import geometry
-  from lifting import skeleton
+  from lifting.core import geometry
+  from lifting.core import skeleton
   from lifting.data import pipeline
+  from lifting.evaluators import lifts
+  from lifting.evaluators import reports
+  from lifting.evaluators import test_set
 
-  run = evaluators.restore_run(workdir)
+  run = lifts.restore_run(workdir)
   config, layout = run.config, skeleton.get_layout(run.config.layout)
   data = pipeline.load(config, extra=False)
   weights = configs.reported_weights(config)
   pred = run.lift(data.test_2d, weights)
-  results = evaluators.evaluate_poses(pred, data.test_3d, layout, data.test_actions)
+  results = test_set.evaluate_poses(pred, data.test_3d, layout, data.test_actions)
 
   def centred(p):
     return geometry.root_centred(np.asarray(p), layout.root_joints)
@@ -50,7 +52,7 @@ def diagnose(workdir: str) -> dict:
   aligned = np.asarray(jax.jit(geometry.procrustes_align)(centred(pred), gt))
   diff = aligned - gt
   out = {"workdir": workdir, "weights": weights, "step": int(run.states.step),
-         "protocol": evaluators.protocol(config), "pa_mpjpe": results["pa_mpjpe"],
+         "protocol": reports.protocol(config), "pa_mpjpe": results["pa_mpjpe"],
          "per_joint": {j: float(np.mean(np.linalg.norm(diff[:, i], axis=-1))) for i, j in enumerate(layout.joints)},
          "lateral_mm": float(np.mean(np.linalg.norm(diff[..., :2], axis=-1))),
          "depth_mm": float(np.mean(np.abs(diff[..., 2]))),
@@ -74,7 +76,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv):
-  from lifting import logs
+  from lifting.training import logs
   logs.setup_cli_logging()
   if len(argv) < 2:
     raise app.UsageError("expected one or more run workdirs")

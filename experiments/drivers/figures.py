@@ -11,12 +11,13 @@ import os
 from absl import logging
 import numpy as np
 
-from lifting import evaluators
-from lifting import geometry
-from lifting import metrics
-from lifting import plots
+from lifting.app import plots
+from lifting.core import geometry
+from lifting.core import metrics
 from lifting.data import keypoints
 from lifting.data import pipeline
+from lifting.evaluators import lifts
+from lifting.evaluators import reports
 
 _WILD = {"LSP": "lsp_2d/repo/pose_dataset/lsp/joints.mat", "MPII": "mpii_2d/repo/pose_dataset/mpii/test_joints.csv"}
 
@@ -36,7 +37,7 @@ class _Runs:
 
   def lifter(self, slug: str):
     """``lift(poses2d [N, J, 2]) -> [N, J, 3]`` with the seed-0 run of ``slug``."""
-    return evaluators.restore_run(self.run_dir(slug), self.config(slug)).lift
+    return lifts.restore_run(self.run_dir(slug), self.config(slug)).lift
 
 
 def _centred(poses: np.ndarray, layout) -> np.ndarray:
@@ -56,7 +57,7 @@ def limb_ratio_figure(runs: _Runs, done: dict, path: str) -> str | None:
 
 def pose_figure(runs: _Runs, slug: str, path: str) -> str:
   pred = runs.lifter(slug)(runs.data.test_2d)
-  return plots.pose_grid(evaluators.picked_test_poses(pred, runs.data), runs.data.layout, path)
+  return plots.pose_grid(reports.picked_test_poses(pred, runs.data), runs.data.layout, path)
 
 
 def wild_figure(runs: _Runs, slug: str, path: str, shared: str, count: int = 4) -> str | None:

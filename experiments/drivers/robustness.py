@@ -54,8 +54,8 @@ LIFTERS = (("adv_ss_td", "Adv+SS+TD, trained on exact 2D", "exact"),
 def completers(config, train) -> dict:
   """The completion network of each kind of training 2D (`LIFTERS`), as `pipeline.add_detector_noise` trains it:
   on the complete poses of the exact, or of the detector-like (scale 1), training 2D."""
-  from lifting import completion
   from lifting.data import pipeline
+  from lifting.training import completion
   noisy, missing, _ = pipeline.detector_like(_with_scale(config, 1.0), {"train": train})
   return {"exact": completion.from_config(config, train.pose2d),
           "noisy": completion.from_config(config, noisy["train"][~missing["train"].any(axis=1)])}
@@ -74,11 +74,11 @@ def sweep(config, workdirs: dict[str, list[str]], kinds: dict[str, str], scales:
   the training 2D of its completion network. Returns ``{"scales", "lifters": {slug: {"per_seed": [[mm per
   scale]], "mean", "std"}}}``.
   """
-  from lifting import evaluators
-  from lifting import inference
-  from lifting import metrics
-  from lifting import skeleton
+  from lifting.app import inference
+  from lifting.core import metrics
+  from lifting.core import skeleton
   from lifting.data import pipeline
+  from lifting.evaluators import baselines
 
   config = config.copy_and_resolve_references()
   config.data.noise_2d.update(train=False, test=True)
@@ -93,7 +93,7 @@ def sweep(config, workdirs: dict[str, list[str]], kinds: dict[str, str], scales:
   # The flat pose of the same inputs (every joint at one depth), the floor a lifter should stay under.
   kind = next(iter(sorted(set(kinds.values()))))
   layout = skeleton.get_layout(config.layout)
-  flat = [float(metrics.dataset_metrics(evaluators.flat_poses(tests[kind, s]), test.pose3d, layout,
+  flat = [float(metrics.dataset_metrics(baselines.flat_poses(tests[kind, s]), test.pose3d, layout,
                                         views=False)["pa_mpjpe"])
           for s in scales]
   out = {"scales": scales, "flat": flat, "flat_inputs": kind, "lifters": {}}
@@ -148,7 +148,7 @@ def draw(result: dict, labels: dict[str, str], path: str) -> str:
 
 def main(argv):
   del argv
-  from lifting import logs
+  from lifting.training import logs
   logs.setup_cli_logging()
   out = common.OUT.value
   workdirs, kinds = {}, {}

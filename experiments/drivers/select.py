@@ -196,10 +196,10 @@ def selection_config(sweep: Sweep, name: str, seed: int, steps: int = 0):
 
 def validation_error(workdir: str, last: int = 3) -> float:
   """Mean validation PA-MPJPE of the reported weights over a run's last ``last`` evaluations."""
-  from lifting import evaluators
+  from lifting.evaluators import history
   with open(os.path.join(workdir, "results.json")) as f:
     weights = json.load(f).get("weights", "raw")
-  _, values = evaluators.eval_history(workdir, weights)
+  _, values = history.eval_history(workdir, weights)
   return statistics.mean(values[-last:])
 
 
@@ -245,7 +245,7 @@ def summarise(folder: str, sweep: Sweep, last: int) -> dict:
 def curves(folder: str, summary: dict) -> list[str]:
   """``curves.png`` (the adversarial candidates) and ``curves_supervised.png``: validation PA-MPJPE of the
   reported weights over training, a thin line per seed and a thick one for the mean."""
-  from lifting import plots
+  from lifting.app import plots
   paths = []
   for suffix, pick in (("", lambda s: s["config"] != _SUPERVISED),
                        ("_supervised", lambda s: s["config"] == _SUPERVISED)):
@@ -261,7 +261,7 @@ def curves(folder: str, summary: dict) -> list[str]:
 
 def main(argv):
   del argv
-  from lifting import logs
+  from lifting.training import logs
 
   logs.setup_cli_logging()
   if _SWEEP.value not in SWEEPS:

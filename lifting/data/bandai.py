@@ -44,7 +44,7 @@ from absl import logging
 import numpy as np
 
 from lifting import cache
-from lifting import skeleton
+from lifting.core import skeleton
 from lifting.data import bvh
 from lifting.data import cameras as cameras_lib
 from lifting.data import sequences
@@ -424,3 +424,42 @@ def load_cross_body(root: str, bodies: list[dict[str, float]], actors=TEST_ACTOR
   films = sequences.concatenate([_film_takes([(take, world)], cameras, 1, rig_kind, rig_seed,
                                              label=lambda _, k=k: f"body{k}") for k, take, world in parts])
   return dataclasses.replace(films, frame_step=stride)
+
+
+def parse_actors(value) -> tuple[str, ...]:
+  """A config's actors, ``"A,B"`` or ``"AB"``, as ``("A", "B")``."""
+  return tuple(str(value).replace(",", "").replace(" ", "").upper())
+
+
+# ---- The protocol's evaluation (`lifting.data.pipeline.protocol_module`). ----
+
+OWN_TEST_SET = "actor_c"
+# Scored beside the test set at the end of training and by --mode=eval: dataset-1's dev and held-out contents
+# (other motions, labelled by content) and the test actors' motions on other bodies (labelled ``body<k>``).
+EVAL_SETS = ("dataset1_dev", "dataset1_test", "cross_body")
+AVAILABLE_EVAL_SETS = (OWN_TEST_SET, *EVAL_SETS)
+
+
+def protocol(config) -> str:
+  """The protocol's name in results: ``"bandai/fixed-rig"`` or ``"bandai/turned-rig"``."""
+  return protocol_name(config.data.bandai.rig)
+
+
+def evaluation_sets(config, names) -> dict[str, PoseSequences]:
+  """The sets of ``names`` (`AVAILABLE_EVAL_SETS`) filmed by the config's rig, in pixels and camera-frame mm:
+  ``actor_c`` (the test actors, every ``eval.generalisation.dataset1_stride``-th frame), ``dataset1_dev`` /
+  ``dataset1_test`` and ``cross_body`` (``eval.generalisation``'s bodies and strides)."""
+  from lifting.data import pipeline  # Config paths.
+  b, g = config.data.bandai, config.eval.generalisation
+  cams = rig(b.num_cameras, b.camera_distance_mm, b.camera_height_mm, b.focal_px, tuple(b.image_size))
+  filmed = dict(cameras=cams, rig_kind=b.rig, rig_seed=b.rig_seed, joint_map=b.joint_map)
+  cache = pipeline.data_path(b.cache_dir) if b.cache_dir else None
+  root, actors = pipeline.data_path(b.root), parse_actors(b.test_actors)
+  loaders = {
+      "actor_c": lambda: load(root, actors, stride=g.dataset1_stride, cache_dir=cache, **filmed),
+      "dataset1_dev": lambda: load_dataset1(root, "dev", stride=g.dataset1_stride, cache_dir=cache, **filmed),
+      "dataset1_test": lambda: load_dataset1(root, "test", stride=g.dataset1_stride, cache_dir=cache, **filmed),
+      "cross_body": lambda: load_cross_body(root, sample_bodies(g.num_bodies, g.body_seed), actors,
+                                            stride=g.cross_body_stride, **filmed),
+  }
+  return {name: loaders[name]() for name in names}

@@ -1,7 +1,7 @@
 """Virtual pinhole cameras: a ring of cameras placed like Human3.6M's four, and their projections.
 
 World frame: millimetres, Y up. Camera frame: x right, y DOWN, z forward (the convention of
-`lifting.geometry`). Human3.6M films its actors with four cameras at the corners of the capture
+`lifting.core.geometry`). Human3.6M films its actors with four cameras at the corners of the capture
 area, about 5 m from its centre, near chest height, looking slightly down, with focal lengths
 near 1150 px on 1000 x 1000 images; `ring_cameras` builds that rig around any centre.
 """

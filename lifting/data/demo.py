@@ -87,3 +87,16 @@ def load(path: str = FILE) -> tuple[PoseSequences, PoseSequences, dict]:
 def meta(path: str = FILE) -> dict:
   """The demo set's metadata alone (its provenance and the supervised reference's error on it)."""
   return load(path)[2]
+
+
+# ---- The protocol's evaluation (`lifting.data.pipeline.protocol_module`). ----
+
+def protocol(config) -> str:
+  """The protocol's name in results."""
+  del config
+  return PROTOCOL
+
+
+def supervised_reference() -> dict | None:
+  """What the supervised lifter scored on the demo's test set, as recorded in the set's metadata."""
+  return meta().get("supervised_reference") or None

@@ -32,7 +32,7 @@ Then, each a documented modelling choice rather than a published number:
 * **missing joints**: a detector reports a low confidence for many of its gross errors; each gross
   error becomes *missing* with probability ``missing_given_gross`` (the mask returned), and any joint
   with probability ``missing_rate`` (occlusion). Missing joints are filled by the completion network
-  (`lifting.completion`) before lifting, as for in-the-wild keypoints.
+  (`lifting.training.completion`) before lifting, as for in-the-wild keypoints.
 
 Every draw comes from one ``numpy`` generator seeded by ``seed``, so a noisy test set is the same for
 every run that asks for it.
@@ -44,7 +44,7 @@ import dataclasses
 
 import numpy as np
 
-from lifting import skeleton
+from lifting.core import skeleton
 
 # Newell et al., ECCV 2016, MPII test set, PCKh@0.5 (%), per joint group.
 HOURGLASS_MPII_PCKH = {"head": 98.2, "shoulder": 96.3, "elbow": 91.2, "wrist": 87.1, "hip": 90.1, "knee": 87.4,

@@ -39,7 +39,7 @@ import math
 
 import numpy as np
 
-from lifting import skeleton
+from lifting.core import skeleton
 from lifting.data import bandai
 from lifting.data import cameras as cameras_lib
 from lifting.data.sequences import PoseSequences
@@ -183,7 +183,7 @@ def draw_camera(rng: np.random.Generator) -> tuple[cameras_lib.Camera, dict]:
 
 @dataclasses.dataclass(frozen=True)
 class Habits:
-  """A video detector's errors, in units of the pose's limb size in pixels (`lifting.geometry.limb_size`).
+  """A video detector's errors, in units of the pose's limb size in pixels (`lifting.core.geometry.limb_size`).
 
   Attributes:
     jitter: per joint group, the sd of independent per-frame noise per axis.
@@ -329,3 +329,45 @@ def view_pairs(seqs: PoseSequences) -> tuple[np.ndarray, np.ndarray]:
   if not a:
     return np.zeros(0, np.int64), np.zeros(0, np.int64)
   return np.concatenate(a), np.concatenate(b)
+
+
+def from_config(config, split: str, stride: int, detector_2d: bool, swaps: bool = True,
+                bandai_rig: bool = False) -> PoseSequences:
+  """The protocol's ``split`` as ``config.data.footage`` asks, from the bandai files of ``config.data.bandai.root``;
+  with ``detector_2d``, a video detector's errors on the 2D (its left/right swaps only with ``swaps``)."""
+  from lifting.data import pipeline  # Config paths.
+  f, b = config.data.footage, config.data.bandai
+  habits = None
+  if detector_2d:
+    habits = Habits() if swaps else Habits(body_swap=0.0, leg_swap=0.0)
+  return load(pipeline.data_path(b.root), split, cameras=f.cameras, seed=f.seed, stride=stride, habits=habits,
+              joint_map=b.joint_map, cache_dir=pipeline.data_path(b.cache_dir) if b.cache_dir else None,
+              bandai_rig=bandai_rig)
+
+
+# ---- The protocol's evaluation (`lifting.data.pipeline.protocol_module`). ----
+
+OWN_TEST_SET = "footage_test"
+# The protocol's test and dev contents (view consistency from their cameras' pairs), and the bandai protocols'
+# sets (its test actor every ``eval.generalisation.dataset1_stride``-th frame, dataset-1's contents, other bodies),
+# so they keep being reported.
+MULTI_VIEW_SETS = ("footage_test", "footage_dev")
+EVAL_SETS = (*MULTI_VIEW_SETS, *bandai.AVAILABLE_EVAL_SETS)
+AVAILABLE_EVAL_SETS = EVAL_SETS
+
+
+def protocol(config) -> str:
+  """The protocol's name in results: ``"bandai/footage"``, with ``+exact-2d`` for a test set without a detector's
+  errors."""
+  return PROTOCOL + ("" if config.data.footage.detector_2d.test else "+exact-2d")
+
+
+def evaluation_sets(config, names) -> dict[str, PoseSequences]:
+  """The sets of ``names`` (`AVAILABLE_EVAL_SETS`): ``footage_test`` / ``footage_dev`` (every
+  ``data.footage.test_stride``-th frame, the test set's 2D) and the bandai protocol's
+  (`lifting.data.bandai.evaluation_sets`)."""
+  f = config.data.footage
+  own = {split: lambda split=split: from_config(config, split.removeprefix("footage_"), f.test_stride,
+                                                f.detector_2d.test) for split in MULTI_VIEW_SETS}
+  others = bandai.evaluation_sets(config, [n for n in names if n not in own])
+  return {name: own[name]() if name in own else others[name] for name in names}

@@ -31,7 +31,7 @@ import scipy.linalg
 import scipy.optimize
 from scipy.spatial.transform import Rotation
 
-from lifting import skeleton
+from lifting.core import skeleton
 from lifting.data.sequences import PoseSequences
 from lifting.data.sequences import concatenate
 

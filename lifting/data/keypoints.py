@@ -1,6 +1,6 @@
 """Readers for 2D keypoint files: LSP/LSPET ``joints.mat``, MPII CSV, COCO JSON, OpenPose JSON and plain arrays.
 
-Each reader returns a ``Keypoints`` in the file's own layout (see ``lifting.skeleton``); ``to_paper14``
+Each reader returns a ``Keypoints`` in the file's own layout (see ``lifting.core.skeleton``); ``to_paper14``
 converts it to the library's 14-joint layout. A joint that cannot be trusted (not annotated, flagged
 unreliable, below the confidence threshold, non-finite, or absurdly out of range) gets ``mask`` False and
 NaN coordinates, so it can never leak into training as a real point; ``counts`` says how many were masked
@@ -21,7 +21,7 @@ import os
 from absl import logging
 import numpy as np
 
-from lifting import skeleton
+from lifting.core import skeleton
 
 FORMATS: tuple[str, ...] = ("lsp", "lspet", "mpii_csv", "coco", "openpose", "array")
 # Real images are at most a few thousand pixels wide; a coordinate past this is a corrupt value.

@@ -11,7 +11,7 @@ h5py, which shows MATLAB's arrays with their axes reversed):
   ``univ_annot3`` the same poses rescaled to the "universal" skeleton (Human3.6M's bone lengths),
   on which the protocol's errors are computed; ``valid_frame`` ``[N, 1]`` (frames without a valid
   annotation are left out of the protocol); ``activity_annotation`` ``[N, 1]``, 1-7 (`ACTIVITIES`).
-* 17 joints in `lifting.skeleton`'s ``mpi_inf_3dhp17`` order; to paper14 as for Human3.6M: the
+* 17 joints in `lifting.core.skeleton`'s ``mpi_inf_3dhp17`` order; to paper14 as for Human3.6M: the
   "neck" (H36M's thorax) is paper14's neck and the head top its head.
 * TS1-TS2 are filmed in the studio with a green screen, TS3-TS4 without, TS5-TS6 outdoors.
 * The files hold no intrinsics; they are fitted to each sequence's ``annot2``/``annot3`` pairs
@@ -39,9 +39,9 @@ import os
 
 import numpy as np
 
-from lifting import geometry
-from lifting import metrics
-from lifting import skeleton
+from lifting.core import geometry
+from lifting.core import metrics
+from lifting.core import skeleton
 from lifting.data.sequences import PoseSequences
 
 TEST_SEQUENCES = ("TS1", "TS2", "TS3", "TS4", "TS5", "TS6")

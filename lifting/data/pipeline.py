@@ -6,7 +6,7 @@ they are checked (frames with non-finite or out-of-range values are cut out, spl
 sequence, and counted per source), root-centred and scaled (one dataset-level scale from the
 training 2D, reused for the test inputs), and packed into a `PoseData`.
 
-The training pool goes to the devices (`lifting.pool.device_pool`) and the train step draws
+The training pool goes to the devices (`lifting.training.pool.device_pool`) and the train step draws
 its windows inside the compiled function, so input never stalls the step. In a multi-process
 run each process's devices hold only that process's `shard` of the training set.
 """
@@ -14,14 +14,15 @@ run each process's devices hold only that process's `shard` of the training set.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import os
 
 from absl import logging
 import numpy as np
 
-from lifting import geometry
-from lifting import skeleton
+from lifting.core import geometry
+from lifting.core import skeleton
 from lifting.data.sequences import PoseSequences
 
 SOURCES = ("synthetic", "demo", "bandai", "footage", "h36m", "mpi_inf_3dhp")
@@ -37,10 +38,10 @@ class PoseData:
     train_2d: ``[N, J, 2]`` float32 normalised 2D frames, sequences stored back to back.
     sequence_lengths: ``[S]`` frames per sequence, summing to ``N``; all ones for single images.
     scale: the dataset-level 2D scale applied to the training pool (see
-      `lifting.geometry.normalize_pose2d`); ``None`` when poses are scaled one by one.
+      `lifting.core.geometry.normalize_pose2d`); ``None`` when poses are scaled one by one.
     test_2d: ``[M, J, 2]`` normalised test inputs, or ``None``.
     test_3d: ``[M, J, 3]`` camera-frame ground truth in millimetres, or ``None``.
-    layout: the `lifting.skeleton.Layout` of every array.
+    layout: the `lifting.core.skeleton.Layout` of every array.
     train_3d: ``[N, J, 3]`` camera-frame 3D of the training frames in millimetres, or ``None``.
       Only the supervised reference trains on it; baselines use it for the mean pose depth.
     test_actions: ``[M]`` action label of every test pose (for per-action errors), or ``None``.
@@ -49,7 +50,7 @@ class PoseData:
       like ``train_2d``; they join the lifter's inputs and the pose discriminator's real poses,
       never the temporal discriminator's windows. ``None`` without extras.
     test_pixels: ``[M, J, 2]`` the test inputs before normalisation (pixels), for scoring the path a
-      user takes (`lifting.inference.Model.lift`), or ``None``.
+      user takes (`lifting.app.inference.Model.lift`), or ``None``.
     test_lengths: ``[S']`` frames per test sequence (summing to ``M``), for a temporal lifter, or ``None``.
   """
   train_2d: np.ndarray
@@ -145,7 +146,7 @@ def normalize(pose2d: np.ndarray, layout: skeleton.Layout, c: float, mode: str,
 
   ``mode`` is ``"dataset"`` (one scale for all, head-to-root ``1 / c`` on average; ``scale`` reuses a known
   one), ``"pose"`` (head-to-root ``1 / c`` per pose) or ``"body"`` (per pose, limb size
-  ``geometry.LIMB_SIZE / c``: what `lifting.inference.Model.lift` does to a user's keypoints).
+  ``geometry.LIMB_SIZE / c``: what `lifting.app.inference.Model.lift` does to a user's keypoints).
   Returns the normalised poses and the dataset scale (``None`` in the per-pose modes).
   """
   if mode not in SCALE_MODES:
@@ -178,7 +179,7 @@ def normalization_stats(config, data: PoseData) -> dict:
 
 
 def write_normalization(workdir: str, config, data: PoseData) -> None:
-  """``normalization.json`` in ``workdir``: `normalization_stats`, what `lifting.inference.load` scales a user's
+  """``normalization.json`` in ``workdir``: `normalization_stats`, what `lifting.app.inference.load` scales a user's
   keypoints by (process 0 of a multi-host run writes it)."""
   import jax
   if jax.process_index() == 0:
@@ -238,7 +239,7 @@ def from_pose_sequences(train: PoseSequences, test: PoseSequences | None, c: flo
                   test_lengths=None if test is None else test.sequence_lengths)
 
 
-def _path(value: str) -> str:
+def data_path(value: str) -> str:
   """Config paths are relative to the working directory; ``~`` and ``$VARS`` are expanded."""
   return os.path.abspath(os.path.expandvars(os.path.expanduser(str(value))))
 
@@ -265,26 +266,29 @@ def load_splits(config) -> tuple[PoseSequences, PoseSequences | None]:
     from lifting.data import bandai
     b = config.data.bandai
     cams = bandai.rig(b.num_cameras, b.camera_distance_mm, b.camera_height_mm, b.focal_px, tuple(b.image_size))
-    common = dict(joint_map=b.joint_map, cameras=cams, cache_dir=_path(b.cache_dir) if b.cache_dir else None,
+    common = dict(joint_map=b.joint_map, cameras=cams, cache_dir=data_path(b.cache_dir) if b.cache_dir else None,
                   rig_kind=b.rig, rig_seed=b.rig_seed)
-    actors = lambda v: tuple(str(v).replace(",", "").replace(" ", "").upper())  # noqa: E731  "A,B" or "AB"
-    train = bandai.load(_path(b.root), actors(b.train_actors), b.extra_dataset1, stride=b.train_stride, **common)
-    test = bandai.load(_path(b.root), actors(b.test_actors), stride=b.test_stride, **common)
+    train = bandai.load(data_path(b.root), bandai.parse_actors(b.train_actors), b.extra_dataset1,
+                        stride=b.train_stride, **common)
+    test = bandai.load(data_path(b.root), bandai.parse_actors(b.test_actors), stride=b.test_stride, **common)
   elif source == "footage":
     f = config.data.footage
-    train = load_footage(config, "train", f.train_stride, f.detector_2d.train, f.detector_2d.train_swaps, f.bandai_rig)
-    test = load_footage(config, "test", f.test_stride, f.detector_2d.test)
+    from lifting.data import footage
+    train = footage.from_config(config, "train", f.train_stride, f.detector_2d.train, f.detector_2d.train_swaps,
+                                f.bandai_rig)
+    test = footage.from_config(config, "test", f.test_stride, f.detector_2d.test)
   elif source == "h36m":
     from lifting.data import h36m
     h = config.data.h36m
-    common = dict(path_3d=_path(h.path_3d), path_2d_gt=_path(h.path_2d_gt),
-                  path_2d=_path(h.path_2d) if h.path_2d else None, cameras=_path(h.cameras) if h.cameras else None)
+    common = dict(path_3d=data_path(h.path_3d), path_2d_gt=data_path(h.path_2d_gt),
+                  path_2d=data_path(h.path_2d) if h.path_2d else None,
+                  cameras=data_path(h.cameras) if h.cameras else None)
     train = h36m.load(subjects=tuple(h.train_subjects), stride=h.train_stride, **common)
     test = h36m.load(subjects=tuple(h.test_subjects), stride=h.test_stride, **common)
   elif source == "mpi_inf_3dhp":
     from lifting.data import mpi_inf_3dhp
     m = config.data.mpi_inf_3dhp
-    train = mpi_inf_3dhp.load_train(_path(m.root), tuple(m.train_subjects), tuple(m.train_cameras), m.train_stride)
+    train = mpi_inf_3dhp.load_train(data_path(m.root), tuple(m.train_subjects), tuple(m.train_cameras), m.train_stride)
     test = None if test_source(config) != source else _load_3dhp_test(config)
   else:
     raise ValueError(f"data.source: expected one of {SOURCES}, got {source!r}")
@@ -296,53 +300,43 @@ def load_splits(config) -> tuple[PoseSequences, PoseSequences | None]:
   return clean(train, f"{source} train"), (None if test is None else clean(test, f"{test_source(config)} test"))
 
 
-def load_footage(config, split: str, stride: int, detector_2d: bool, swaps: bool = True,
-                 bandai_rig: bool = False) -> PoseSequences:
-  """The footage protocol's ``split`` (`lifting.data.footage`) as ``config.data.footage`` asks, from the bandai files
-  of ``config.data.bandai.root``; with ``detector_2d``, a video detector's errors on the 2D (its left/right swaps
-  only with ``swaps``)."""
-  from lifting.data import footage
-  f, b = config.data.footage, config.data.bandai
-  habits = None
-  if detector_2d:
-    habits = footage.Habits() if swaps else footage.Habits(body_swap=0.0, leg_swap=0.0)
-  return footage.load(_path(b.root), split, cameras=f.cameras, seed=f.seed, stride=stride, habits=habits,
-                      joint_map=b.joint_map, cache_dir=_path(b.cache_dir) if b.cache_dir else None,
-                      bandai_rig=bandai_rig)
+def protocol_module(source: str):
+  """The data module of ``source`` (one of `SOURCES`): where its protocol's evaluation functions live, each optional:
+  ``protocol(config)`` (its name in results), ``EVAL_SETS`` / ``AVAILABLE_EVAL_SETS`` and
+  ``evaluation_sets(config, names)`` (sets scored beside the test set), ``OWN_TEST_SET`` (the test set's name among
+  them), ``MULTI_VIEW_SETS`` (sets scored for view consistency), ``protocol_metrics(pred, gt, actions)`` (metrics
+  of its own) and ``supervised_reference()`` (a supervised lifter's error on its test set)."""
+  if source not in SOURCES:
+    raise ValueError(f"data.source: expected one of {SOURCES}, got {source!r}")
+  return importlib.import_module(f"lifting.data.{source}")
 
 
-GENERALISATION_SETS = ("dataset1_dev", "dataset1_test", "cross_body")
-
-
-def load_generalisation(config) -> dict[str, PoseSequences]:
-  """The generalisation test sets of a bandai or footage config (``eval.generalisation``), in pixels and
-  camera-frame mm: ``dataset1_dev`` / ``dataset1_test`` (other motions: dataset-1's dev and held-out contents,
-  labelled by content) and ``cross_body`` (the test actors' motions on other bodies, labelled ``body<k>``);
-  filmed by the benchmark's rig. A footage run also scores the footage protocol's test and dev contents
-  (``footage_test``, again with its cameras' pairs for view consistency, and ``footage_dev``) and the bandai
-  protocol's test actor (``actor_c``, every ``dataset1_stride``-th frame), so
-  the bandai protocols keep being reported. Empty for other sources or with ``eval.generalisation`` off."""
+def evaluation_set_names(config) -> tuple[str, ...]:
+  """The evaluation sets a config scores (``eval.generalisation.sets``: comma-separated names, or ``""`` for its
+  protocol's defaults, ``EVAL_SETS``); ``()`` with ``eval.generalisation.enabled`` off. ``ValueError`` for a name
+  the protocol does not offer."""
   g = config.eval.generalisation
-  if config.data.source not in ("bandai", "footage") or not g.enabled:
+  if not g.enabled:
+    return ()
+  module = protocol_module(config.data.source)
+  available = getattr(module, "AVAILABLE_EVAL_SETS", ())
+  names = tuple(n.strip() for n in str(g.sets).split(",") if n.strip())
+  unknown = [n for n in names if n not in available]
+  if unknown:
+    offer = f"one of {available}" if available else "none: it has no evaluation sets"
+    raise ValueError(f"eval.generalisation.sets: data.source {config.data.source!r} offers {offer}; got "
+                     f"{', '.join(map(repr, unknown))}")
+  return names or getattr(module, "EVAL_SETS", ())
+
+
+def load_evaluation_sets(config) -> dict[str, PoseSequences]:
+  """The evaluation sets a config scores beside its test set (`evaluation_set_names`), in pixels and camera-frame mm,
+  each from its protocol's module (``evaluation_sets``; e.g. `lifting.data.bandai.evaluation_sets`), cleaned."""
+  names = evaluation_set_names(config)
+  if not names:
     return {}
-  from lifting.data import bandai
-  b = config.data.bandai
-  cams = bandai.rig(b.num_cameras, b.camera_distance_mm, b.camera_height_mm, b.focal_px, tuple(b.image_size))
-  rig = dict(cameras=cams, rig_kind=b.rig, rig_seed=b.rig_seed, joint_map=b.joint_map)
-  cache = _path(b.cache_dir) if b.cache_dir else None
-  root = _path(b.root)
-  sets = {}
-  actors = tuple(str(b.test_actors).replace(",", "").replace(" ", "").upper())
-  if config.data.source == "footage":
-    f = config.data.footage
-    sets["footage_test"] = load_footage(config, "test", f.test_stride, f.detector_2d.test)
-    sets["footage_dev"] = load_footage(config, "dev", f.test_stride, f.detector_2d.test)
-    sets["actor_c"] = bandai.load(root, actors, stride=g.dataset1_stride, cache_dir=cache, **rig)
-  sets.update({f"dataset1_{split}": bandai.load_dataset1(root, split, stride=g.dataset1_stride, cache_dir=cache,
-                                                          **rig) for split in ("dev", "test")})
-  sets["cross_body"] = bandai.load_cross_body(root, bandai.sample_bodies(g.num_bodies, g.body_seed), actors,
-                                              stride=g.cross_body_stride, **rig)
-  return {name: clean(seqs, name) for name, seqs in sets.items()}
+  sets = protocol_module(config.data.source).evaluation_sets(config, names)
+  return {name: clean(sets[name], name) for name in names}
 
 
 def test_source(config) -> str:
@@ -353,7 +347,7 @@ def test_source(config) -> str:
 def _load_3dhp_test(config) -> PoseSequences:
   from lifting.data import mpi_inf_3dhp
   m = config.data.mpi_inf_3dhp
-  return mpi_inf_3dhp.load_test(_path(m.root), tuple(m.test_sequences), m.test_stride, m.universal)
+  return mpi_inf_3dhp.load_test(data_path(m.root), tuple(m.test_sequences), m.test_stride, m.universal)
 
 
 def focal_from_pairs(pose2d: np.ndarray, pose3d: np.ndarray, layout: skeleton.Layout) -> float:
@@ -394,7 +388,7 @@ def add_detector_noise(config, train: PoseSequences, test: PoseSequences | None,
   asks (``train``, ``test``; or the splits named in ``what``), unchanged elsewhere.
 
   Missing joints are filled by ``completion``, or else by a completion network trained
-  (`lifting.completion.from_config`) on the complete poses of
+  (`lifting.training.completion.from_config`) on the complete poses of
   the training 2D as it comes in (noisy where the training split is); with ``noise_2d.complete`` False they keep
   the detector's guess. A pose may miss at most the network's ``max_missing`` joints; beyond that its last ones
   keep the detector's guess. ``report`` counts every kind of error per split.
@@ -406,7 +400,7 @@ def add_detector_noise(config, train: PoseSequences, test: PoseSequences | None,
     return train, test, {}
   noisy, masks, report = detector_like(config, splits)
   if block.complete and any(m.any() for m in masks.values()):
-    from lifting import completion as completion_lib
+    from lifting.training import completion as completion_lib
     if completion is None:
       pool = noisy["train"][~masks["train"].any(axis=1)] if "train" in noisy else train.pose2d
       completion = completion_lib.from_config(config, pool)

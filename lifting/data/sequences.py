@@ -42,7 +42,7 @@ class PoseSequences:
 
   @property
   def sequence_lengths(self) -> np.ndarray | None:
-    """``lengths`` where the frames are at video rate (what `lifting.inference.Model.lift` takes as sequences),
+    """``lengths`` where the frames are at video rate (what `lifting.app.inference.Model.lift` takes as sequences),
     else ``None`` (each pose alone)."""
     return self.lengths if self.video_rate else None
 

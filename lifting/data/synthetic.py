@@ -30,7 +30,7 @@ import dataclasses
 
 import numpy as np
 
-from lifting import skeleton
+from lifting.core import skeleton
 from lifting.data.cameras import Camera
 from lifting.data.cameras import camera_to_pixels
 from lifting.data.cameras import ring_cameras as demo_cameras
@@ -38,7 +38,7 @@ from lifting.data.cameras import world_to_camera
 
 __all__ = ["Camera", "camera_to_pixels", "demo_cameras", "world_to_camera", "make_demo_data", "sample_sequences"]
 
-# The generator writes joints in the paper14 order that lifting.skeleton defines.
+# The generator writes joints in the paper14 order that lifting.core.skeleton defines.
 JOINT_NAMES = skeleton.get_layout("paper14").joints
 NUM_JOINTS = len(JOINT_NAMES)
 ANKLE_HEIGHT_MM = 80.0

@@ -3,7 +3,7 @@
 Source keypoints (LSP/LSPET, MPII, COCO, OpenPose files; `lifting.data.keypoints`) come in
 image pixels at any scale, with missing joints. Here they are mapped to ``paper14``, their
 unusable joints masked (never averaged into training), and each pose is scaled to the target
-training pool's typical body size. `lifting.adapt` completes and adapts them and writes the
+training pool's typical body size. `lifting.training.adapt` completes and adapts them and writes the
 cache file that training reads through ``config.data.extra``.
 
 Body size is the mean 2D length of the eight limb bones (upper and lower arms and legs). Bone
@@ -25,8 +25,8 @@ from absl import logging
 import numpy as np
 
 from lifting import cache
-from lifting import geometry
-from lifting import skeleton
+from lifting.core import geometry
+from lifting.core import skeleton
 from lifting.data import keypoints
 
 EXTRA_KINDS = ("none", "adapted", "raw")
@@ -107,8 +107,8 @@ def read_sources(entries, min_visible: int = 10, occluded_missing: bool = False,
 
 
 def body_size(pose2d: np.ndarray, layout="paper14") -> np.ndarray:
-  """``[...]``: `lifting.geometry.limb_size` of ``[..., J, 2]`` poses of ``layout`` over its eight limb bones
-  (`lifting.skeleton.LIMB_BONES`), in float64, the poses' shape checked."""
+  """``[...]``: `lifting.core.geometry.limb_size` of ``[..., J, 2]`` poses of ``layout`` over its eight limb bones
+  (`lifting.core.skeleton.LIMB_BONES`), in float64, the poses' shape checked."""
   layout = skeleton.get_layout(layout)
   pose2d = np.asarray(pose2d, np.float64)
   if pose2d.ndim < 2 or pose2d.shape[-2:] != (layout.num_joints, 2):

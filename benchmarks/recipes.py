@@ -5,7 +5,7 @@
 
 Each variant trains ``experiments/adv_ss_td.py`` with its profile (``cpu``: today's recipe, 8000 steps; ``fast``:
 the recipe chosen for time to accuracy on actor A -> B, see experiments/README.md) through
-`lifting.training.train.train_and_evaluate`, in its own process; all variants start together, so they share the machine
+`lifting.train.train_and_evaluate`, in its own process; all variants start together, so they share the machine
 alike. Every ``--eval_every`` steps the run scores its reported weights on the config's fixed test subsample
 (every test pose at the end). From each run's ``metrics.jsonl``: the step and wall time (from the process's start,
 compilation and evaluations included) of the first evaluation within ``--within`` mm of the run's final error,
@@ -41,7 +41,7 @@ def run(profile: str, workdir: str) -> dict:
   t0 = time.time()
   from experiments import adv_ss_td
   from lifting import configs
-  from lifting.training import train
+  from lifting import train
   config = adv_ss_td.get_config(profile)
   config.seed = _SEED.value
   config.train.eval_every = _EVAL_EVERY.value

@@ -4,7 +4,7 @@
     python -m benchmarks.seeds --out=benchmarks/results --profile=cpu   # today's 8000-step profile
 
 Trains ``experiments/adv_ss_td.py`` (``--profile``) with ``train.seeds = 1`` (seed 0), then with ``train.seeds = 3``
-(seeds 0, 1, 2 as one vmapped program, `lifting.training.train.train_seeds`), each in a fresh process, one after the
+(seeds 0, 1, 2 as one vmapped program, `lifting.train.train_seeds`), each in a fresh process, one after the
 other on the otherwise idle machine; everything a run does counts (data, compilation, every evaluation). Writes
 ``OUT/seeds_<profile>.json`` and ``.md``: the wall times and their ratio, and each seed's test PA-MPJPE (mean ± sd
 over the 3); the runs stay in ``--workdir``.
@@ -33,7 +33,7 @@ _RUN = flags.DEFINE_string("run", "", "Internal: 'seeds,workdir' trained in this
 def run(seeds: int, workdir: str) -> dict:
   """Trains ``seeds`` seeds in this process; returns each seed's results summary."""
   from experiments import adv_ss_td
-  from lifting.training import train
+  from lifting import train
   config = adv_ss_td.get_config(_PROFILE.value)
   config.train.seeds = seeds
   results = train.train_and_evaluate(config, workdir)

@@ -7,6 +7,7 @@ The package's layout is its architecture:
 * `lifting.training`: the compiled train step, the loop, checkpoints, logs;
 * `lifting.evaluators`: test sets, evaluation sets, baselines and results files;
 * `lifting.app`: lifting keypoint files and videos with a trained model, pictures, animation export;
+* `lifting.train`: ``train_and_evaluate(config, workdir)``, the loop that trains and evaluates;
 * `lifting.cli`, `lifting.configs`, `lifting.default_config`: the ``lifting`` command and its configs.
 
 ``from lifting import geometry`` (or ``inference``, ``skeleton``, ...: any module that lived at the top level
@@ -19,7 +20,7 @@ import importlib
 _MOVED = {
     **dict.fromkeys(("geometry", "skeleton", "losses", "models", "metrics", "flow", "augment", "temporal",
                      "batching"), "core"),
-    **dict.fromkeys(("train_step", "train", "pool", "optim", "checkpoint", "logs", "memory", "distributed",
+    **dict.fromkeys(("train_step", "pool", "optim", "checkpoint", "logs", "memory", "distributed",
                      "allocator", "weights", "adapt", "completion", "finetune"), "training"),
     **dict.fromkeys(("inference", "lift_files", "video", "frames", "detector", "overlay", "retarget", "tracking",
                      "smoothing", "viewer", "plots", "motion", "animation"), "app"),

@@ -127,9 +127,9 @@ def main(argv):
     for name, value in leaves(config.to_dict(), "config."):
       print(f"{name} = {value!r}")
     return
+  from lifting import train
   from lifting.evaluators import reports
   from lifting.training import distributed
-  from lifting.training import train
   try:
     if "://" in _WORKDIR.value:
       raise ValueError(f"--workdir: expected a filesystem path (with --config.distributed=True, one every host "

@@ -223,7 +223,7 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   config.train.eval_every = 5_000
   config.train.checkpoint_every = 5_000
   config.train.max_checkpoints = 3
-  # Seeds trained together as one compiled program (lifting.training.train.train_seeds), in workdir/seed<k>: each
+  # Seeds trained together as one compiled program (lifting.train.train_seeds), in workdir/seed<k>: each
   # seed its own initialisation, batches and random draws, the program and the devices shared.
   config.train.seeds = 1
   config.train.init_from = ""  # A workdir whose latest parameters start this run (fine-tuning).

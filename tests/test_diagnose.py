@@ -6,7 +6,7 @@ import pytest
 
 from experiments import tiny
 from experiments.drivers import diagnose
-from lifting.training import train
+from lifting import train
 
 
 def test_diagnose_splits_the_error_and_writes_it_beside_the_run(tmp_path):

@@ -142,7 +142,8 @@ jax.distributed.initialize(coordinator_address=f"localhost:{port}", num_processe
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 from experiments import ss
-from lifting.training import checkpoint, logs, train
+from lifting import train
+from lifting.training import checkpoint, logs
 from lifting.training import pool as pool_lib
 from lifting.training import train_step
 from lifting.data import pipeline

@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 
 from experiments import tiny
+from lifting import train
 from lifting.app import inference
 from lifting.app import lift_files
 from lifting.core import skeleton
 from lifting.evaluators import reports
 from lifting.evaluators import test_set
 from lifting.training import checkpoint
-from lifting.training import train
 from lifting.training import train_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from experiments import tiny
+from lifting import train
 from lifting.app import inference
 from lifting.core import geometry
 from lifting.core import losses
@@ -21,7 +22,6 @@ from lifting.data import bandai
 from lifting.data import footage
 from lifting.data import keypoints
 from lifting.data import synthetic
-from lifting.training import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BANDAI = os.path.join(ROOT, "..", "shared", "data", "bandai_namco_motion")

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from experiments import tiny
+from lifting import train
 from lifting.app import inference
 from lifting.app import lift_files
 from lifting.core import skeleton
 from lifting.data import pipeline
 from lifting.training import completion as completion_lib
-from lifting.training import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAPER14 = skeleton.get_layout("paper14")

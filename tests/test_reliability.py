@@ -13,11 +13,11 @@ import pytest
 
 from experiments import tiny
 from lifting import configs
+from lifting import train
 from lifting.app import inference
 from lifting.app import lift_files
 from lifting.core import skeleton
 from lifting.training import checkpoint
-from lifting.training import train
 from lifting.training import train_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -20,6 +20,7 @@ from experiments import ss_symm
 from experiments import supervised
 from experiments import tiny
 from lifting import configs
+from lifting import train
 from lifting.core import skeleton
 from lifting.data import pipeline
 from lifting.data import sequences
@@ -28,7 +29,6 @@ from lifting.evaluators import history
 from lifting.training import checkpoint
 from lifting.training import logs
 from lifting.training import pool as pool_lib
-from lifting.training import train
 from lifting.training import train_step
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -116,7 +116,7 @@ import jax, numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 from tests.test_train import one_step, shrink
 from experiments import adv_ss_td
-from lifting.training import train
+from lifting import train
 from lifting.evaluators import baselines
 from lifting.evaluators import history
 from lifting.training import pool as pool_lib

@@ -34,7 +34,7 @@ from experiments.drivers import common
 _PROFILE = flags.DEFINE_enum("profile", "cpu", ["cpu", "fast", "paper"], "Config profile of every row ('fast': "
                              "the time-to-accuracy recipe; give it its own --out).")
 _ONE_PROGRAM = flags.DEFINE_bool("seeds_in_one_program", True, "Train the unfinished seeds of a multi-seed row "
-                                 "together, as one compiled program (train.seeds; lifting.training.train.train_seeds).")
+                                 "together, as one compiled program (train.seeds; lifting.train.train_seeds).")
 _FIGURES = flags.DEFINE_bool("figures", True, "Draw the figures after the table.")
 _DATA = flags.DEFINE_string("data", "", "data.source of every row ('': the row's own benchmark; 'synthetic' for a "
                             "dry run).")

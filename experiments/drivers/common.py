@@ -50,9 +50,9 @@ def mark_finished(workdir: str, results: dict, wall_s: float) -> dict:
 
 def train_runs(config, seeds: list[int], workdirs: list[str]) -> list[dict]:
   """Trains (resuming) and evaluates a run of ``config`` per seed, all in one compiled program
-  (`lifting.training.train.train_seeds`), then marks each finished with the wall time of every attempt of the
+  (`lifting.train.train_seeds`), then marks each finished with the wall time of every attempt of the
   program."""
-  from lifting.training import train
+  from lifting import train
   spent = 0.0
   for workdir in workdirs:
     os.makedirs(workdir, exist_ok=True)

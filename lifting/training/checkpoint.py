@@ -1,7 +1,7 @@
 """Checkpoints of all train states and the step, with Orbax, checksummed, restored with a fallback.
 
 In a multi-process run every process must call `Checkpointer.save` and `Checkpointer.restore`
-(as `lifting.training.train` does): Orbax's ``CheckpointManager`` writes each process's shards of the
+(as `lifting.train` does): Orbax's ``CheckpointManager`` writes each process's shards of the
 arrays, process 0 writes the metadata and finalises the step, and they wait for each other. So
 the directory must be one that every process sees: a shared filesystem, or a ``gs://`` bucket.
 

@@ -36,7 +36,7 @@ def initialize(enabled: bool) -> None:
   ``JAX_LOCAL_DEVICE_IDS`` (comma-separated devices this process may use) and
   ``JAX_PARTITION_INDEX``. There is no ``JAX_NUM_PROCESSES`` or ``JAX_PROCESS_ID``: outside these
   launchers, call ``jax.distributed.initialize(coordinator_address, num_processes, process_id)``
-  yourself before training (`lifting.training.train.train_and_evaluate` then runs as here). Under SLURM
+  yourself before training (`lifting.train.train_and_evaluate` then runs as here). Under SLURM
   and Open MPI on GPUs each process sees only the GPU of its local rank.
 
   Process 0 keeps INFO logging; the others keep warnings and errors only.

@@ -11,10 +11,12 @@ as one sequence, and placed in the world with the camera's true focal length and
 library's convention (its ankle-to-head chain over 1 - `motion.HEAD_ABOVE` - `motion.ANKLE_ABOVE`; the
 ``--height`` a user would give) and with the default 1.7 m. Reported per take and over all: the root's mean
 error in the camera frame (mm, and % of the distance travelled), the up direction's error (degrees), foot
-skating (mm per contact frame), ground penetration and jitter, for the lifted feet and the pinned ones, beside
+skating (mm per contact frame), ground penetration, jitter and the share of foot-frames in contact, for the
+lifted feet and the pinned ones, the lifts smoothed over time as the video command smooths them, beside
 the mocap's own. Writes ``--out`` (JSON) and prints the summary.
 """
 
+import dataclasses
 import json
 import math
 import os
@@ -30,6 +32,8 @@ _OUT = flags.DEFINE_string("out", "results/world/world.json", "Where the JSON go
 _DETECTOR = flags.DEFINE_bool("detector_2d", False, "A video detector's errors on the 2D "
                               "(lifting.data.footage.Habits).")
 _STRIDE = flags.DEFINE_integer("take_stride", 1, "Every n-th take of each content (1: all).")
+_SMOOTH = flags.DEFINE_float("smooth", None, "Gaussian smoothing of the lifts over time, in frames, before they are "
+                             "placed (default: what the video command does, lifting.app.video.VIDEO_SMOOTH).")
 
 CONTENTS = {2: ("walk", "walk-turn-left", "walk-turn-right", "run"), 1: ("walk-back", "walk-right", "dash")}
 FOCAL, SIZE = 1400.0, (1920, 1080)
@@ -58,7 +62,7 @@ def _chain_height(world_m: np.ndarray) -> float:
   return float((h2r + legs) / (1 - motion.HEAD_ABOVE - motion.ANKLE_ABOVE))
 
 
-def take_scores(model, take, world_mm: np.ndarray, habits) -> dict:
+def take_scores(model, take, world_mm: np.ndarray, habits, smooth: float) -> dict:
   """Every number of the module docstring for one take."""
   from lifting.app import motion
   from lifting.data import cameras
@@ -71,6 +75,9 @@ def take_scores(model, take, world_mm: np.ndarray, habits) -> dict:
   if habits is not None:
     px, _ = footage.apply_habits(px, np.array([len(px)]), habits, footage._rng("world-habits", take.name))  # pylint: disable=protected-access
   lifted = model.lift(px, layout="paper14", lengths=[len(px)])
+  if smooth:  # As the video command smooths each track before placing it in the world.
+    from lifting.app import smoothing
+    lifted = dataclasses.replace(lifted, poses3d=smoothing.gaussian(lifted.poses3d, smooth, lifted.valid))
   intr = motion.Intrinsics(FOCAL, camera.center, SIZE, "known")
   truth_root = cam[:, [2, 3]].mean(axis=1) / 1000.0
   travel = float(np.linalg.norm(np.diff(truth_root, axis=0), axis=-1).sum())
@@ -112,7 +119,9 @@ def main(argv):
   except (ValueError, OSError) as e:
     sys.exit(f"world: error: {e}")
   habits = footage.Habits() if _DETECTOR.value else None
-  rows = [take_scores(model, take, world, habits) for take, world in selected]
+  from lifting.app import video
+  smooth = video.VIDEO_SMOOTH if _SMOOTH.value is None else _SMOOTH.value
+  rows = [take_scores(model, take, world, habits, smooth) for take, world in selected]
   summary = {}
   for name in ("known_height", "height_1.7"):
     summary[name] = {
@@ -122,9 +131,11 @@ def main(argv):
         "median_take_share": float(np.median([r[name]["root_error_share"] for r in rows])),
         "up_error_deg": float(np.mean([r[name]["up_error_deg"] for r in rows])),
         **{f"{when}_{k}": float(np.mean([r[name]["feet"][when][k] for r in rows]))
-           for when in ("before", "after") for k in ("skating_mm", "penetration_mm", "jitter_mm")}}
-  summary["mocap"] = {k: float(np.mean([r["mocap_feet"][k] for r in rows])) for k in ("skating_mm", "jitter_mm")}
-  out = {"model": model.workdir, "detector_2d": _DETECTOR.value, "takes": len(rows), "summary": summary,
+           for when in ("before", "after") for k in ("skating_mm", "penetration_mm", "jitter_mm", "contact_share")}}
+  summary["mocap"] = {k: float(np.mean([r["mocap_feet"][k] for r in rows]))
+                      for k in ("skating_mm", "jitter_mm", "contact_share")}
+  out = {"model": model.workdir, "detector_2d": _DETECTOR.value, "smooth": smooth, "takes": len(rows),
+         "summary": summary,
          "per_take": rows}
   os.makedirs(os.path.dirname(_OUT.value) or ".", exist_ok=True)
   with open(_OUT.value, "w") as f:

@@ -1,8 +1,9 @@
 """Command line: ``lifting`` (installed) or ``python run.py`` (a checkout), with
 ``[--config=experiments/X.py[:profile]] [--workdir=DIR] [--mode=train|eval|adapt|lift]``.
 
-With no arguments it trains the shared default (the paper's Adv + SS) on the embedded demo
-poses for a few minutes on a CPU, then prints the test error. Training resumes by itself from
+With no arguments it trains the paper's Adv + SS + TD on the real demo set shipped in the package
+(`lifting/demo_config.py`, `lifting.data.demo`) for a few minutes on a CPU, then prints the test error beside
+the flat pose's and the supervised reference's. Training resumes by itself from
 the newest good checkpoint in ``--workdir`` (damaged steps are set aside; README, "Reliability").
 ``--mode=eval`` evaluates the newest good checkpoint (``--results_dir`` puts its results elsewhere);
 ``--mode=adapt`` prepares in-the-wild 2D poses for ``config.data.extra`` (`lifting.training.adapt`);
@@ -91,7 +92,8 @@ _SHOW_CONFIG = flags.DEFINE_bool("show_config", False, "Print the config (after 
                                   "each field is documented where lifting/default_config.py (experiments/default.py "
                                   "in a checkout) sets it.")
 _ADAPT_STEPS = flags.DEFINE_integer("adapt_steps", 0, "lift: adapt a copy of the lifter to the input's own 2D for "
-                                    "this many steps of the unsupervised losses before lifting it (0: off; about 200; "
+                                    "this many steps of the unsupervised losses before lifting it (0: off; "
+                                    "experimental: on the footage protocol it made lifts worse, docs/footage.md; "
                                     "needs a model exported with its discriminators, as the shipped one is).")
 _COMPLETION = flags.DEFINE_string("completion", "auto", "lift: completion network folder (run.py --mode=adapt's "
                                   "completion/), 'auto' (the one the run's data.extra came from) or 'none'.")

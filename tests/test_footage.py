@@ -217,6 +217,9 @@ def test_adapting_to_a_clip_fine_tunes_a_copy_and_leaves_the_model_as_it_was(tem
   for x, y in zip(jax.tree.leaves(model.variables), jax.tree.leaves(before)):
     np.testing.assert_array_equal(x, y)
   assert not np.allclose(adapted.lift(clip, lengths=[n]).poses3d, model.lift(clip, lengths=[n]).poses3d)
+  # Batch norm keeps the training set's statistics: one clip's batches would make the network another function.
+  for x, y in zip(jax.tree.leaves(adapted.variables["batch_stats"]), jax.tree.leaves(before["batch_stats"])):
+    np.testing.assert_array_equal(x, y)
   with pytest.raises(ValueError, match="no run of 3 consecutive frames"):
     model.adapt(kp, None, steps=3)
   plain = inference.load(workdir)

@@ -280,3 +280,21 @@ def test_pose_discriminator_with_kcs_sees_more_inputs():
   params = disc.init(jax.random.key(0), pose)["params"]
   assert params["ResidualMLP_0"]["Dense_0"]["kernel"].shape == (28 + len(bones) * (len(bones) + 1) // 2, 16)
   assert disc.apply({"params": params}, pose).shape == (3,)
+
+
+@pytest.mark.parametrize("lifter", [models.Lifter(width=16, num_blocks=1, dropout=0.0),
+                                    models.TemporalLifter(frames=3, width=16)])
+def test_frozen_norm_trains_with_the_running_statistics(lifter):
+  """``frozen_norm`` (fine-tuning on one clip): batch norm in training normalises with the running statistics and
+  leaves them as they are, so a training-mode lift equals the inference lift."""
+  x = jax.random.normal(jax.random.key(0), (6, 3, 14, 2) if isinstance(lifter, models.TemporalLifter) else (6, 14, 2))
+  variables = lifter.init(jax.random.key(1), x)
+  variables = {"params": variables["params"],
+               "batch_stats": jax.tree.map(lambda v: v + 0.5, variables["batch_stats"])}  # Not the batch's own.
+  frozen = lifter.clone(frozen_norm=True)
+  out, updates = frozen.apply(variables, x, train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.key(2)})
+  np.testing.assert_allclose(out, lifter.apply(variables, x, train=False), rtol=1e-6, atol=1e-6)
+  for a, b in zip(jax.tree.leaves(updates["batch_stats"]), jax.tree.leaves(variables["batch_stats"])):
+    np.testing.assert_array_equal(a, b)
+  moved, _ = lifter.apply(variables, x, train=True, mutable=["batch_stats"], rngs={"dropout": jax.random.key(2)})
+  assert not np.allclose(moved, out)  # Unfrozen, training normalises with the batch's statistics.

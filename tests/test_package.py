@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+from lifting.app import inference
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -38,8 +39,13 @@ def test_wheel_installs_the_command_configs_and_shipped_model(tmp_path):
                                      capture_output=True, text=True, timeout=300)
   out = run("--mode=lift", "--input=walk.npy", "--layout=paper14", "--output=out", "--pictures=0")
   assert out.returncode == 0, out.stderr[-2000:]
-  assert str(target / "lifting" / "pretrained" / "bandai-adv-ss-td-body-elev") in out.stdout
+  shipped = target / "lifting" / "pretrained"
+  assert str(shipped / os.path.basename(inference.DEFAULT_MODEL)) in out.stdout
   assert (elsewhere / "out" / "poses3d.npz").exists()
+  assert (shipped / os.path.basename(inference.DEFAULT_MODEL) / "discriminators.msgpack").exists()  # --adapt_steps
+  out = run("--mode=lift", "--input=walk.npy", "--layout=paper14", "--output=old", "--pictures=0",
+            "--workdir=bandai-adv-ss-td-body-elev")  # The model shipped before, by name.
+  assert out.returncode == 0 and str(shipped / "bandai-adv-ss-td-body-elev") in out.stdout, out.stderr[-2000:]
   out = run("--show_config", "--config.train.num_steps=5")
   assert out.returncode == 0, out.stderr[-2000:]
   assert str(target / "lifting" / "demo_config.py") in out.stdout.splitlines()[0]  # The package's own default.

@@ -374,7 +374,7 @@ def _read_json(path: str) -> dict:
 # The shipped models (lifting/pretrained/README.md): `load(name)` takes one by its name.
 PRETRAINED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "pretrained")
 # The model that `load()` and ``--mode=lift`` use when given no workdir.
-DEFAULT_MODEL = os.path.join(PRETRAINED, "bandai-adv-ss-td-body-elev")
+DEFAULT_MODEL = os.path.join(PRETRAINED, "footage-adv-ss-td-body-elev")
 
 
 def shipped_models() -> list[str]:

@@ -97,21 +97,24 @@ class ResidualBlock(nn.Module):
   batch_norm: bool = True
   dropout_rng: str = "bits"
   dtype: Any = jnp.float32
+  frozen_norm: bool = False
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
     h = x
     for _ in range(2):
-      h = _dense_bn_relu_dropout(h, self.width, self.dropout, self.batch_norm, train, self.dropout_rng, self.dtype)
+      h = _dense_bn_relu_dropout(h, self.width, self.dropout, self.batch_norm, train, self.dropout_rng, self.dtype,
+                                 self.frozen_norm)
     return x + h
 
 
-def _dense_bn_relu_dropout(h, width, dropout, batch_norm, train, dropout_rng="bits", dtype=jnp.float32):
+def _dense_bn_relu_dropout(h, width, dropout, batch_norm, train, dropout_rng="bits", dtype=jnp.float32,
+                           frozen_norm=False):
   # A bias before BatchNorm has zero true gradient; Adam would turn its round-off into steps.
   # Only the matmul runs in ``dtype``: its float32 result keeps BatchNorm and the residual sums exact.
   h = nn.Dense(width, use_bias=not batch_norm, kernel_init=_hidden_init, dtype=dtype)(h).astype(jnp.float32)
   if batch_norm:
-    h = nn.BatchNorm(use_running_average=not train, momentum=0.9)(h)
+    h = nn.BatchNorm(use_running_average=not train or frozen_norm, momentum=0.9)(h)
   h = nn.relu(h)
   if dropout > 0 and dropout_rng == "bernoulli":
     h = nn.Dropout(dropout, deterministic=not train)(h)  # Named as before, so old runs' random streams hold.
@@ -130,12 +133,15 @@ class ResidualMLP(nn.Module):
   output_init_scale: float = 1.0  # Variance scale of the output layer; 0 starts it at zero.
   dropout_rng: str = "bits"
   dtype: Any = jnp.float32  # Of the input and hidden matmuls; the output layer stays float32.
+  frozen_norm: bool = False  # Batch norm with its running statistics even in training (fine-tuning on one clip).
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-    h = _dense_bn_relu_dropout(x, self.width, self.dropout, self.batch_norm, train, self.dropout_rng, self.dtype)
+    h = _dense_bn_relu_dropout(x, self.width, self.dropout, self.batch_norm, train, self.dropout_rng, self.dtype,
+                               self.frozen_norm)
     for _ in range(self.num_blocks):
-      h = ResidualBlock(self.width, self.dropout, self.batch_norm, self.dropout_rng, self.dtype)(h, train)
+      h = ResidualBlock(self.width, self.dropout, self.batch_norm, self.dropout_rng, self.dtype,
+                        self.frozen_norm)(h, train)
     init = (nn.initializers.variance_scaling(self.output_init_scale, "fan_in", "truncated_normal")
             if self.output_init_scale > 0 else nn.initializers.zeros)
     return nn.Dense(self.out_features, kernel_init=init)(h)
@@ -165,6 +171,9 @@ class Lifter(nn.Module):
   denoise: bool = False
   elevation: bool = False
   elevation_limit: float = math.pi / 6
+  # Batch norm keeps its running statistics in training too: fine-tuning on one clip (`lifting.training.finetune`),
+  # whose batches' statistics are the clip's, not the training set's the network learned with.
+  frozen_norm: bool = False
 
   @nn.compact
   def __call__(self, pose2d: jax.Array, train: bool = False) -> jax.Array:
@@ -172,19 +181,21 @@ class Lifter(nn.Module):
     num_joints = pose2d.shape[-2]
     size = num_joints * (3 if self.denoise else 1)
     out = ResidualMLP(size + int(self.elevation), self.width, self.num_blocks, self.dropout,
-                      batch_norm=True, output_init_scale=1e-2, dropout_rng=self.dropout_rng, dtype=self.dtype)(x, train)
+                      batch_norm=True, output_init_scale=1e-2, dropout_rng=self.dropout_rng, dtype=self.dtype,
+                      frozen_norm=self.frozen_norm)(x, train)
     if self.elevation:
       self.sow("intermediates", "elevation", self.elevation_limit * jnp.tanh(out[..., size]))
       out = out[..., :size]
     return out.reshape(out.shape[:-1] + (num_joints, 3)) if self.denoise else out
 
 
-def _temporal_conv(h: jax.Array, width: int, kernel: int, dilation: int, train: bool, dtype) -> jax.Array:
+def _temporal_conv(h: jax.Array, width: int, kernel: int, dilation: int, train: bool, dtype,
+                   frozen_norm: bool = False) -> jax.Array:
   """``[B, T, C]`` -> ``[B, T - dilation * (kernel - 1), width]``: a temporal convolution over the frames (no padding;
   no bias, batch norm follows), batch norm and ReLU."""
   h = nn.Conv(width, (kernel,), kernel_dilation=(dilation,), padding="VALID", use_bias=False,
               kernel_init=_hidden_init, dtype=dtype)(h).astype(jnp.float32)
-  return nn.relu(nn.BatchNorm(use_running_average=not train, momentum=0.9)(h))
+  return nn.relu(nn.BatchNorm(use_running_average=not train or frozen_norm, momentum=0.9)(h))
 
 
 class TemporalLifter(nn.Module):
@@ -209,6 +220,7 @@ class TemporalLifter(nn.Module):
   elevation: bool = False
   elevation_limit: float = math.pi / 6
   denoise: bool = False  # Not supported; present so both lifters answer the same questions.
+  frozen_norm: bool = False  # As `Lifter`'s.
 
   @nn.compact
   def __call__(self, pose2d: jax.Array, train: bool = False) -> jax.Array:
@@ -221,13 +233,13 @@ class TemporalLifter(nn.Module):
     h = pose2d.reshape((-1, frames, num_joints * 2))
     reach = self.frames // 2
     h = jnp.pad(h, ((0, 0), (reach, reach), (0, 0)), mode="edge")
-    h = _temporal_conv(h, self.width, 3, 1, train, self.dtype)
+    h = _temporal_conv(h, self.width, 3, 1, train, self.dtype, self.frozen_norm)
     for level in range(1, levels):
       d = 3 ** level
-      r = _temporal_conv(h, self.width, 3, d, train, self.dtype)
+      r = _temporal_conv(h, self.width, 3, d, train, self.dtype, self.frozen_norm)
       if self.dropout > 0:
         r = Dropout(self.dropout, self.dropout_rng)(r, deterministic=not train)
-      h = h[:, d:-d] + _temporal_conv(r, self.width, 1, 1, train, self.dtype)
+      h = h[:, d:-d] + _temporal_conv(r, self.width, 1, 1, train, self.dtype, self.frozen_norm)
     init = nn.initializers.variance_scaling(1e-2, "fan_in", "truncated_normal")
     out = nn.Dense(num_joints + int(self.elevation), kernel_init=init)(h)
     out = out.reshape(lead + (frames, out.shape[-1]))

@@ -12,6 +12,7 @@ It needs the discriminators a run trained beside the lifter (`lifting.app.infere
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from flax.training import train_state
@@ -65,6 +66,9 @@ def fine_tune(model, poses: np.ndarray, lengths, steps: int = DEFAULT_STEPS, lea
   config.loss.w_supervised = 0.0
   config.data.train_noise.share = 0.0
   networks = train_step.build_models(config)
+  # Batch norm keeps the training set's statistics: normalised with one clip's own, the network is another
+  # function from its first step (docs/footage.md, "Adapting the lifter to a clip").
+  networks = dataclasses.replace(networks, lifter=networks.lifter.clone(frozen_norm=True))
   offsets = np.asarray(configs.window_offsets(config))
   starts = window_starts(lengths, int(offsets.max()) + 1, usable)
   if not len(starts):

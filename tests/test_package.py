@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from lifting.app import inference
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

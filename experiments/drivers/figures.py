@@ -81,6 +81,9 @@ def wild_figure(runs: _Runs, slug: str, path: str, shared: str, count: int = 4) 
 
 # Rows whose test curves and yaw-bin errors the figures show (the paper's rows and the references).
 CURVE_ROWS = ("adv", "adv_ss", "adv_ss_td", "adv_ss_da_td", "supervised", "adv_ss_td_fixed_rig", "supervised_fixed_rig")
+# The footage protocol's rows (docs/footage.md): their test curves on its held-out contents, beside its flat pose.
+FOOTAGE_CURVE_ROWS = ("footage", "footage_prior", "footage_clean", "footage_da", "footage_temporal",
+                      "footage_supervised")
 
 
 def yaw_figures(done: dict, names: dict[str, str], folder: str) -> list[str]:
@@ -126,10 +129,11 @@ def draw_all(out: str, done: dict, config_for, run_dir, names: dict[str, str],
   if curves:
     paths.append(plots.training_curves(curves, os.path.join(folder, "training_curves.png")))
   run_dirs = run_dirs or (lambda slug: [run_dir(slug)])
-  groups = {names[s]: [os.path.join(d, "metrics.jsonl") for d in run_dirs(s)] for s in CURVE_ROWS if done.get(s)}
-  if groups:
-    flat = {f"flat pose ({r[0].get('protocol', '?')})": r[0]["baselines"]["flat"]["pa_mpjpe"]
-            for r in (done[s] for s in CURVE_ROWS if done.get(s))}
-    paths.append(plots.metric_curves(groups, os.path.join(folder, "test_curves.png"), reference=flat))
+  for rows, name in ((CURVE_ROWS, "test_curves.png"), (FOOTAGE_CURVE_ROWS, "footage_curves.png")):
+    groups = {names[s]: [os.path.join(d, "metrics.jsonl") for d in run_dirs(s)] for s in rows if done.get(s)}
+    if groups:
+      flat = {f"flat pose ({r[0].get('protocol', '?')})": r[0]["baselines"]["flat"]["pa_mpjpe"]
+              for r in (done[s] for s in rows if done.get(s))}
+      paths.append(plots.metric_curves(groups, os.path.join(folder, name), reference=flat))
   paths += yaw_figures(done, names, folder)
   return [p for p in paths if p]

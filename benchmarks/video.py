@@ -62,13 +62,13 @@ def _bvh_errors(folder: str) -> dict:
   import bvhio
 
   from lifting.app import animation
+  from lifting.app import motion
   from lifting.app import retarget
-  from lifting.app import video
   from lifting.data import bvh
   with np.load(os.path.join(folder, "poses3d.npz")) as z:
     world, valid = z["world"], z["valid"]
   good = np.flatnonzero(valid)
-  line = video._interpolate(world[good[0]:good[-1] + 1], valid[good[0]:good[-1] + 1])  # pylint: disable=protected-access
+  line = motion.interpolate(world[good[0]:good[-1] + 1], valid[good[0]:good[-1] + 1])
   clip = animation.skeleton_clip(line, 100.0)
   height = float(np.ptp(clip.positions[0, :, 1]))
   at = [retarget.NAMES.index(retarget.PAPER14_JOINTS[j]) for j in

@@ -5,14 +5,9 @@ demo set's metadata, and ``python run.py`` prints it beside its own result:
     python run.py --config=experiments/demo_supervised.py --workdir=runs/demo_supervised
 """
 
+from experiments import supervised
 from lifting import demo_config as demo
 
 
 def get_config(profile: str = "fast"):
-  config = demo.get_config(profile)
-  config.loss.w_adv = 0.0
-  config.loss.w_2d = 0.0
-  config.loss.w_3d = 0.0
-  config.loss.w_temporal = 0.0
-  config.loss.w_supervised = 1.0
-  return config
+  return supervised.supervise(demo.get_config(profile))

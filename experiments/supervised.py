@@ -10,11 +10,15 @@ discriminator, no loop closure, no random rotations.
 from experiments import bandai
 
 
-def get_config(profile: str = "cpu"):
-  config = bandai.get_config(profile)
+def supervise(config):
+  """``config`` with the 3D loss alone: every unsupervised term off (the demo's reference uses it too)."""
   config.loss.w_adv = 0.0
   config.loss.w_2d = 0.0
   config.loss.w_3d = 0.0
   config.loss.w_temporal = 0.0
   config.loss.w_supervised = 1.0
   return config
+
+
+def get_config(profile: str = "cpu"):
+  return supervise(bandai.get_config(profile))

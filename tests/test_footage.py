@@ -175,6 +175,15 @@ def test_gaps_are_filled_from_the_nearest_frame_of_their_sequence():
   np.testing.assert_array_equal(out[:, 0], [1, 1, 1, 4, 4, 5, 6, 7])  # The last sequence has no frame to copy.
 
 
+def test_window_starts_stay_inside_one_sequence_and_its_usable_frames():
+  lengths = np.array([4, 1, 3])  # Frames 0-3, 4, 5-7.
+  np.testing.assert_array_equal(temporal.window_starts(lengths, 2), [0, 1, 2, 5, 6])
+  np.testing.assert_array_equal(temporal.window_starts(lengths, 1), np.arange(8))
+  usable = np.array([True, True, False, True, True, True, True, False])
+  np.testing.assert_array_equal(temporal.window_starts(lengths, 2, usable), [0, 5])
+  assert temporal.window_starts(lengths, 5).size == 0
+
+
 @pytest.fixture(scope="module")
 def temporal_run(tmp_path_factory):
   config = tiny.get_config()

@@ -177,3 +177,15 @@ def test_round_trip_through_mpii_keeps_limbs():
   back, _ = sk.convert(mpii, "mpii16", "paper14")
   np.testing.assert_array_equal(back[..., LIMBS, :], x[..., LIMBS, :])
   assert np.isnan(back[..., [12, 13], :]).all()  # neck/head were not exported
+
+
+def test_flip_parts_swaps_the_named_parts_alone():
+  layout = sk.get_layout("paper14")
+  legs = np.asarray(layout.flip_parts(("hip", "knee", "ankle")))
+  expected = np.arange(layout.num_joints)
+  for part in ("hip", "knee", "ankle"):
+    left, right = layout.index(f"l_{part}"), layout.index(f"r_{part}")
+    expected[left], expected[right] = right, left
+  np.testing.assert_array_equal(legs, expected)
+  every = ("shoulder", "elbow", "wrist", "hip", "knee", "ankle")
+  assert layout.flip_parts(every) == layout.flip_permutation and layout.flip_parts(()) == tuple(range(14))

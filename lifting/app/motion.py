@@ -179,11 +179,9 @@ def foot_contacts(world: np.ndarray, fps: float, height_m: float = DEFAULT_HEIGH
     step[1:-1] = np.minimum(step[1:-1], moves[1:])  # The slower of the moves into and out of a frame.
   contact = low & (step < speed_m_s)
   for k in range(2):  # Runs shorter than min_frames are noise.
-    run = contact[:, k]
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], run.astype(int), [0]])))
-    for a, b in zip(edges[::2], edges[1::2]):
+    for a, b in _segments(contact[:, k]):
       if b - a < min_frames:
-        run[a:b] = False
+        contact[a:b, k] = False
   return contact
 
 
@@ -225,7 +223,7 @@ def pin_feet(world: np.ndarray, contact: np.ndarray, height_m: float = DEFAULT_H
   slide /= np.maximum(count, 1)[:, None]
   # Between contacts the correction moves linearly from one to the next (held before the first and after the
   # last), so the body never jumps back when a foot lifts.
-  shift = _interpolate(slide, count > 0)
+  shift = interpolate(slide, count > 0)
   shift = smoothing.gaussian(shift, smooth) if smooth else shift
   world += shift[:, None, :]
   for k, (hip, knee, ankle) in enumerate(zip(HIPS, KNEES, ANKLES)):
@@ -279,11 +277,24 @@ class WorldMotion:
   feet: dict
 
 
-def _interpolate(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
+def interpolate(values: np.ndarray, ok: np.ndarray) -> np.ndarray:
+  """``values [F, ...]`` with the frames that are not ``ok [F]`` filled linearly from the nearest ones that are (held
+  at the ends)."""
   good = np.flatnonzero(ok)
   flat = values.reshape(len(values), -1)
   out = np.stack([np.interp(np.arange(len(values)), good, flat[good, k]) for k in range(flat.shape[1])], axis=1)
   return out.reshape(values.shape)
+
+
+def timeline(values: np.ndarray, frames: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+  """One track's ``values [R, ...]`` seen in ``frames [R]`` on every frame from its first to its last: ``(first
+  frame, [F, ...] NaN where the track has no value, ok [F])``."""
+  frames = np.asarray(frames)
+  first, last = int(frames.min()), int(frames.max())
+  line = np.full((last - first + 1,) + values.shape[1:], np.nan)
+  ok = np.zeros(len(line), bool)
+  line[frames - first], ok[frames - first] = values, True
+  return first, line, ok
 
 
 def world_motion(lifted, frame_of: np.ndarray, camera: Intrinsics, fps: float, height_m: float = DEFAULT_HEIGHT_M,
@@ -297,15 +308,14 @@ def world_motion(lifted, frame_of: np.ndarray, camera: Intrinsics, fps: float, h
   root = np.full((n, 3), np.nan)
   metres = {}
   roots2d = lifted.pose2d[:, list(_L.root_joints)].mean(axis=1)
-  tracks = sorted(set(lifted.tracks[lifted.valid].tolist()))
-  for t in tracks:
-    rows = np.flatnonzero((lifted.tracks == t) & lifted.valid)
-    rows = rows[np.argsort(frame_of[rows], kind="stable")]  # The track's poses in time.
+  # Each track's lifted poses in time.
+  rows_of = {t: np.flatnonzero((lifted.tracks == t) & lifted.valid)
+             for t in sorted(set(lifted.tracks[lifted.valid].tolist()))}
+  rows_of = {t: rows[np.argsort(frame_of[rows], kind="stable")] for t, rows in rows_of.items()}
+  cam = np.full((n, j, 3), np.nan)
+  for t, rows in rows_of.items():
     metres[t] = metres_per_unit(lifted.poses3d[rows], height_m)
     root[rows] = smoothing.gaussian(root_trajectory(roots2d[rows], lifted.scale[rows], metres[t], camera), ROOT_SMOOTH)
-  cam = np.full((n, j, 3), np.nan)
-  for t in tracks:
-    rows = np.flatnonzero((lifted.tracks == t) & lifted.valid)
     cam[rows] = root[rows, None] + lifted.poses3d[rows] * metres[t]
   ground = estimate_ground(cam[lifted.valid], height_m)
   first = np.flatnonzero(lifted.valid)[np.argmin(frame_of[lifted.valid])]
@@ -313,13 +323,9 @@ def world_motion(lifted, frame_of: np.ndarray, camera: Intrinsics, fps: float, h
   world = np.full((n, j, 3), np.nan)
   contacts = np.zeros((n, 2), bool)
   feet = {}
-  for t in tracks:
-    rows = np.flatnonzero((lifted.tracks == t) & lifted.valid)
-    first_f, last_f = int(frame_of[rows].min()), int(frame_of[rows].max())
-    line = np.full((last_f - first_f + 1, j, 3), np.nan)
-    ok = np.zeros(len(line), bool)
-    line[frame_of[rows] - first_f], ok[frame_of[rows] - first_f] = to_world(cam[rows], rotation, origin), True
-    line = _interpolate(line, ok)
+  for t, rows in rows_of.items():
+    first_f, line, ok = timeline(to_world(cam[rows], rotation, origin), frame_of[rows])
+    line = interpolate(line, ok)
     contact = foot_contacts(line, fps, height_m)
     pinned = pin_feet(line, contact, height_m) if pin else line
     feet[t] = {"before": foot_metrics(line, contact, height_m), "after": foot_metrics(pinned, contact, height_m)}

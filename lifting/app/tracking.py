@@ -86,14 +86,9 @@ SWAPS = ("body", "legs", "arms")
 
 def swap_permutations(layout) -> dict[str, np.ndarray]:
   """``{name: [J] joint order}`` of each `SWAPS` relabelling of ``layout`` (a `lifting.core.skeleton.Layout`)."""
-  flip = np.asarray(layout.flip_permutation)
-  out = {"body": flip}
-  for name, part in (("legs", ("hip", "knee", "ankle")), ("arms", ("shoulder", "elbow", "wrist"))):
-    perm = np.arange(layout.num_joints)
-    idx = [j for j, joint in enumerate(layout.joints) if joint.split("_", 1)[-1] in part]
-    perm[idx] = flip[idx]
-    out[name] = perm
-  return out
+  return {"body": np.asarray(layout.flip_permutation),
+          "legs": np.asarray(layout.flip_parts(("hip", "knee", "ankle"))),
+          "arms": np.asarray(layout.flip_parts(("shoulder", "elbow", "wrist")))}
 
 
 def mend_swaps(poses: np.ndarray, usable: np.ndarray, lengths, layout, margin: float = 0.5, max_motion: float = 0.2,

@@ -44,24 +44,12 @@ VIDEO_SMOOTH = 1.0
 MAX_PEOPLE = 100  # People MediaPipe Pose looks for in a frame at most.
 
 
-def _interpolate(poses: np.ndarray, ok: np.ndarray) -> np.ndarray:
-  """``poses [F, ...]`` with the frames that are not ``ok`` filled linearly from the nearest ones that are
-  (held at the ends)."""
-  good = np.flatnonzero(ok)
-  flat = poses.reshape(len(poses), -1)
-  out = np.stack([np.interp(np.arange(len(poses)), good, flat[good, k]) for k in range(flat.shape[1])], axis=1)
-  return out.reshape(poses.shape)
-
-
 def track_timeline(values: np.ndarray, valid: np.ndarray, rows: np.ndarray, frame_of: np.ndarray):
   """One track's ``values [N, ...]`` (its ``rows``) on every frame from its first to its last: ``(first frame,
   [F, ...] with frames it has no valid value for interpolated, the frames interpolated)``."""
   rows = rows[valid[rows]]
-  first, last = int(frame_of[rows].min()), int(frame_of[rows].max())
-  line = np.full((last - first + 1,) + values.shape[1:], np.nan)
-  ok = np.zeros(len(line), bool)
-  line[frame_of[rows] - first], ok[frame_of[rows] - first] = values[rows], True
-  return first, _interpolate(line, ok), [first + int(k) for k in np.flatnonzero(~ok)]
+  first, line, ok = motion_lib.timeline(values[rows], frame_of[rows])
+  return first, motion_lib.interpolate(line, ok), [first + int(k) for k in np.flatnonzero(~ok)]
 
 
 def video_options(options: lift_files.LiftOptions | None = None, **fields) -> lift_files.LiftOptions:
@@ -123,11 +111,10 @@ def lift_video(workdir: str | None, input_path: str, output: str, detector=None,
     poses3d = lifted.poses3d.copy()
     for t in track_ids:
       rows = np.flatnonzero(lifted.tracks == t)
-      first, last = int(frame_of[rows].min()), int(frame_of[rows].max())
-      line = np.full((last - first + 1,) + poses3d.shape[1:], np.nan)
-      ok = np.zeros(len(line), bool)
       good = rows[lifted.valid[rows]]
-      line[frame_of[good] - first], ok[frame_of[good] - first] = lifted.poses3d[good], True
+      if not len(good):
+        continue
+      first, line, ok = motion_lib.timeline(lifted.poses3d[good], frame_of[good])
       smoothed = smoothing.gaussian(line, o.smooth, ok)
       poses3d[good] = smoothed[frame_of[good] - first]
     lifted = dataclasses.replace(lifted, poses3d=poses3d)

@@ -41,6 +41,7 @@ layouts, ``FALLBACKS_TO_PAPER14``: what stands in when those are not confident).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 import dataclasses
 import functools
 
@@ -125,6 +126,15 @@ class Layout:
     perm = list(range(self.num_joints))
     for a, b in self.symmetric_pairs:
       perm[a], perm[b] = b, a
+    return tuple(perm)
+
+  def flip_parts(self, parts: Sequence[str]) -> tuple[int, ...]:
+    """Index permutation swapping left and right for the joints named ``side_part`` with ``part`` in ``parts`` (e.g.
+    ``("hip", "knee", "ankle")``: the legs) and keeping every other joint: a detector's partial left/right swap."""
+    flip, perm = self.flip_permutation, list(range(self.num_joints))
+    for j, joint in enumerate(self.joints):
+      if joint.split("_", 1)[-1] in parts:
+        perm[j] = flip[j]
     return tuple(perm)
 
   @property

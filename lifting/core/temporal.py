@@ -28,6 +28,20 @@ def check_lengths(lengths, num_poses: int) -> np.ndarray:
   return lengths.astype(np.int64)
 
 
+def window_starts(lengths, span: int, usable: np.ndarray | None = None) -> np.ndarray:
+  """``[W]`` int64 indices of the frames that begin a ``span``-frame run inside one sequence (``lengths [S]`` frames
+  each, back to back) whose frames are all ``usable [N]`` (default: all)."""
+  starts, first = [], 0
+  for n in np.asarray(lengths, np.int64):
+    starts.append(first + np.arange(max(n - span + 1, 0)))
+    first += n
+  starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
+  if usable is not None and len(starts):
+    ok = np.asarray(usable, bool)
+    starts = starts[np.all([ok[starts + k] for k in range(span)], axis=0)]
+  return starts
+
+
 def chunk_windows(lengths: np.ndarray, chunk: int, context: int) -> tuple[np.ndarray, np.ndarray]:
   """``(gather [K, chunk + 2 * context], keep [K, chunk])``: frame indices of each chunk (sequences back to back;
   indices outside a sequence clamped to its first or last frame), and the frame each chunk's middle positions

@@ -39,6 +39,7 @@ import math
 
 import numpy as np
 
+from lifting.core import geometry
 from lifting.core import skeleton
 from lifting.data import bandai
 from lifting.data import cameras as cameras_lib
@@ -226,13 +227,11 @@ def apply_habits(pose2d: np.ndarray, lengths: np.ndarray, habits: Habits, rng: n
   `Habits`. Returns the noisy poses and counts (frames with swapped bodies and legs, mean jitter in pixels)."""
   layout = skeleton.get_layout(layout)
   pose2d = np.asarray(pose2d, np.float64)
-  sizes = np.mean([np.linalg.norm(pose2d[:, a] - pose2d[:, b], axis=-1) for a, b in layout.limb_bones], axis=0)
+  sizes = geometry.limb_size(pose2d, layout.limb_bones)
   sd = np.array([habits.jitter[_group(name)] for name in layout.joints])
   out = pose2d.copy()
   flip = np.asarray(layout.flip_permutation)
-  legs = [layout.index(n) for n in ("l_hip", "l_knee", "l_ankle", "r_hip", "r_knee", "r_ankle")]
-  leg_flip = np.arange(layout.num_joints)
-  leg_flip[legs] = flip[legs]
+  leg_flip = np.asarray(layout.flip_parts(("hip", "knee", "ankle")))
   rho = math.exp(-1.0 / habits.drift_frames)
   counts = {"body_swapped_frames": 0, "leg_swapped_frames": 0}
   start = 0

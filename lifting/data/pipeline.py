@@ -23,6 +23,7 @@ import numpy as np
 
 from lifting.core import geometry
 from lifting.core import skeleton
+from lifting.core import temporal
 from lifting.data.sequences import PoseSequences
 
 SOURCES = ("synthetic", "demo", "bandai", "footage", "h36m", "mpi_inf_3dhp")
@@ -98,9 +99,7 @@ class PoseData:
   def window_starts(self, window: int) -> np.ndarray:
     """Indices of the frames that begin a ``window``-frame run inside one sequence."""
     if window not in self._window_starts:
-      ends = np.cumsum(self.sequence_lengths)
-      starts = [np.arange(end - length, end - window + 1) for end, length in zip(ends, self.sequence_lengths)]
-      starts = np.concatenate(starts) if starts else np.zeros((0,), np.int64)
+      starts = temporal.window_starts(self.sequence_lengths, window)
       if starts.size == 0:
         raise ValueError(f"no sequence has the {window} consecutive frames a training window needs "
                          f"(longest sequence: {int(self.sequence_lengths.max(initial=0))} frames)")

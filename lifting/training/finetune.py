@@ -20,26 +20,13 @@ import jax
 import numpy as np
 
 from lifting import configs
+from lifting.core import temporal
 from lifting.training import optim
 from lifting.training import train_step
 
 DEFAULT_STEPS = 200
 DEFAULT_LR = 2e-5
 MAX_STEPS = 100_000
-
-
-def window_starts(lengths: np.ndarray, span: int, usable: np.ndarray | None = None) -> np.ndarray:
-  """Indices of the frames that begin a ``span``-frame run inside one sequence (``lengths [S]`` back to back) whose
-  frames are all ``usable [N]`` (default: all)."""
-  starts, first = [], 0
-  for n in np.asarray(lengths, np.int64):
-    starts.append(first + np.arange(max(n - span + 1, 0)))
-    first += n
-  starts = np.concatenate(starts) if starts else np.zeros(0, np.int64)
-  if usable is not None and len(starts):
-    ok = np.asarray(usable, bool)
-    starts = starts[np.all([ok[starts + k] for k in range(span)], axis=0)]
-  return starts
 
 
 def fine_tune(model, poses: np.ndarray, lengths, steps: int = DEFAULT_STEPS, learning_rate: float = DEFAULT_LR,
@@ -70,7 +57,7 @@ def fine_tune(model, poses: np.ndarray, lengths, steps: int = DEFAULT_STEPS, lea
   # function from its first step (docs/footage.md, "Adapting the lifter to a clip").
   networks = dataclasses.replace(networks, lifter=networks.lifter.clone(frozen_norm=True))
   offsets = np.asarray(configs.window_offsets(config))
-  starts = window_starts(lengths, int(offsets.max()) + 1, usable)
+  starts = temporal.window_starts(lengths, int(offsets.max()) + 1, usable)
   if not len(starts):
     raise ValueError(f"clip adaptation: the clip has no run of {int(offsets.max()) + 1} consecutive frames, which "
                      "each training window needs")

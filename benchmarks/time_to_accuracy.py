@@ -57,6 +57,7 @@ def run(variant: str, seed: int) -> dict:
 
   from benchmarks import common
   from experiments import adv_ss_td
+  from lifting import configs
   from lifting.evaluators import lifts
   from lifting.evaluators import test_set
   from lifting.training import train_step
@@ -75,7 +76,7 @@ def run(variant: str, seed: int) -> dict:
   config.model.update(VARIANTS[variant][0])
   s = common.setup(config, key=jax.random.split(jax.random.key(seed))[0])
   step = train_step.compile_train_step(train_step.make_train_step(config, s.models, s.layout, s.mesh), s.mesh)
-  lift_all = lifts.make_lift_fn(s.models, config.c, s.mesh, flip_permutation=lifts.test_flip(config))
+  lift_all = lifts.make_lift_fn(s.models, config.c, s.mesh, **configs.test_time(config))
   train_key = jax.random.split(jax.random.key(seed))[1]
   states, curve, clock = s.states, [], 0.0
   for done in range(_EVAL_EVERY.value, _STEPS.value + 1, _EVAL_EVERY.value):

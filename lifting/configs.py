@@ -218,6 +218,13 @@ def _numbers(node, prefix=""):
       yield name, value
 
 
+def test_time(config) -> dict:
+  """The test-time averaging ``eval`` asks for, as `lifting.core.geometry.test_time_average`'s keywords: the
+  layout's left/right permutation for ``eval.flip_average`` (else None) and ``eval.roll_degrees`` in radians."""
+  flip = skeleton.get_layout(config.layout).flip_permutation if config.eval.flip_average else None
+  return {"flip_permutation": flip, "roll_angles": tuple(math.radians(float(a)) for a in config.eval.roll_degrees)}
+
+
 def reported_weights(config) -> str:
   """The weights whose errors results.json, the tables and lifts report (``eval.weights``)."""
   return config.eval.weights
@@ -318,6 +325,11 @@ def validate(config) -> None:
   if not 0 <= config.train.ema_decay < 1:
     raise ValueError(f"train.ema_decay: expected a decay in [0, 1) (0: no moving average), got "
                      f"{config.train.ema_decay}")
+  rolls = config.eval.roll_degrees
+  if not isinstance(rolls, (tuple, list)) or not all(
+      isinstance(a, (int, float)) and not isinstance(a, bool) and abs(a) <= 45 for a in rolls):
+    raise ValueError(f"eval.roll_degrees: expected a list of angles within 45 degrees either way (a camera's roll; "
+                     f"empty: none), got {rolls!r}")
   weights_kind = config.eval.weights
   if weights_kind not in ("raw", "ema") or (weights_kind == "ema" and not config.train.ema_decay):
     raise ValueError(f"eval.weights: expected 'raw', or 'ema' with train.ema_decay > 0, got {weights_kind!r} "

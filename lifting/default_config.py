@@ -244,6 +244,9 @@ def get_config(profile: str = "cpu") -> ml_collections.ConfigDict:
   # Beyond the paper: every lift (evaluation and Model.lift) is averaged with the mirrored lift of the mirrored
   # pose (lifting.core.geometry.flip_average).
   config.eval.flip_average = False
+  # Beyond the paper: every lift is also averaged over the 2D turned in the image by these angles (degrees), each
+  # lift turned back about the camera's axis (lifting.core.geometry.roll_average); () lifts the 2D as given.
+  config.eval.roll_degrees = ()
   # The evaluations during training (every train.eval_every steps) score this many evenly spaced test poses,
   # the same ones every time; the last one scores them all (0: all, every time). Keeps evaluating to a few
   # percent of a run (results.json's "timing") without losing the curve.

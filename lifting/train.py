@@ -305,7 +305,7 @@ def _train(config, runs: list[_Run], data, mesh, models, layout, window) -> list
     k_steps = k_steps.lower(states, pool, train_key).compile()
     one_step = k_steps if k == 1 else one_step
     logs.log(f"compiled in {time.perf_counter() - t0:.1f} s")
-  lift_all = lifts.make_lift_fn(models, config.c, mesh, flip_permutation=lifts.test_flip(config))
+  lift_all = lifts.make_lift_fn(models, config.c, mesh, **configs.test_time(config))
   # Intermediate evaluations score a fixed subsample; the last scores every test pose (eval.intermediate_poses).
   intermediate = data.test_subset(config.eval.intermediate_poses, whole_sequences=config.model.lifter_frames > 1)
   wall_start, eval_s = time.perf_counter(), 0.0

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from experiments import tiny
+from lifting import configs
 from lifting.core import augment
 from lifting.core import geometry
 from lifting.core import models as models_lib
@@ -302,6 +303,53 @@ def test_flow_prior_fits_scores_saves_and_trains_the_lifter(tmp_path):
   step_fn = train_step.compile_train_step(train_step.make_train_step(config, models, LAYOUT, mesh, prior), mesh)
   states, metrics = step_fn(states, pool_lib.make_pool(config, data, mesh), jax.random.key(1))
   assert np.isfinite(float(metrics["loss/flow"]))
+
+
+def test_roll_average_against_numpy():
+  rng = np.random.default_rng(4)
+  weights = rng.normal(size=(28, 14))
+
+  def lift(x):  # A fixed linear map from the 2D to depths, then eq. 2: not equivariant to turns of the image.
+    return geometry.depth_to_points(x, x.reshape(x.shape[:-2] + (28,)) @ weights, 10.0)
+
+  pose = rng.normal(size=(5, 14, 2)) * 0.05
+  angles = (-0.3, 0.0, 0.2)
+  got = jax.jit(lambda x: geometry.roll_average(lift, x, angles))(jnp.asarray(pose, jnp.float32))
+  want = np.zeros((5, 14, 3))
+  for a in angles:
+    c, s = np.cos(a), np.sin(a)
+    turned = pose @ np.array([[c, -s], [s, c]]).T
+    d = np.maximum(1.0, 10.0 + turned.reshape(5, 28) @ weights)[..., None]
+    points = np.concatenate([turned * d, d], -1)
+    x, y = points[..., 0], points[..., 1]  # Turned back by -a about the camera's axis.
+    want += np.stack([c * x + s * y, -s * x + c * y, points[..., 2]], -1) / len(angles)
+  np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(geometry.roll_average(lift, pose, ()), lift(pose))
+
+
+def test_roll_average_leaves_a_lifter_that_turns_with_the_image_unchanged():
+  def lift(x):  # Depths from each joint's distance to the root alone: turning the image turns the lift.
+    return geometry.depth_to_points(x, jnp.linalg.norm(x, axis=-1) * 3.0, 10.0)
+
+  pose = jnp.asarray(np.random.default_rng(5).normal(size=(4, 14, 2)) * 0.05, jnp.float32)
+  np.testing.assert_allclose(geometry.roll_average(lift, pose, (-0.4, 0.1, 0.35)), lift(pose), rtol=1e-5, atol=1e-5)
+
+
+def test_test_time_averaging_follows_the_config():
+  config = tiny.get_config()
+  assert configs.test_time(config) == {"flip_permutation": None, "roll_angles": ()}
+  config.eval.flip_average, config.eval.roll_degrees = True, (-10, 0, 10)
+  averaging = configs.test_time(config)
+  assert averaging["flip_permutation"] == LAYOUT.flip_permutation
+  np.testing.assert_allclose(averaging["roll_angles"], np.radians([-10, 0, 10]))
+  lift = lambda x: geometry.depth_to_points(x, x[..., 0] * 2.0 + x[..., 1] ** 2, 10.0)  # noqa: E731
+  pose = jnp.asarray(np.random.default_rng(6).normal(size=(3, 14, 2)) * 0.05, jnp.float32)
+  want = geometry.flip_average(lambda x: geometry.roll_average(lift, x, averaging["roll_angles"]), pose,
+                               LAYOUT.flip_permutation)
+  np.testing.assert_allclose(geometry.test_time_average(lift, pose, **averaging), want, rtol=1e-6)
+  config.eval.roll_degrees = (60,)
+  with pytest.raises(ValueError, match="eval.roll_degrees: expected a list of angles within 45 degrees"):
+    configs.validate(config)
 
 
 def test_flip_average_against_numpy():

@@ -245,6 +245,16 @@ def test_export_round_trip_lifts_identically_without_the_training_machines_paths
   x = data.train_2d[:7]
   want = 0.5 * (model.lift_normalised(x) + model.lift_normalised(x[:, perm] * [-1.0, 1.0])[:, perm] * [-1.0, 1.0, 1.0])
   np.testing.assert_allclose(averaged.lift_normalised(x), want, rtol=1e-4, atol=1e-5)
+  # And with roll averaging: the mean of the lifts of the 2D turned in the image, each turned back.
+  rolled = tmp_path / "rolled"
+  inference.export(run[0], str(rolled), completion=None, roll_degrees=(-10, 20))
+  want = 0
+  for a in np.radians([-10, 20]):
+    turn = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    back = np.eye(3)
+    back[:2, :2] = turn
+    want = want + model.lift_normalised(x @ turn.T) @ back / 2
+  np.testing.assert_allclose(inference.load(str(rolled)).lift_normalised(x), want, rtol=1e-4, atol=1e-5)
   # Weights of another network than config.json describes: one line naming the file.
   with open(folder / "config.json") as f:
     config = json.load(f)

@@ -83,7 +83,7 @@ def wild_figure(runs: _Runs, slug: str, path: str, shared: str, count: int = 4) 
 CURVE_ROWS = ("adv", "adv_ss", "adv_ss_td", "adv_ss_da_td", "supervised", "adv_ss_td_fixed_rig", "supervised_fixed_rig")
 # The footage protocol's rows (docs/footage.md): their test curves on its held-out contents, beside its flat pose.
 FOOTAGE_CURVE_ROWS = ("footage", "footage_prior", "footage_clean", "footage_da", "footage_temporal",
-                      "footage_supervised")
+                      "footage_views", "footage_long", "footage_supervised")
 
 
 def yaw_figures(done: dict, names: dict[str, str], folder: str) -> list[str]:

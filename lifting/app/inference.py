@@ -136,11 +136,10 @@ class Model:
     self.normalization, self.completion, self.step, self.workdir = normalization, completion, step, workdir
     self.max_batch = max_batch
     self.frames = config.model.lifter_frames  # > 1: a temporal lifter (`lifting.core.models.TemporalLifter`).
-    if config.eval.flip_average:  # Test-time flip averaging, as the run evaluated.
-      flip = self.layout.flip_permutation
-      self._lift = jax.jit(lambda v, x: geometry.flip_average(lambda p: self._lift_normalised(v, p), x, flip))
-    else:
-      self._lift = jax.jit(self._lift_normalised)
+    # Test-time flip and roll averaging, as the run evaluated.
+    averaging = configs.test_time(config)
+    self._lift = jax.jit(lambda v, x: geometry.test_time_average(lambda p: self._lift_normalised(v, p), x,
+                                                                 **averaging))
 
   def __repr__(self) -> str:
     return (f"Model({self.workdir!r}, step {self.step}, layout {self.layout.name}, "
@@ -582,13 +581,14 @@ def _without_paths(tree):
 
 
 def export(workdir: str, folder: str, meta: dict | None = None, completion: str | None = "auto",
-           flip_average: bool | None = None) -> list[str]:
+           flip_average: bool | None = None, roll_degrees=None) -> list[str]:
   """Writes what lifting needs from a training ``workdir`` to ``folder``: ``config.json``,
   ``normalization.json``, the reported weights as ``lifter.msgpack``, ``model.json`` (step, source and
   ``meta``), the discriminators' parameters as ``discriminators.msgpack`` (for `Model.adapt`; when the
   checkpoint holds them) and the completion network (``completion/``: ``completion`` as `load` takes it). Returns the
   file names. ``flip_average`` (not ``None``) sets the exported config's ``eval.flip_average``: the model then
-  lifts with test-time flip averaging (`lifting.core.geometry.flip_average`), as an evaluation row of that run did."""
+  lifts with test-time flip averaging (`lifting.core.geometry.flip_average`), as an evaluation row of that run did;
+  ``roll_degrees`` (not ``None``) sets ``eval.roll_degrees`` likewise (`lifting.core.geometry.roll_average`)."""
   import shutil
 
   import flax.serialization
@@ -597,6 +597,8 @@ def export(workdir: str, folder: str, meta: dict | None = None, completion: str 
   config = model.config.to_dict()
   if flip_average is not None:
     config.setdefault("eval", {})["flip_average"] = bool(flip_average)
+  if roll_degrees is not None:
+    config.setdefault("eval", {})["roll_degrees"] = [float(a) for a in roll_degrees]
   with open(os.path.join(folder, "config.json"), "w") as f:
     json.dump(_without_paths(config), f, indent=2)
   with open(os.path.join(folder, "normalization.json"), "w") as f:

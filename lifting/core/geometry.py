@@ -443,3 +443,34 @@ def flip_average(lift_fn, pose2d: Array, flip_permutation: Sequence[int]) -> Arr
   """
   mirrored = lift_fn(mirror_pose2d(pose2d, flip_permutation))
   return 0.5 * (lift_fn(pose2d) + mirror_pose3d(mirrored, flip_permutation))
+
+
+def roll_average(lift_fn, pose2d: Array, angles: Sequence[float]) -> Array:
+  """Test-time roll averaging: the mean over ``angles`` (radians) of the lift of the 2D turned by each angle
+  about the image's origin, turned back about the camera's axis.
+
+  ``lift_fn`` maps ``[..., J, 2]`` normalised 2D (the root at the origin, on the camera's axis) to camera-frame
+  ``[..., J, 3]``. Turning a camera about its own axis turns the image about the principal point and changes no
+  depth, so each turned pose should lift to the turned lift; the mean cancels part of each one's error, as
+  `flip_average` does with the mirror image. An empty ``angles`` lifts as ``lift_fn`` does.
+  """
+  angles = tuple(float(a) for a in angles)
+  if not angles:
+    return lift_fn(pose2d)
+  pose2d = jnp.asarray(pose2d)
+  _check_points(pose2d, 2, "roll_average")
+  total = 0.0
+  for a in angles:
+    turn = jnp.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]], pose2d.dtype)
+    lifted = lift_fn(pose2d @ turn.T)
+    back = jnp.eye(3, dtype=lifted.dtype).at[:2, :2].set(turn.astype(lifted.dtype))  # Its inverse: x @ turn.
+    total = total + lifted @ back
+  return total / len(angles)
+
+
+def test_time_average(lift_fn, pose2d: Array, flip_permutation: Sequence[int] | None = None,
+                      roll_angles: Sequence[float] = ()) -> Array:
+  """``lift_fn`` of ``[..., J, 2]`` with the test-time averaging an evaluation asks for: `roll_average` over
+  ``roll_angles`` (radians; empty: none) inside `flip_average` (``flip_permutation`` None: none)."""
+  lift = lift_fn if not roll_angles else (lambda x: roll_average(lift_fn, x, roll_angles))
+  return lift(pose2d) if flip_permutation is None else flip_average(lift, pose2d, flip_permutation)

@@ -21,18 +21,12 @@ from lifting.training import checkpoint
 from lifting.training import train_step
 
 
-def test_flip(config) -> tuple[int, ...] | None:
-  """The layout's left/right permutation when ``eval.flip_average`` asks for test-time flip averaging
-  (`lifting.core.geometry.flip_average`), else ``None``."""
-  if not config.eval.flip_average:
-    return None
-  return skeleton.get_layout(config.layout).flip_permutation
-
-
-def make_lift_fn(models: train_step.Networks, c: float, mesh, chunk: int = 4096, flip_permutation=None):
+def make_lift_fn(models: train_step.Networks, c: float, mesh, chunk: int = 4096, flip_permutation=None,
+                 roll_angles=()):
   """Returns ``lift_all(lifter_state, poses2d [N, J, 2], weights="raw", lengths=None) -> np.ndarray [N, J, 3]``
-  (eval mode), with the state's raw or moving-average (``"ema"``) weights; with ``flip_permutation``
-  (`test_flip`), each pose's lift is averaged with the mirrored lift of its mirror image. A temporal lifter
+  (eval mode), with the state's raw or moving-average (``"ema"``) weights; with ``flip_permutation`` and
+  ``roll_angles`` (`lifting.configs.test_time`), each pose's lift is averaged with the mirrored lift of its mirror
+  image and the lifts of the pose turned in the image (`lifting.core.geometry.test_time_average`). A temporal lifter
   (`lifting.core.models.TemporalLifter`) lifts the sequences of ``lengths [S]`` (frames each, back to back; ``None``:
   every pose alone) through `lifting.core.temporal.lift_sequences`; the single-frame lifter ignores them.
 
@@ -49,7 +43,7 @@ def make_lift_fn(models: train_step.Networks, c: float, mesh, chunk: int = 4096,
   @functools.partial(jax.jit, out_shardings=NamedSharding(mesh, P()))
   def lift_chunk(variables, poses):
     lift = lambda x: train_step.lift(models.lifter, variables, x, c, train=False)  # noqa: E731
-    return lift(poses) if flip_permutation is None else geometry.flip_average(lift, poses, flip_permutation)
+    return geometry.test_time_average(lift, poses, flip_permutation, roll_angles)
 
   def lift_all(lifter_state, poses2d, weights: str = "raw", lengths=None):
     variables = lifter_state.variables(weights)
@@ -102,4 +96,4 @@ def restore_run(workdir: str, config=None) -> RestoredRun:
   finally:
     ckpt.close()
   return RestoredRun(config, networks, mesh, states,
-                     make_lift_fn(networks, config.c, mesh, flip_permutation=test_flip(config)))
+                     make_lift_fn(networks, config.c, mesh, **configs.test_time(config)))

@@ -461,10 +461,9 @@ def roll_average(lift_fn, pose2d: Array, angles: Sequence[float]) -> Array:
   _check_points(pose2d, 2, "roll_average")
   total = 0.0
   for a in angles:
-    turn = jnp.array([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]], pose2d.dtype)
-    lifted = lift_fn(pose2d @ turn.T)
-    back = jnp.eye(3, dtype=lifted.dtype).at[:2, :2].set(turn.astype(lifted.dtype))  # Its inverse: x @ turn.
-    total = total + lifted @ back
+    roll = rotation_matrix(0.0, 0.0, a)  # The random views' roll: Rz, whose image-plane block turns the 2D.
+    lifted = lift_fn(pose2d @ roll[:2, :2].T.astype(pose2d.dtype))
+    total = total + lifted @ roll.astype(lifted.dtype)  # Row vectors times Rz: turned back by Rz's inverse.
   return total / len(angles)
 
 
